@@ -1,0 +1,247 @@
+"""The words of the calendar domain, as plain immutable types.
+
+A `Calendar` is what a file says; a `RenderedPart` is exactly what one platform will receive for one part
+(the post itself, or one reply of its thread). Nothing here touches the network, a database or the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+PLATFORMS: tuple[str, ...] = ("bluesky", "mastodon")
+BLUESKY_SELF_LABELS: frozenset[str] = frozenset({"sexual", "nudity", "porn", "graphic-media"})
+MASTODON_VISIBILITIES: frozenset[str] = frozenset({"public", "unlisted", "private", "direct"})
+# Who may reply on Bluesky (threadgate rules): "mentioned", "following", "followers"; an empty tuple means nobody.
+BLUESKY_REPLY_RULES: frozenset[str] = frozenset({"mentioned", "following", "followers"})
+
+PostStatus = Literal["approved", "draft"]
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str  # as written in the calendar, relative to the campaign folder
+    path: Path  # resolved absolute path (may not exist: validation says so)
+    alt: str
+    focus: tuple[float, float] | None = None  # Mastodon focal point, -1.0..1.0
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    title: str = ""
+    description: str = ""
+    thumbnail: Image | None = None  # optional card thumbnail (Bluesky); alt text unused by the card
+
+
+@dataclass(frozen=True)
+class PlatformOverride:
+    """A post's per-platform settings (`bluesky: {...}` / `mastodon: {...}` in YAML)."""
+
+    skip: bool = False
+    text: str | None = None
+    content_warning: str | None = None  # "" switches the warning off for this platform
+    visibility: str | None = None  # Mastodon only
+    labels: tuple[str, ...] | None = None  # Bluesky self-labels only
+    reply_rules: tuple[str, ...] | None = None  # Bluesky threadgate; () = nobody may reply
+    allow_quotes: bool | None = None  # Bluesky postgate / Mastodon quote policy
+
+
+@dataclass(frozen=True)
+class ThreadPart:
+    text: str
+    images: tuple[Image, ...] = ()
+    overrides: Mapping[str, PlatformOverride] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    id: str
+    at: datetime  # timezone-aware, in the calendar's zone
+    text: str
+    platforms: tuple[str, ...]
+    status: PostStatus = "approved"
+    content_warning: str | None = None
+    language: str | None = None
+    link: Link | None = None
+    images: tuple[Image, ...] = ()
+    thread: tuple[ThreadPart, ...] = ()
+    overrides: Mapping[str, PlatformOverride] = field(default_factory=dict)
+    helpline: bool = False  # append the campaign's helpline line to the text
+    line: int | None = None  # line of the post in its file, where the loader knows it
+
+    def override(self, platform: str) -> PlatformOverride:
+        return self.overrides.get(platform, PlatformOverride())
+
+    def targets(self) -> tuple[str, ...]:
+        """The platforms this post goes to, after per-platform `skip`."""
+        return tuple(p for p in self.platforms if not self.override(p).skip)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign folder's campaign.yaml: everything but secrets."""
+
+    slug: str
+    name: str
+    directory: Path
+    hashtags: tuple[str, ...]  # with '#', first is the main one
+    hashtag_variants: tuple[str, ...] = ()  # other spellings that count as mentions (matched case-insensitively)
+    timezone: str = "Europe/London"
+    accounts: Mapping[str, str] = field(default_factory=dict)  # platform -> handle / acct (no secrets)
+    organisation_accounts: tuple[str, ...] = ()  # handles that reports may name
+    mastodon_instances: tuple[str, ...] = ()  # base URLs whose hashtag timelines are watched
+    helpline: str = ""
+    misfire_grace: timedelta = timedelta(minutes=30)
+    reply_rules: tuple[str, ...] | None = None  # Bluesky threadgate default for the campaign
+    allow_quotes: bool = True
+    mastodon_visibility: str = "public"
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Calendar:
+    path: Path
+    campaign: str  # campaign slug
+    timezone: str
+    posts: tuple[Post, ...]
+    anchor: date | None = None
+    source_format: Literal["yaml", "csv", "hootsuite", "sprout"] = "yaml"
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    code: str  # stable machine-readable name, e.g. "duplicate-id", "bluesky-too-long"
+    file: str
+    message: str  # what is wrong
+    fix: str  # what to do about it
+    post_id: str | None = None
+    line: int | None = None
+
+    def format(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        who = f" post {self.post_id}:" if self.post_id else ""
+        return f"{where}:{who} {self.severity}: {self.message} Fix: {self.fix}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CalendarError(Exception):
+    """Raised where a calendar cannot be used at all; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(p.format() for p in problems))
+
+
+@dataclass(frozen=True)
+class PlatformLimits:
+    bluesky_graphemes: int = 300
+    bluesky_bytes: int = 3000
+    bluesky_blob_bytes: int = 2_000_000
+    bluesky_thumbnail_bytes: int = 1_000_000
+    mastodon_characters: int = 500
+    mastodon_url_weight: int = 23
+    mastodon_attachments: int = 4
+    mastodon_alt_characters: int = 1500
+    mastodon_image_bytes: int = 16 * 1024 * 1024
+    max_images: int = 4
+
+
+DEFAULT_LIMITS = PlatformLimits()
+
+
+# --- what a platform receives ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A Bluesky rich-text facet: UTF-8 byte range of the text and what it means."""
+
+    byte_start: int
+    byte_end: int
+    kind: Literal["link", "tag", "mention"]
+    value: str  # link: the URI; tag: the tag without '#'; mention: the handle without '@' (DID resolved later)
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    path: str  # absolute path of the source file
+    alt: str
+    sha256: str  # of the source file's bytes, so a changed image changes the delivery
+    focus: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class LinkCard:
+    url: str
+    title: str
+    description: str
+    thumbnail: RenderedImage | None = None
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    """Exactly what one platform receives for one part of one post (part 0 = the post, 1.. = replies)."""
+
+    campaign: str
+    post_id: str
+    platform: str
+    part: int
+    at: datetime  # planned instant, timezone-aware
+    text: str
+    length: int  # as the platform counts it
+    limit: int
+    images: tuple[RenderedImage, ...] = ()
+    # Bluesky
+    facets: tuple[Facet, ...] = ()
+    langs: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    link_card: LinkCard | None = None
+    reply_rules: tuple[str, ...] | None = None  # threadgate on the root only; None = no gate
+    allow_quotes: bool = True
+    # Mastodon
+    spoiler_text: str = ""
+    visibility: str = "public"
+    language: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RenderedPart:
+        values = dict(data)
+        values["at"] = datetime.fromisoformat(values["at"])
+
+        def image(d: Mapping[str, Any] | None) -> RenderedImage | None:
+            if d is None:
+                return None
+            focus = d.get("focus")
+            return RenderedImage(d["path"], d["alt"], d["sha256"], tuple(focus) if focus else None)  # type: ignore[arg-type]
+
+        values["images"] = tuple(image(i) for i in values.get("images", ()))
+        values["facets"] = tuple(Facet(**f) for f in values.get("facets", ()))
+        for key in ("langs", "labels"):
+            values[key] = tuple(values.get(key, ()))
+        if values.get("reply_rules") is not None:
+            values["reply_rules"] = tuple(values["reply_rules"])
+        card = values.get("link_card")
+        if card is not None:
+            values["link_card"] = LinkCard(card["url"], card["title"], card["description"], image(card.get("thumbnail")))
+        return cls(**values)
+
+    def content_hash(self) -> str:
+        """Changes whenever anything the platform would receive changes (image bytes included)."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,322 @@
+"""`campaign schedule`: bring the store in line with calendar files, atomically.
+
+New posts are added, changed unpublished ones updated, posts gone from their file cancelled, published ones
+never touched. Any refusal (a change to a delivery in flight, an id used twice) rolls everything back.
+Running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from content_calendar.model import Calendar, Campaign, Post, RenderedPart
+from scheduler.db import Store
+from scheduler.dispatch import record, transition
+from scheduler.models import Delivery, PostRecord, State
+
+Action = Literal["added", "updated", "rescheduled", "cancelled", "unchanged", "kept-published", "draft"]
+
+
+@dataclass(frozen=True)
+class CalendarInput:
+    """A calendar that validated clean, with its campaign and rendered parts (post id -> platform -> parts)."""
+
+    calendar: Calendar
+    campaign: Campaign
+    rendered: dict[str, dict[str, list[RenderedPart]]]
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    campaign: str
+    post_id: str
+    platform: str | None = None
+    part: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class SyncReport:
+    changes: list[Change] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def changed(self) -> bool:
+        return any(c.action not in ("unchanged", "kept-published", "draft") for c in self.changes)
+
+
+class SyncRefused(Exception):
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("\n".join(reasons))
+
+
+def delivery_key(campaign: str, post_id: str, platform: str, part: int) -> str:
+    """The idempotency key of a delivery: stable across every retry, reschedule and restart."""
+    return hashlib.sha256(f"{campaign}/{post_id}/{platform}/{part}".encode()).hexdigest()[:32]
+
+
+def _summary(post: Post) -> str:
+    first_line = post.text.strip().splitlines()[0] if post.text.strip() else ""
+    return first_line[:120]
+
+
+def schedule_calendars(
+    store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str
+) -> SyncReport:
+    report = SyncReport()
+    refusals: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    for item in inputs:
+        for post in item.calendar.posts:
+            key = (item.campaign.slug, post.id)
+            if key in seen and seen[key] != str(item.calendar.path):
+                refusals.append(
+                    f"{item.calendar.path}: post {post.id}: the id is also used in {seen[key]} "
+                    f"(campaign {item.campaign.slug}). Fix: give one of them another id."
+                )
+            seen[key] = str(item.calendar.path)
+    if refusals:
+        raise SyncRefused(refusals)
+
+    with store.transaction() as session:
+        for item in inputs:
+            _sync_one(session, item, now, actor, report, refusals)
+        if refusals:
+            raise SyncRefused(refusals)  # leaving the block rolls everything back
+    return report
+
+
+def _sync_one(
+    session: Session, item: CalendarInput, now: datetime, actor: str, report: SyncReport, refusals: list[str]
+) -> None:
+    campaign = item.campaign.slug
+    source = str(item.calendar.path.resolve())
+    grace = int(item.campaign.misfire_grace.total_seconds())
+    records = {
+        r.post_id: r for r in session.scalars(select(PostRecord).where(PostRecord.campaign == campaign)).all()
+    }
+    deliveries: dict[str, list[Delivery]] = {}
+    for delivery in session.scalars(
+        select(Delivery).where(Delivery.campaign == campaign).order_by(Delivery.platform, Delivery.part)
+    ):
+        deliveries.setdefault(delivery.post_id, []).append(delivery)
+
+    in_file = {post.id for post in item.calendar.posts}
+    for post_id, post_record in records.items():
+        if post_record.source == source and post_id not in in_file and post_record.status != "removed":
+            cancelled = _cancel_unpublished(
+                session, deliveries.get(post_id, []), now, actor, "removed from the calendar file", refusals
+            )
+            post_record.status = "removed"
+            for delivery in cancelled:
+                report.changes.append(
+                    Change("cancelled", campaign, post_id, delivery.platform, delivery.part, "removed")
+                )
+
+    for post in item.calendar.posts:
+        post_record = records.get(post.id)
+        planned = post.at
+        if post_record is None:
+            post_record = PostRecord(
+                campaign=campaign,
+                post_id=post.id,
+                source=source,
+                status=post.status,
+                planned_at=planned,
+                timezone=item.calendar.timezone,
+                summary=_summary(post),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(post_record)
+            session.flush()
+        else:
+            post_record.source = source
+            post_record.status = post.status
+            post_record.planned_at = planned
+            post_record.timezone = item.calendar.timezone
+            post_record.summary = _summary(post)
+        existing = {(d.platform, d.part): d for d in deliveries.get(post.id, [])}
+        if post.status == "draft":
+            for delivery in _cancel_unpublished(
+                session, list(existing.values()), now, actor, "now a draft", refusals
+            ):
+                report.changes.append(
+                    Change("cancelled", campaign, post.id, delivery.platform, delivery.part, "draft")
+                )
+            report.changes.append(Change("draft", campaign, post.id, detail="draft: checked, never posted"))
+            continue
+        wanted: set[tuple[str, int]] = set()
+        for platform, parts in item.rendered.get(post.id, {}).items():
+            parent: Delivery | None = None
+            for part in parts:
+                wanted.add((platform, part.part))
+                delivery = _upsert(
+                    session,
+                    post_record,
+                    existing.get((platform, part.part)),
+                    part,
+                    parent,
+                    grace,
+                    now,
+                    actor,
+                    report,
+                    refusals,
+                )
+                parent = delivery
+        leftovers = [d for k, d in existing.items() if k not in wanted]
+        for delivery in _cancel_unpublished(
+            session,
+            leftovers,
+            now,
+            actor,
+            "no longer in the post (platform skipped or thread shortened)",
+            refusals,
+        ):
+            report.changes.append(Change("cancelled", campaign, post.id, delivery.platform, delivery.part))
+
+
+def _upsert(
+    session: Session,
+    post_record: PostRecord,
+    delivery: Delivery | None,
+    part: RenderedPart,
+    parent: Delivery | None,
+    grace: int,
+    now: datetime,
+    actor: str,
+    report: SyncReport,
+    refusals: list[str],
+) -> Delivery:
+    payload = json.dumps(part.to_json(), sort_keys=True, ensure_ascii=False)
+    payload_hash = part.content_hash()
+    due = part.at
+    change = Change("added", part.campaign, part.post_id, part.platform, part.part)
+    if delivery is None:
+        delivery = Delivery(
+            post_pk=post_record.id,
+            campaign=part.campaign,
+            post_id=part.post_id,
+            platform=part.platform,
+            part=part.part,
+            parent_id=parent.id if parent else None,
+            state=State.SCHEDULED,
+            due_at=due,
+            misfire_grace_s=grace,
+            payload=payload,
+            payload_hash=payload_hash,
+            idempotency_key=delivery_key(part.campaign, part.post_id, part.platform, part.part),
+            attempts=0,
+            outcome_unknown=False,
+            dry_run=False,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(delivery)
+        session.flush()
+        record(
+            session,
+            action="schedule",
+            actor=actor,
+            delivery=delivery,
+            to_state=State.SCHEDULED,
+            reason="added",
+            now=now,
+        )
+        report.changes.append(change)
+        return delivery
+
+    same_time = delivery.due_at == due.astimezone(delivery.due_at.tzinfo)
+    unchanged = delivery.payload_hash == payload_hash and same_time and delivery.misfire_grace_s == grace
+    if unchanged and delivery.state != State.CANCELLED:
+        report.changes.append(Change("unchanged", part.campaign, part.post_id, part.platform, part.part))
+        return delivery
+    where = f"{part.campaign}/{part.post_id} on {part.platform}" + (
+        f" (thread part {part.part})" if part.part else ""
+    )
+    if delivery.state == State.PUBLISHED:
+        report.changes.append(
+            Change(
+                "kept-published",
+                part.campaign,
+                part.post_id,
+                part.platform,
+                part.part,
+                "already published: the change is not applied",
+            )
+        )
+        return delivery
+    if delivery.state in (State.CLAIMED, State.PUBLISHING):
+        refusals.append(
+            f"{post_record.source}: post {part.post_id}: {where} is being published right now ({delivery.state}); "
+            f"the change cannot apply to it. Fix: wait until `campaign status` shows it published, then run "
+            f"`campaign schedule` again (or `campaign cancel {part.post_id}` first if it must not go out)."
+        )
+        return delivery
+    delivery.payload = payload
+    delivery.payload_hash = payload_hash
+    delivery.due_at = due
+    delivery.misfire_grace_s = grace
+    delivery.parent_id = parent.id if parent else None
+    if delivery.state == State.CANCELLED or (
+        not same_time and delivery.state in (State.MISSED, State.FAILED)
+    ):
+        delivery.attempts = 0
+        delivery.next_attempt_at = None
+        delivery.last_error = None
+        transition(
+            session,
+            delivery,
+            State.SCHEDULED,
+            action="schedule",
+            actor=actor,
+            reason="re-added or rescheduled",
+            now=now,
+        )
+        report.changes.append(Change("rescheduled", part.campaign, part.post_id, part.platform, part.part))
+    else:
+        detail = ""
+        if delivery.state in (State.MISSED, State.FAILED):
+            detail = f"still {delivery.state}: run `campaign retry {part.post_id}` to post it"
+        record(
+            session,
+            action="update",
+            actor=actor,
+            delivery=delivery,
+            reason="content or time changed",
+            now=now,
+        )
+        report.changes.append(
+            Change("updated", part.campaign, part.post_id, part.platform, part.part, detail)
+        )
+    return delivery
+
+
+def _cancel_unpublished(
+    session: Session, deliveries: list[Delivery], now: datetime, actor: str, reason: str, refusals: list[str]
+) -> list[Delivery]:
+    cancelled = []
+    for delivery in deliveries:
+        if delivery.state in (State.PUBLISHED, State.CANCELLED):
+            continue
+        if delivery.state in (State.CLAIMED, State.PUBLISHING):
+            refusals.append(
+                f"post {delivery.post_id}: {delivery.platform} part {delivery.part} is being published right now; "
+                f"it cannot be cancelled ({reason}). Fix: run `campaign schedule` again once it is published."
+            )
+            continue
+        transition(session, delivery, State.CANCELLED, action="cancel", actor=actor, reason=reason, now=now)
+        cancelled.append(delivery)
+    return cancelled

@@ -1,0 +1,129 @@
+"""The interface every platform adapter implements.
+
+Adapters know nothing of the store: they receive a `RenderedPart` (exactly what the platform gets), an
+idempotency key derived from the delivery, and the remote references of the thread above it. They return
+what the platform answered, or raise one of the errors below so the dispatcher can decide what happens next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from content_calendar.model import RenderedPart
+
+
+@dataclass(frozen=True)
+class RemotePost:
+    """A post as it exists on a platform."""
+
+    remote_id: str  # Mastodon status id; Bluesky at:// URI
+    url: str  # web URL a person can open
+    uri: str = ""  # ActivityPub uri (Mastodon) / at:// URI (Bluesky)
+    cid: str | None = None  # Bluesky record CID (needed for reply refs)
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ThreadRefs:
+    """Where a thread part hangs: the thread's root and the part it answers."""
+
+    root: RemotePost
+    parent: RemotePost
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    post: RemotePost
+    already_existed: bool = False  # the idempotency mechanism found an earlier write: nothing new was created
+
+
+@dataclass(frozen=True)
+class Mention:
+    platform: str
+    uri: str  # global identity: at:// URI or ActivityPub uri (the same status seen on two instances is one)
+    url: str
+    author_handle: str
+    author_id: str  # DID or account URL
+    text: str
+    created_at: datetime
+    tags: tuple[str, ...] = ()
+    in_reply_to_uri: str | None = None
+    like_count: int = 0
+    repost_count: int = 0
+    reply_count: int = 0
+    seen_on: str = ""  # the instance or service it was read from
+
+
+@dataclass(frozen=True)
+class Engagement:
+    remote_id: str
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int = 0
+
+
+@dataclass(frozen=True)
+class MentionPage:
+    mentions: list[Mention] = field(default_factory=list)
+    cursor: str | None = None  # what to pass next time to continue (None: nothing more now)
+
+
+class AdapterError(Exception):
+    """Base of adapter errors. `str(error)` must be safe to store and show: no secrets."""
+
+
+class TransientError(AdapterError):
+    """Worth retrying later. `outcome_unknown` is True when the write may have happened (timeout, 5xx,
+    dropped connection): the retry must reconcile by idempotency key before writing again."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, outcome_unknown: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
+
+
+class RateLimited(TransientError):
+    def __init__(self, message: str, *, reset_at: datetime | None, retry_after: float | None = None):
+        super().__init__(message, retry_after=retry_after, outcome_unknown=False)
+        self.reset_at = reset_at
+
+
+class PermanentError(AdapterError):
+    """Retrying will not help; the message says what a person should do."""
+
+
+class CredentialsError(PermanentError):
+    """Missing, wrong, expired or revoked credentials."""
+
+
+@runtime_checkable
+class PlatformAdapter(Protocol):
+    platform: str
+    account: str  # who posts (handle / acct); rate limits are keyed by platform and account
+    dry_run: bool  # True for the outbox: nothing reaches a platform
+
+    def publish(
+        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None, outcome_unknown: bool
+    ) -> PublishOutcome:
+        """Create the post exactly once. Calling again with the same key after any failure, crash or
+        success must not create a second post: return the first one with `already_existed=True`.
+        `outcome_unknown` says an earlier attempt may have written it: reconcile before writing."""
+        ...
+
+    def find_published(self, part: RenderedPart, idempotency_key: str) -> RemotePost | None:
+        """The post an earlier attempt with this key created, if any."""
+        ...
+
+
+class ReadAdapter(Protocol):
+    """The read side the collectors use."""
+
+    def search_mentions(
+        self, tags: Sequence[str], *, since: datetime | None, cursor: str | None
+    ) -> MentionPage: ...
+
+    def engagement(self, remote_ids: Iterable[str]) -> list[Engagement]: ...
