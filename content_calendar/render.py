@@ -1,0 +1,316 @@
+"""What each platform will receive for a post, and its length as that platform counts it.
+
+Lengths are exact grapheme counts (the `grapheme` library's Unicode rules) but cheap: a code point can only
+join its neighbour into one grapheme when one of them is a combining/joining character (Extend, ZWJ,
+SpacingMark, Prepend, Regional_Indicator, Hangul jamo/syllable, CR). Text without such characters has as
+many graphemes as code points, so only the short stretches around them are handed to the slow counter.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import stat
+from pathlib import Path
+
+import grapheme
+
+from content_calendar.facets import detect_facets
+from content_calendar.model import (
+    DEFAULT_LIMITS,
+    Campaign,
+    Image,
+    LinkCard,
+    PlatformLimits,
+    PlatformOverride,
+    Post,
+    RenderedImage,
+    RenderedPart,
+)
+
+# --- grapheme counting ------------------------------------------------------------------------------
+
+_JOINING_GROUPS = ("Prepend", "CR", "Extend", "Regional_Indicator", "SpacingMark", "L", "V", "T", "LV", "LVT", "ZWJ")
+_HANGUL_SYLLABLES = (0xAC00, 0xD7A3)
+
+
+def _joining_ranges() -> list[tuple[int, int]] | None:
+    data_file = Path(grapheme.__file__).parent / "data" / "grapheme_break_property.json"
+    try:
+        data = json.loads(data_file.read_text(encoding="utf-8"))
+        ranges = [_HANGUL_SYLLABLES, (0x0D, 0x0D)]
+        for group in _JOINING_GROUPS:
+            ranges.extend((c, c) for c in data[group]["single_chars"])
+            ranges.extend((low, high) for low, high in data[group]["ranges"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    ranges.sort()
+    merged: list[tuple[int, int]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _build_joining_runs() -> tuple[frozenset[str], re.Pattern[str]]:
+    ranges = _joining_ranges()
+    if ranges is None:  # grapheme's data moved: treat every non-ASCII character as joining (exact, slower)
+        ranges = [(0x0D, 0x0D), (0x80, 0x10FFFF)]
+        members: frozenset[str] = frozenset()
+    else:
+        members = frozenset(chr(c) for low, high in ranges for c in range(low, high + 1))
+    bmp = "".join(f"\\u{low:04x}-\\u{min(high, 0xFFFF):04x}" for low, high in ranges if low <= 0xFFFF)
+    # re tests a class of BMP ranges in constant time but walks a list of astral ranges one by one, so every
+    # astral character (mostly emoji) is taken as possibly joining: a superset only costs an exact count more.
+    return members, re.compile(f"[{bmp}\\U00010000-\\U0010ffff]+")
+
+
+_JOINING_CHARS, _JOINING_RUN = _build_joining_runs()
+
+
+@functools.lru_cache(maxsize=8192)
+def _stretch_length(stretch: str) -> int:
+    return grapheme.length(stretch)
+
+
+def grapheme_count(text: str) -> int:
+    """Exactly `grapheme.length(text)`, fast for text where graphemes are single code points."""
+    if text.isascii():
+        return len(text) - text.count("\r\n")
+    if _JOINING_CHARS and _JOINING_CHARS.isdisjoint(text):
+        return len(text)
+    # A run of joining characters with the plain character before and after it can be counted on its
+    # own: between two plain characters there is always a grapheme break.
+    count = len(text)
+    stretch_start = stretch_end = -1
+    for run in _JOINING_RUN.finditer(text):
+        start, end = max(run.start() - 1, 0), min(run.end() + 1, len(text))
+        if start < stretch_end:  # shares a plain character with the previous stretch
+            stretch_end = end
+            continue
+        if stretch_end > 0:
+            stretch = text[stretch_start:stretch_end]
+            count -= len(stretch) - _stretch_length(stretch)
+        stretch_start, stretch_end = start, end
+    if stretch_end > 0:
+        stretch = text[stretch_start:stretch_end]
+        count -= len(stretch) - _stretch_length(stretch)
+    return count
+
+
+def bluesky_length(text: str) -> int:
+    """Length as Bluesky counts it: graphemes (the byte limit is separate: len(text.encode()))."""
+    return grapheme_count(text)
+
+
+# Mastodon counts the text after twitter-text style entity extraction (app/validators/status_length_validator.rb):
+# every http(s) URL weighs `url_weight`, "@user@domain" counts as "@user"; then graphemes of spoiler + text.
+_MASTODON_URL_RE = re.compile(r"(?<![A-Za-z0-9@＠$#＃])https?://[^\s<>]+", re.IGNORECASE)
+_MASTODON_MENTION_RE = re.compile(
+    r"(?<![=/\w])@(?P<user>[a-zA-Z0-9_]+(?:[.-]+[a-zA-Z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?"
+)
+# Characters a URL may not end with in twitter-text's valid_url_path_ending_chars (closing ")" aside).
+_URL_END_EXCLUDED = frozenset("()?!*\"'「」<>;:=,.$%[]~&|@’”»")
+
+
+def _mastodon_url_end(url: str) -> int:
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        if last == ")" and url.count("(", 0, end) >= url.count(")", 0, end):
+            break
+        if last not in _URL_END_EXCLUDED:
+            break
+        end -= 1
+    return end
+
+
+def mastodon_countable_text(text: str, url_weight: int = 23) -> str:
+    """The text Mastodon measures: each URL replaced by `url_weight` characters, remote mentions shortened."""
+    if "://" not in text and "@" not in text:
+        return text
+    url_spans: list[tuple[int, int]] = []
+    for match in _MASTODON_URL_RE.finditer(text):
+        url = match.group()
+        end = _mastodon_url_end(url)
+        if end > url.index("://") + 3:
+            url_spans.append((match.start(), match.start() + end))
+    replacements = [(start, end, "x" * url_weight) for start, end in url_spans]
+    if "@" in text:
+        for match in _MASTODON_MENTION_RE.finditer(text):
+            start, end = match.span()
+            if not any(s < end and start < e for s, e in url_spans):
+                replacements.append((start, end, "@" + match.group("user")))
+        replacements.sort()
+    pieces: list[str] = []
+    position = 0
+    for start, end, replacement in replacements:
+        pieces.append(text[position:start])
+        pieces.append(replacement)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def mastodon_length(text: str, url_weight: int = 23, *, spoiler_text: str = "") -> int:
+    """Length as Mastodon counts it: graphemes of spoiler_text + text, URLs as `url_weight`, @user@domain as @user."""
+    return grapheme_count(spoiler_text + mastodon_countable_text(text, url_weight))
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """Line endings as LF and no surrounding blank space (YAML block scalars end with a newline)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_of(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a regular file's bytes, "" when it is missing or unreadable (validation reports that)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        # Cached by identity, size and times: many posts share an image, and hashing it each time is slow.
+        return _sha256_of(str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    except OSError:
+        return ""
+
+
+def _rendered_images(images: tuple[Image, ...], *, with_focus: bool) -> tuple[RenderedImage, ...]:
+    return tuple(
+        RenderedImage(str(image.path), image.alt, file_sha256(image.path), image.focus if with_focus else None)
+        for image in images
+    )
+
+
+def _text_with_link(body: str, url: str) -> str:
+    if url in body or url.rstrip("/") in body:
+        return body
+    return f"{body}\n\n{url}" if body else url
+
+
+def _main_text(post: Post, override: PlatformOverride) -> str:
+    return _clean(override.text if override.text is not None else post.text)
+
+
+def _content_warning(post: Post, override: PlatformOverride) -> str:
+    warning = override.content_warning if override.content_warning is not None else post.content_warning
+    return (warning or "").strip()
+
+
+def _with_helpline(body: str, post: Post, campaign: Campaign) -> str:
+    helpline = campaign.helpline.strip()
+    if post.helpline and helpline:
+        return f"{body}\n\n{helpline}" if body else helpline
+    return body
+
+
+def _thread_texts(post: Post, platform: str) -> list[tuple[str, tuple[Image, ...]]]:
+    texts = []
+    for part in post.thread:
+        override = part.overrides.get(platform)
+        if override is not None and override.skip:
+            continue
+        text = override.text if override is not None and override.text is not None else part.text
+        texts.append((_clean(text), part.images))
+    return texts
+
+
+def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> list[RenderedPart]:
+    override = post.override("bluesky")
+    body = _with_helpline(_main_text(post, override), post, campaign)
+    warning = _content_warning(post, override)
+    if warning:
+        body = f"CW: {warning}\n\n{body}"
+    language = post.language or campaign.language
+    langs = (language,) if language else ()
+    labels = tuple(override.labels) if override.labels else ()
+    allow_quotes = override.allow_quotes if override.allow_quotes is not None else campaign.allow_quotes
+    reply_rules = override.reply_rules if override.reply_rules is not None else campaign.reply_rules
+    card = None
+    if post.link is not None:
+        thumbnail = post.link.thumbnail
+        card = LinkCard(
+            post.link.url,
+            post.link.title,
+            post.link.description,
+            _rendered_images((thumbnail,), with_focus=False)[0] if thumbnail is not None else None,
+        )
+    limit = limits.bluesky_graphemes
+    parts = [
+        RenderedPart(
+            campaign=campaign.slug, post_id=post.id, platform="bluesky", part=0, at=post.at, text=body,
+            length=bluesky_length(body), limit=limit, images=_rendered_images(post.images, with_focus=False),
+            facets=detect_facets(body), langs=langs, labels=labels, link_card=card,
+            reply_rules=tuple(reply_rules) if reply_rules is not None else None, allow_quotes=allow_quotes,
+        )
+    ]
+    for number, (text, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
+        parts.append(
+            RenderedPart(
+                campaign=campaign.slug, post_id=post.id, platform="bluesky", part=number, at=post.at, text=text,
+                length=bluesky_length(text), limit=limit, images=_rendered_images(images, with_focus=False),
+                facets=detect_facets(text), langs=langs, labels=labels, allow_quotes=allow_quotes,
+            )
+        )
+    return parts
+
+
+def _render_mastodon(post: Post, campaign: Campaign, limits: PlatformLimits) -> list[RenderedPart]:
+    override = post.override("mastodon")
+    body = _main_text(post, override)
+    if post.link is not None and post.link.url:
+        body = _text_with_link(body, post.link.url)
+    body = _with_helpline(body, post, campaign)
+    spoiler = _content_warning(post, override)
+    visibility = override.visibility or campaign.mastodon_visibility
+    language = post.language or campaign.language
+    allow_quotes = override.allow_quotes if override.allow_quotes is not None else campaign.allow_quotes
+    limit = limits.mastodon_characters
+    weight = limits.mastodon_url_weight
+    parts = []
+    texts = [(body, post.images), *_thread_texts(post, "mastodon")]
+    for number, (text, images) in enumerate(texts):
+        parts.append(
+            RenderedPart(
+                campaign=campaign.slug, post_id=post.id, platform="mastodon", part=number, at=post.at, text=text,
+                length=mastodon_length(text, weight, spoiler_text=spoiler), limit=limit,
+                images=_rendered_images(images, with_focus=True), allow_quotes=allow_quotes,
+                spoiler_text=spoiler, visibility=visibility, language=language,
+            )
+        )
+    return parts
+
+
+_RENDERERS = {"bluesky": _render_bluesky, "mastodon": _render_mastodon}
+
+
+def render_post(
+    post: Post, campaign: Campaign, limits: PlatformLimits = DEFAULT_LIMITS
+) -> dict[str, list[RenderedPart]]:
+    """For each target platform: part 0 (the post) and parts 1..n (its thread), exactly as sent.
+
+    Platforms this module does not know are left out (validation reports them).
+    """
+    rendered: dict[str, list[RenderedPart]] = {}
+    for platform in post.targets():
+        renderer = _RENDERERS.get(platform)
+        if renderer is not None:
+            rendered[platform] = renderer(post, campaign, limits)
+    return rendered

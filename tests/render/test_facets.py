@@ -1,0 +1,204 @@
+"""Bluesky facets: what is detected, and that byte offsets slice exactly the detected text."""
+
+from __future__ import annotations
+
+import itertools
+
+import grapheme
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from content_calendar.facets import detect_facets
+from content_calendar.model import Facet
+
+
+def sliced(text: str, facet: Facet) -> str:
+    return text.encode("utf-8")[facet.byte_start : facet.byte_end].decode("utf-8")
+
+
+def found(text: str) -> list[tuple[str, str, str]]:
+    return [(f.kind, sliced(text, f), f.value) for f in detect_facets(text)]
+
+
+def test_plain_text_has_no_facets() -> None:
+    assert detect_facets("Nothing to see here, just words.") == ()
+    assert detect_facets("") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Read https://example.org/report.", [("link", "https://example.org/report", "https://example.org/report")]),
+        ("Read https://example.org/a, then b", [("link", "https://example.org/a", "https://example.org/a")]),
+        ("(see https://example.org/x)", [("link", "https://example.org/x", "https://example.org/x")]),
+        (
+            "wiki https://en.wikipedia.org/wiki/Foo_(bar) ok",
+            [("link", "https://en.wikipedia.org/wiki/Foo_(bar)", "https://en.wikipedia.org/wiki/Foo_(bar)")],
+        ),
+        ("(https://en.wikipedia.org/wiki/Foo_(bar))", [
+            ("link", "https://en.wikipedia.org/wiki/Foo_(bar)", "https://en.wikipedia.org/wiki/Foo_(bar)")
+        ]),
+        ("Wow https://example.org/!!", [("link", "https://example.org/", "https://example.org/")]),
+        ("query https://x.org/?a=1&b=2#frag", [("link", "https://x.org/?a=1&b=2#frag", "https://x.org/?a=1&b=2#frag")]),
+        ("bare gov.uk/redress now", [("link", "gov.uk/redress", "https://gov.uk/redress")]),
+        ("bare napac.org.uk.", [("link", "napac.org.uk", "https://napac.org.uk")]),
+        ("http://old.example.com/", [("link", "http://old.example.com/", "http://old.example.com/")]),
+        ("HTTPS://EXAMPLE.ORG/Caps", [("link", "HTTPS://EXAMPLE.ORG/Caps", "HTTPS://EXAMPLE.ORG/Caps")]),
+        ("line\nexample.org", [("link", "example.org", "https://example.org")]),
+    ],
+)
+def test_links(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e.g. this is not a link",
+        "version 1.2.3 released",
+        "mail someone@example.org please",  # an e-mail address is not a link on Bluesky
+        "not.arealtld here",
+        "x.y",
+        "Example.ORG is upper case (the official client does not link it either)",
+        "https:// nothing",
+        "prefixhttps://example.org glued to a word",
+    ],
+)
+def test_not_links(text: str) -> None:
+    assert [f for f in detect_facets(text) if f.kind == "link"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("#ActOnIICSA now", [("tag", "#ActOnIICSA", "ActOnIICSA")]),
+        ("End. #ItsNotOK!", [("tag", "#ItsNotOK", "ItsNotOK")]),
+        ("(#tag) no: needs a space before", []),
+        ("#1st and #2027", [("tag", "#1st", "1st")]),
+        ("Accents #été and CJK #東京 and emoji #💙", [
+            ("tag", "#été", "été"), ("tag", "#東京", "東京"), ("tag", "#💙", "💙")
+        ]),
+        ("full width ＃全角タグ ok", [("tag", "＃全角タグ", "全角タグ")]),
+        ("keycap #️⃣ is not a tag", []),
+        ("#tag_with-dash_and_under.", [("tag", "#tag_with-dash_and_under", "tag_with-dash_and_under")]),
+        ("#tag\u200bafter zero width", [("tag", "#tag", "tag")]),
+        ("#!!! only punctuation", []),
+        ("a#b glued", []),
+        ("https://example.org/#anchor", [("link", "https://example.org/#anchor", "https://example.org/#anchor")]),
+    ],
+)
+def test_tags(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert found(text) == expected
+
+
+def test_tag_length_limit_is_64_graphemes() -> None:
+    assert found("#" + "a" * 64) == [("tag", "#" + "a" * 64, "a" * 64)]
+    assert found("#" + "a" * 65) == []
+    # 64 decomposed "é" are 64 graphemes but 128 code points: still a tag
+    accented = "e\u0301" * 64
+    assert grapheme.length(accented) == 64
+    assert [f.value for f in detect_facets("#" + accented)] == [accented]
+    assert detect_facets("#" + accented + "e\u0301") == ()
+
+
+def test_zero_width_joiner_ends_a_tag_as_in_the_official_client() -> None:
+    assert found("#👨\u200d👩\u200d👧 family") == [("tag", "#👨", "👨")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("thanks @napac.org.uk!", [("mention", "@napac.org.uk", "napac.org.uk")]),
+        ("cc @alice.bsky.social.", [("mention", "@alice.bsky.social", "alice.bsky.social")]),
+        ("(@bob.test)", [("mention", "@bob.test", "bob.test")]),
+        ("@start.bsky.social at the start", [("mention", "@start.bsky.social", "start.bsky.social")]),
+        ("a Mastodon handle @alice@mastodon.social is not a Bluesky mention", []),
+        ("@alice alone has no domain", []),
+        ("@bad..handle.com", []),
+        ("me@example.org is mail", []),
+    ],
+)
+def test_mentions(text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert found(text) == expected
+
+
+def test_offsets_are_utf8_bytes_with_emoji_before() -> None:
+    text = "💙🏳️‍🌈 café: #ActOnIICSA https://example.org/é @napac.org.uk"
+    facets = detect_facets(text)
+    assert [(f.kind, sliced(text, f)) for f in facets] == [
+        ("tag", "#ActOnIICSA"),
+        ("link", "https://example.org/é"),
+        ("mention", "@napac.org.uk"),
+    ]
+    assert facets[0].byte_start == len("💙🏳️‍🌈 café: ".encode())
+
+
+def test_facets_are_in_text_order_and_never_overlap() -> None:
+    text = "#a(https://example.org/x @b.bsky.social (@c.bsky.social) example.org #z"
+    facets = detect_facets(text)
+    for left, right in itertools.pairwise(facets):
+        assert left.byte_end <= right.byte_start
+    # the link inside the glued tag run wins; the tag that would overlap it is dropped
+    assert [(f.kind, sliced(text, f)) for f in facets] == [
+        ("link", "https://example.org/x"),
+        ("mention", "@b.bsky.social"),
+        ("mention", "@c.bsky.social"),
+        ("link", "example.org"),
+        ("tag", "#z"),
+    ]
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        " ", "\n", "  ", ".", ",", ")", "(", "!", "?", ":", "'", '"', "—",
+        "word", "café", "naïve", "e\u0301", "東京", "한국어", "Ελλάδα", "مرحبا",
+        "💙", "👍🏽", "👨\u200d👩\u200d👧", "🏳️\u200d🌈", "🇬🇧", "#️⃣", "\u200b", "\u00ad",
+        "#", "＃", "@", "#tag", "#ActOnIICSA", "#été", "#東京", "#123", "＃全角",
+        "https://example.org", "https://example.org/path?q=1", "http://x.org/a_(b)", "example.org",
+        "gov.uk/redress", "https://例え.jp/パス", "@napac.org.uk", "@alice.bsky.social", "@bob.test",
+        "@user@mastodon.social",
+    ]
+)
+_MIXED_TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=3)), max_size=30).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED_TEXT)
+def test_every_facet_slices_exactly_what_it_means(text: str) -> None:
+    encoded = text.encode("utf-8")
+    previous_end = 0
+    for facet in detect_facets(text):
+        assert 0 <= facet.byte_start < facet.byte_end <= len(encoded)
+        assert facet.byte_start >= previous_end, "facets overlap or are out of order"
+        previous_end = facet.byte_end
+        piece = encoded[facet.byte_start : facet.byte_end].decode("utf-8")  # never splits a character
+        if facet.kind == "link":
+            assert facet.value in (piece, "https://" + piece)
+            assert facet.value.lower().startswith(("http://", "https://"))
+        elif facet.kind == "tag":
+            assert piece in ("#" + facet.value, "＃" + facet.value)
+            assert facet.value and not facet.value.isdigit()
+            assert grapheme.length(facet.value) <= 64
+            assert not any(c.isspace() for c in facet.value)
+        else:
+            assert piece == "@" + facet.value
+            assert "." in facet.value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_arbitrary_text_never_breaks_detection(text: str) -> None:
+    encoded = text.encode("utf-8", "surrogatepass")
+    for facet in detect_facets(text):
+        assert 0 <= facet.byte_start < facet.byte_end <= len(encoded)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=10).map(" ".join), st.sampled_from(["#ItsNotOK", "#ActOnIICSA", "#été"]))
+def test_a_spaced_hashtag_is_always_found(prefix: str, tag: str) -> None:
+    text = f"{prefix} {tag} end"
+    tags = [sliced(text, f) for f in detect_facets(text) if f.kind == "tag"]
+    assert tag in tags
