@@ -7,12 +7,14 @@ post id, so re-importing an updated export updates events instead of duplicating
 
 from __future__ import annotations
 
+import calendar as month_calendar
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar as ICalendar
-from icalendar import Event
+from icalendar import Event, Timezone, TimezoneDaylight, TimezoneStandard
 
 from content_calendar.model import Calendar, Campaign, Post, RenderedPart
 
@@ -20,6 +22,119 @@ EVENT_DURATION = timedelta(minutes=15)
 PRODID = "-//campaign-scheduler//content_calendar//EN"
 _SUMMARY_CHARS = 60
 _PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+@dataclass(frozen=True)
+class _Transition:
+    local_start: datetime  # naive wall-clock time of the change, in the offset before it (RFC 5545 DTSTART)
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+    daylight: bool
+
+
+def _transitions(zone: ZoneInfo, first_year: int, last_year: int) -> list[_Transition]:
+    """Every change of UTC offset in the zone between 1 January first_year and 31 December last_year."""
+    found: list[_Transition] = []
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    step = timedelta(hours=6)
+    offset = moment.astimezone(zone).utcoffset()
+    while moment < end:
+        following = moment + step
+        next_offset = following.astimezone(zone).utcoffset()
+        if next_offset != offset:
+            low, high = moment, following  # offset changes in (low, high]: narrow it to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(zone).utcoffset() == offset:
+                    low = middle
+                else:
+                    high = middle
+            after = high.astimezone(zone)
+            assert offset is not None and next_offset is not None
+            found.append(
+                _Transition(
+                    local_start=(high + offset).replace(tzinfo=None),
+                    offset_from=offset,
+                    offset_to=next_offset,
+                    name=after.tzname() or "",
+                    daylight=bool(after.dst()),
+                )
+            )
+            offset = next_offset
+        moment = following
+    return found
+
+
+def _yearly_rule(starts: list[datetime]) -> dict[str, object] | None:
+    """An RRULE producing exactly these dates (one a year, same month, weekday and time), if there is one."""
+    if len(starts) < 2:
+        return None
+    first = starts[0]
+    same = all(
+        (s.month, s.weekday(), s.time()) == (first.month, first.weekday(), first.time())
+        and s.year == first.year + i
+        for i, s in enumerate(starts)
+    )
+    if not same:
+        return None
+    weekday = _WEEKDAYS[first.weekday()]
+    if all(s.day + 7 > month_calendar.monthrange(s.year, s.month)[1] for s in starts):
+        return {"freq": "yearly", "bymonth": first.month, "byday": f"-1{weekday}"}
+    ordinal = (first.day - 1) // 7 + 1
+    if all((s.day - 1) // 7 + 1 == ordinal for s in starts):
+        return {"freq": "yearly", "bymonth": first.month, "byday": f"{ordinal}{weekday}"}
+    return None
+
+
+def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
+    """A VTIMEZONE valid from first_year to last_year, with yearly RRULEs where the zone's rules allow.
+
+    Changes are listed from the year before first_year, so the offset on 1 January is defined too.
+
+    One STANDARD and one DAYLIGHT rule with RRULE is what Outlook understands best (it models a zone as
+    a pair of yearly rules); irregular changes are listed with RDATE.
+    """
+    zone = ZoneInfo(zone_name)
+    timezone = Timezone()
+    timezone.add("tzid", zone_name)
+    timezone.add("x-lic-location", zone_name)
+    transitions = _transitions(zone, first_year - 1, last_year)
+    if not transitions:
+        start = datetime(first_year, 1, 1)
+        observance = TimezoneStandard()
+        offset = start.replace(tzinfo=zone).utcoffset()
+        observance.add("dtstart", start)
+        observance.add("tzoffsetfrom", offset)
+        observance.add("tzoffsetto", offset)
+        observance.add("tzname", start.replace(tzinfo=zone).tzname() or zone_name)
+        timezone.add_component(observance)
+        return timezone
+    groups: dict[tuple[bool, timedelta, timedelta, str], list[datetime]] = {}
+    for change in transitions:
+        key = (change.daylight, change.offset_from, change.offset_to, change.name)
+        groups.setdefault(key, []).append(change.local_start)
+    last_of_kind = {daylight: max(starts[-1] for (d, *_), starts in groups.items() if d == daylight)
+                    for daylight in {key[0] for key in groups}}
+    for (daylight, offset_from, offset_to, name), starts in groups.items():
+        observance = TimezoneDaylight() if daylight else TimezoneStandard()
+        observance.add("dtstart", starts[0])
+        observance.add("tzoffsetfrom", offset_from)
+        observance.add("tzoffsetto", offset_to)
+        observance.add("tzname", name)
+        rule = _yearly_rule(starts)
+        if rule is not None:
+            if starts[-1] != last_of_kind[daylight]:  # a rule the zone stopped using
+                rule["until"] = (starts[-1] - offset_from).replace(tzinfo=UTC)
+            observance.add("rrule", rule)
+        elif len(starts) > 1:
+            observance.add("rdate", starts[1:])
+        timezone.add_component(observance)
+    return timezone
 
 
 def event_uid(campaign_slug: str, post_id: str) -> str:
@@ -129,7 +244,7 @@ def to_ical(
             event.add("url", post.link.url)
         ical.add_component(event)
         years.append(start.year)
-    if years:
-        # Only the transitions around the posts: a short VTIMEZONE that every client reads the same way.
-        ical.add_missing_timezones(first_date=date(min(years) - 1, 1, 1), last_date=date(max(years) + 1, 12, 31))
+    if zone is not None and years:
+        # VTIMEZONE components come first, before the events that name them.
+        ical.subcomponents.insert(0, vtimezone(calendar.timezone, min(years), max(years) + 1))
     return ical.to_ical()

@@ -57,16 +57,21 @@ def test_golden_full_post_on_both_platforms(campaign: Campaign, bench_image: Ima
     bench = RenderedImage(str(bench_image.path), bench_image.alt, sha256(bench_image.path))
     second = RenderedImage(str(second_path), "A letter to an MP", sha256(second_path))
     bluesky_root = (
-        "CW: Child sexual abuse\n\n"
-        "Implement all 20 IICSA recommendations as one package. #ActOnIICSA\n\n" + HELPLINE
+        "CW: Child sexual abuse\n\nImplement all 20 IICSA recommendations as one package. #ActOnIICSA\n\n" + HELPLINE
     )
     tag_start = len("CW: Child sexual abuse\n\nImplement all 20 IICSA recommendations as one package. ")
     helpline_domain = bluesky_root.index("napac.org.uk")
     assert rendered == {
         "bluesky": [
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="bluesky", part=0, at=at,
-                text=bluesky_root, length=len(bluesky_root), limit=300,
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="bluesky",
+                part=0,
+                at=at,
+                text=bluesky_root,
+                length=len(bluesky_root),
+                limit=300,
                 images=(bench,),
                 facets=(
                     Facet(tag_start, tag_start + len("#ActOnIICSA"), "tag", "ActOnIICSA"),
@@ -74,43 +79,87 @@ def test_golden_full_post_on_both_platforms(campaign: Campaign, bench_image: Ima
                 ),
                 langs=("en",),
                 link_card=LinkCard(
-                    "https://example.org/report", "The final report", "IICSA, October 2022",
+                    "https://example.org/report",
+                    "The final report",
+                    "IICSA, October 2022",
                     RenderedImage(str(thumb_path), "unused", sha256(thumb_path)),
                 ),
                 reply_rules=("following", "mentioned"),
                 allow_quotes=False,
             ),
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="bluesky", part=1, at=at,
-                text="Part 2: mandatory reporting. Thanks @napac.org.uk", length=49, limit=300,
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="bluesky",
+                part=1,
+                at=at,
+                text="Part 2: mandatory reporting. Thanks @napac.org.uk",
+                length=49,
+                limit=300,
                 images=(second,),
                 facets=(Facet(36, 49, "mention", "napac.org.uk"),),
-                langs=("en",), reply_rules=None, allow_quotes=False,
+                langs=("en",),
+                reply_rules=None,
+                allow_quotes=False,
             ),
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="bluesky", part=2, at=at,
-                text="Part 3", length=6, limit=300, langs=("en",), reply_rules=None, allow_quotes=False,
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="bluesky",
+                part=2,
+                at=at,
+                text="Part 3",
+                length=6,
+                limit=300,
+                langs=("en",),
+                reply_rules=None,
+                allow_quotes=False,
             ),
         ],
         "mastodon": [
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="mastodon", part=0, at=at,
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="mastodon",
+                part=0,
+                at=at,
                 text=TEXT + "\n\nhttps://example.org/report\n\n" + HELPLINE,
-                length=len("Child sexual abuse") + len(TEXT + "\n\n\n\n" + HELPLINE) + 23, limit=500,
+                length=len("Child sexual abuse") + len(TEXT + "\n\n\n\n" + HELPLINE) + 23,
+                limit=500,
                 images=(replace(bench, focus=(0.0, -0.5)),),
-                allow_quotes=False, spoiler_text="Child sexual abuse", visibility="public", language="en",
+                allow_quotes=False,
+                spoiler_text="Child sexual abuse",
+                visibility="public",
+                language="en",
             ),
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="mastodon", part=1, at=at,
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="mastodon",
+                part=1,
+                at=at,
                 text="Part 2: mandatory reporting. Thanks @napac.org.uk",
-                length=len("Child sexual abuse") + 49, limit=500,
+                length=len("Child sexual abuse") + 49,
+                limit=500,
                 images=(second,),
-                allow_quotes=False, spoiler_text="Child sexual abuse", visibility="public", language="en",
+                allow_quotes=False,
+                spoiler_text="Child sexual abuse",
+                visibility="public",
+                language="en",
             ),
             RenderedPart(
-                campaign="act-on-iicsa", post_id="recs-01", platform="mastodon", part=2, at=at,
-                text="Part 3 for Mastodon", length=len("Child sexual abuse") + 19, limit=500,
-                allow_quotes=False, spoiler_text="Child sexual abuse", visibility="public", language="en",
+                campaign="act-on-iicsa",
+                post_id="recs-01",
+                platform="mastodon",
+                part=2,
+                at=at,
+                text="Part 3 for Mastodon",
+                length=len("Child sexual abuse") + 19,
+                limit=500,
+                allow_quotes=False,
+                spoiler_text="Child sexual abuse",
+                visibility="public",
+                language="en",
             ),
         ],
     }
@@ -125,15 +174,33 @@ def test_golden_plain_post_without_extras(campaign: Campaign) -> None:
     assert list(rendered) == ["mastodon", "bluesky"]
     assert rendered["bluesky"] == [
         RenderedPart(
-            campaign="act-on-iicsa", post_id="recs-01", platform="bluesky", part=0, at=post.at, text=TEXT,
-            length=len(TEXT), limit=300, facets=(Facet(55, 66, "tag", "ActOnIICSA"),), langs=("en",),
-            reply_rules=None, allow_quotes=True,
+            campaign="act-on-iicsa",
+            post_id="recs-01",
+            platform="bluesky",
+            part=0,
+            at=post.at,
+            text=TEXT,
+            length=len(TEXT),
+            limit=300,
+            facets=(Facet(55, 66, "tag", "ActOnIICSA"),),
+            langs=("en",),
+            reply_rules=None,
+            allow_quotes=True,
         )
     ]
     assert rendered["mastodon"] == [
         RenderedPart(
-            campaign="act-on-iicsa", post_id="recs-01", platform="mastodon", part=0, at=post.at, text=TEXT,
-            length=len(TEXT), limit=500, allow_quotes=True, visibility="public", language="en",
+            campaign="act-on-iicsa",
+            post_id="recs-01",
+            platform="mastodon",
+            part=0,
+            at=post.at,
+            text=TEXT,
+            length=len(TEXT),
+            limit=500,
+            allow_quotes=True,
+            visibility="public",
+            language="en",
         )
     ]
 
@@ -144,23 +211,28 @@ def test_overrides_win_per_platform(campaign: Campaign) -> None:
         language="cy",
         overrides={
             "bluesky": PlatformOverride(
-                text="Short for Bluesky #ActOnIICSA", content_warning="", labels=("graphic-media",),
-                reply_rules=(), allow_quotes=True,
+                text="Short for Bluesky #ActOnIICSA",
+                content_warning="",
+                labels=("graphic-media",),
+                reply_rules=(),
+                allow_quotes=True,
             ),
             "mastodon": PlatformOverride(
-                text="Longer for Mastodon", content_warning="CSA, survivors' accounts", visibility="unlisted",
+                text="Longer for Mastodon",
+                content_warning="CSA, survivors' accounts",
+                visibility="unlisted",
                 allow_quotes=True,
             ),
         },
     )
     rendered = render_post(post, campaign)
-    bluesky, = rendered["bluesky"]
+    (bluesky,) = rendered["bluesky"]
     assert bluesky.text == "Short for Bluesky #ActOnIICSA"  # content_warning "" switched the CW line off
     assert bluesky.labels == ("graphic-media",)
     assert bluesky.reply_rules == ()  # nobody may reply
     assert bluesky.allow_quotes is True
     assert bluesky.langs == ("cy",)
-    mastodon, = rendered["mastodon"]
+    (mastodon,) = rendered["mastodon"]
     assert mastodon.text == "Longer for Mastodon"
     assert mastodon.spoiler_text == "CSA, survivors' accounts"
     assert mastodon.visibility == "unlisted"
@@ -178,17 +250,15 @@ def test_skip_leaves_the_platform_out(campaign: Campaign) -> None:
 
 def test_mastodon_does_not_repeat_a_link_already_in_the_text(campaign: Campaign) -> None:
     post = make_post(text="Read https://example.org/report now", link=Link("https://example.org/report"))
-    mastodon, = render_post(post, campaign)["mastodon"]
+    (mastodon,) = render_post(post, campaign)["mastodon"]
     assert mastodon.text == "Read https://example.org/report now"
-    bluesky, = render_post(post, campaign)["bluesky"]
+    (bluesky,) = render_post(post, campaign)["bluesky"]
     assert bluesky.text == "Read https://example.org/report now"
     assert bluesky.link_card == LinkCard("https://example.org/report", "", "", None)
 
 
 def test_cw_and_helpline_only_on_the_root_and_reply_rules_only_on_root(campaign: Campaign) -> None:
-    post = make_post(
-        content_warning="CSA", helpline=True, thread=(ThreadPart("two"), ThreadPart("three"))
-    )
+    post = make_post(content_warning="CSA", helpline=True, thread=(ThreadPart("two"), ThreadPart("three")))
     bluesky = render_post(post, campaign)["bluesky"]
     assert [p.text for p in bluesky] == [f"CW: CSA\n\n{TEXT}\n\n{HELPLINE}", "two", "three"]
     assert [p.reply_rules for p in bluesky] == [("following", "mentioned"), None, None]

@@ -1,0 +1,166 @@
+"""to_ical: parsed back with icalendar, as a calendar client would."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar as ICalendar
+
+from content_calendar.ical import event_uid, to_ical, vtimezone
+from content_calendar.model import Calendar, Campaign, Image, Link, PlatformOverride, Post, ThreadPart
+from content_calendar.render import render_post
+from tests.render.conftest import LONDON, make_post
+
+
+def make_calendar(path: Path, posts: tuple[Post, ...]) -> Calendar:
+    path.write_text("posts: []\n")  # the export reads only the file's modification time
+    return Calendar(path=path, campaign="act-on-iicsa", timezone="Europe/London", posts=posts)
+
+
+@pytest.fixture
+def posts(bench_image: Image) -> tuple[Post, ...]:
+    return (
+        make_post(
+            id="summer-01",
+            at=datetime(2027, 7, 14, 18, 30, tzinfo=LONDON),
+            text="Summer: still waiting for the redress scheme. #ActOnIICSA",
+            overrides={"bluesky": PlatformOverride(text="Bluesky words #ActOnIICSA")},
+            content_warning="Child sexual abuse",
+            images=(bench_image,),
+            thread=(ThreadPart("Reply for the thread"),),
+        ),
+        make_post(
+            id="recs-01",
+            text="Winter: implement all 20 recommendations, as one package. #ActOnIICSA",
+            link=Link("https://example.org/report", "The final report"),
+        ),
+        make_post(id="draft-01", at=datetime(2027, 2, 2, 12, 0, tzinfo=LONDON), text="Draft; not yet", status="draft"),
+    )
+
+
+def export(calendar: Calendar, campaign: Campaign, **kwargs: object) -> bytes:
+    rendered = {post.id: render_post(post, campaign) for post in calendar.posts}
+    return to_ical(calendar, rendered, campaign=campaign, **kwargs)  # type: ignore[arg-type]
+
+
+def events(data: bytes) -> dict[str, object]:
+    parsed = ICalendar.from_ical(data)
+    return {str(event["UID"]): event for event in parsed.walk("VEVENT")}
+
+
+def test_round_trip(tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...], bench_image: Image) -> None:
+    calendar = make_calendar(tmp_path / "calendar.yaml", posts)
+    data = export(calendar, campaign)
+    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
+    parsed = ICalendar.from_ical(data)
+    assert str(parsed["VERSION"]) == "2.0"
+    assert str(parsed["X-WR-TIMEZONE"]) == "Europe/London"
+    by_uid = events(data)
+    assert set(by_uid) == {
+        "summer-01@act-on-iicsa.campaign-scheduler",
+        "recs-01@act-on-iicsa.campaign-scheduler",
+        "draft-01@act-on-iicsa.campaign-scheduler",
+    }
+    # events in time order
+    assert [str(e["UID"]).split("@")[0] for e in parsed.walk("VEVENT")] == ["recs-01", "draft-01", "summer-01"]
+
+    summer = by_uid["summer-01@act-on-iicsa.campaign-scheduler"]
+    start = summer.decoded("DTSTART")
+    assert start == datetime(2027, 7, 14, 18, 30, tzinfo=LONDON)
+    assert start.utcoffset() == timedelta(hours=1)  # BST
+    assert summer["DTSTART"].params["TZID"] == "Europe/London"
+    assert summer.decoded("DURATION") == timedelta(minutes=15)
+    assert str(summer["STATUS"]) == "CONFIRMED"
+    assert str(summer["SUMMARY"]).startswith("summer-01: Summer: still waiting")
+    description = str(summer["DESCRIPTION"])
+    assert "CW: Child sexual abuse\n\nBluesky words #ActOnIICSA" in description  # Bluesky's own text
+    assert "Summer: still waiting for the redress scheme. #ActOnIICSA" in description  # Mastodon's
+    assert "Content warning: Child sexual abuse" in description
+    assert "Reply for the thread" in description
+    assert f"Image 1 alt: {bench_image.alt}" in description
+    assert description.index("=== Bluesky") < description.index("=== Mastodon")
+
+    winter = by_uid["recs-01@act-on-iicsa.campaign-scheduler"]
+    assert winter.decoded("DTSTART").utcoffset() == timedelta(0)  # GMT
+    assert winter["DTSTART"].params["TZID"] == "Europe/London"
+    assert "Link card: The final report <https://example.org/report>" in str(winter["DESCRIPTION"])
+    assert str(winter["URL"]) == "https://example.org/report"
+
+    draft = by_uid["draft-01@act-on-iicsa.campaign-scheduler"]
+    assert str(draft["STATUS"]) == "TENTATIVE"
+    assert str(draft["SUMMARY"]).startswith("[draft] draft-01")
+    assert "Draft; not yet" in str(draft["DESCRIPTION"])
+
+
+def test_vtimezone_is_included_and_means_london(tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...]) -> None:
+    data = export(make_calendar(tmp_path / "c.yaml", posts), campaign)
+    parsed = ICalendar.from_ical(data)
+    timezones = parsed.walk("VTIMEZONE")
+    assert [str(tz["TZID"]) for tz in timezones] == ["Europe/London"]
+    assert data.index(b"BEGIN:VTIMEZONE") < data.index(b"BEGIN:VEVENT")
+    assert b"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in data
+    assert b"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in data
+    # A client that ignores the TZID name and reads only the VTIMEZONE gets the same instants.
+    from_vtimezone = timezones[0].to_tz(lookup_tzid=False)
+    for post in posts:
+        local = post.at.replace(tzinfo=None)
+        assert local.replace(tzinfo=from_vtimezone).utcoffset() == post.at.utcoffset()
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "UTC"])
+def test_vtimezone_offsets_match_the_zone_every_hour(zone: str) -> None:
+    real = ZoneInfo(zone)
+    from_vtimezone = vtimezone(zone, 2027, 2028).to_tz(lookup_tzid=False)
+    moment = datetime(2027, 1, 1, 0, 30, tzinfo=UTC)
+    while moment < datetime(2029, 1, 1, tzinfo=UTC):
+        local = moment.astimezone(real).replace(tzinfo=None)
+        is_plain = (
+            local.replace(tzinfo=real, fold=0).utcoffset() == local.replace(tzinfo=real, fold=1).utcoffset()
+        )
+        if is_plain:  # clock-change gaps and folds are refused by validation anyway
+            assert local.replace(tzinfo=from_vtimezone).utcoffset() == moment.astimezone(real).utcoffset(), local
+        moment += timedelta(hours=1)
+
+
+def test_uids_are_stable_and_unchanged_files_export_identically(
+    tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...]
+) -> None:
+    calendar = make_calendar(tmp_path / "c.yaml", posts)
+    first = export(calendar, campaign)
+    second = export(calendar, campaign)
+    assert first == second
+    edited = replace(calendar, posts=(replace(posts[0], text="Edited words"), *posts[1:]))
+    third = export(edited, campaign)
+    assert set(events(third)) == set(events(first))
+    assert third != first
+    assert event_uid("act-on-iicsa", "recs-01") == "recs-01@act-on-iicsa.campaign-scheduler"
+
+
+def test_dtstamp_is_now_when_given_else_the_file_time(
+    tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...]
+) -> None:
+    calendar = make_calendar(tmp_path / "c.yaml", posts)
+    now = datetime(2027, 1, 20, 10, 0, tzinfo=LONDON)
+    stamped = events(export(calendar, campaign, now=now))
+    assert {e.decoded("DTSTAMP") for e in stamped.values()} == {now.astimezone(UTC)}
+    file_time = datetime.fromtimestamp(calendar.path.stat().st_mtime, UTC).replace(microsecond=0)
+    assert {e.decoded("DTSTAMP") for e in events(export(calendar, campaign)).values()} == {file_time}
+
+
+def test_posts_without_rendering_still_export(tmp_path: Path, campaign: Campaign) -> None:
+    calendar = make_calendar(tmp_path / "c.yaml", (make_post(text="Only the raw text"),))
+    data = to_ical(calendar, {})
+    (event,) = events(data).values()
+    assert "Only the raw text" in str(event["DESCRIPTION"])
+    assert str(event["UID"]) == "recs-01@act-on-iicsa.campaign-scheduler"
+
+
+def test_empty_calendar_is_a_valid_calendar(tmp_path: Path, campaign: Campaign) -> None:
+    data = to_ical(make_calendar(tmp_path / "c.yaml", ()), {}, campaign=campaign)
+    parsed = ICalendar.from_ical(data)
+    assert parsed.walk("VEVENT") == []
+    assert str(parsed["X-WR-CALNAME"]) == "#ActOnIICSA: c.yaml"
