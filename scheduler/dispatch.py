@@ -213,9 +213,7 @@ def _rearm_expired_leases(session: Session, now: datetime, actor: str) -> list[i
     expired = session.scalars(
         _locked(
             session,
-            select(Delivery).where(
-                Delivery.state.in_([State.CLAIMED, State.PUBLISHING]), Delivery.lease_until < now
-            ),
+            select(Delivery).where(Delivery.state.in_([State.CLAIMED, State.PUBLISHING]), Delivery.lease_until < now),
         )
     ).all()
     for delivery in expired:
@@ -226,9 +224,7 @@ def _rearm_expired_leases(session: Session, now: datetime, actor: str) -> list[i
             reason = "its publish task was lost (worker or broker restart); claiming again"
         delivery.lease_until = None
         delivery.claimed_by = None
-        transition(
-            session, delivery, State.SCHEDULED, action="lease-expired", actor=actor, reason=reason, now=now
-        )
+        transition(session, delivery, State.SCHEDULED, action="lease-expired", actor=actor, reason=reason, now=now)
     return [d.id for d in expired]
 
 
@@ -236,9 +232,7 @@ def _states_of(session: Session, ids: Iterable[int]) -> dict[int, str]:
     ids = list(ids)
     if not ids:
         return {}
-    return dict(
-        session.execute(select(Delivery.id, Delivery.state).where(Delivery.id.in_(ids))).tuples().all()
-    )
+    return dict(session.execute(select(Delivery.id, Delivery.state).where(Delivery.id.in_(ids))).all())
 
 
 def _minutes(seconds: int) -> str:
@@ -249,9 +243,7 @@ def _minutes(seconds: int) -> str:
 def _ref(delivery: Delivery | None) -> RemoteRef | None:
     if delivery is None or delivery.remote_id is None:
         return None
-    return RemoteRef(
-        delivery.remote_id, delivery.remote_uri or "", delivery.remote_cid, delivery.remote_url or ""
-    )
+    return RemoteRef(delivery.remote_id, delivery.remote_uri or "", delivery.remote_cid, delivery.remote_url or "")
 
 
 def begin_publish(
@@ -273,9 +265,7 @@ def begin_publish(
         if paused:
             delivery.lease_until = None
             delivery.claimed_by = None
-            transition(
-                session, delivery, State.SCHEDULED, action="hold", actor=worker, reason="paused", now=now
-            )
+            transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason="paused", now=now)
             return Skip(delivery_id, "paused")
         if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
             transition(
@@ -366,12 +356,8 @@ def complete_publish(
         delivery.last_error = None
         reason = "found the earlier attempt's post" if already_existed else "posted"
         if delivery.state != State.PUBLISHING:
-            reason += (
-                f" (it had become {delivery.state} meanwhile; the post exists, so it counts as published)"
-            )
-        transition(
-            session, delivery, State.PUBLISHED, action="published", actor=worker, reason=reason, now=now
-        )
+            reason += f" (it had become {delivery.state} meanwhile; the post exists, so it counts as published)"
+        transition(session, delivery, State.PUBLISHED, action="published", actor=worker, reason=reason, now=now)
 
 
 def fail_publish(
@@ -413,9 +399,7 @@ def fail_publish(
         return next_at
 
 
-def release(
-    store: Store, delivery_id: int, now: datetime, *, worker: str, until: datetime, reason: str
-) -> None:
+def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until: datetime, reason: str) -> None:
     """Give a claimed delivery back without an attempt (e.g. our own rate limiter said wait)."""
     with store.transaction() as session:
         delivery = session.get(Delivery, delivery_id)
@@ -437,9 +421,7 @@ class OperatorError(Exception):
 def pause(store: Store, now: datetime, *, reason: str, actor: str) -> None:
     with store.transaction() as session:
         for key, value in ((PAUSED_KEY, "1"), (PAUSE_REASON_KEY, reason)):
-            setting = session.get(
-                Setting, key, with_for_update=session.get_bind().dialect.name == "postgresql"
-            )
+            setting = session.get(Setting, key, with_for_update=session.get_bind().dialect.name == "postgresql")
             if setting is None:
                 session.add(Setting(key=key, value=value, updated_at=now))
             else:
@@ -487,9 +469,7 @@ def _deliveries_of_post(session: Session, post_id: str, campaign: str | None) ->
     return deliveries
 
 
-def cancel(
-    store: Store, post_id: str, now: datetime, *, actor: str, campaign: str | None = None
-) -> list[int]:
+def cancel(store: Store, post_id: str, now: datetime, *, actor: str, campaign: str | None = None) -> list[int]:
     """Cancel every unpublished delivery of a post. Refused while one is being published."""
     with store.transaction() as session:
         deliveries = _deliveries_of_post(session, post_id, campaign)
@@ -523,21 +503,15 @@ def retry(store: Store, post_id: str, now: datetime, *, actor: str, campaign: st
         rearmed = []
         for delivery in deliveries:
             if delivery.state in (State.MISSED, State.FAILED):
-                reason = (
-                    f"retry requested by operator (was {delivery.state}: {delivery.last_error or 'no error'})"
-                )
+                reason = f"retry requested by operator (was {delivery.state}: {delivery.last_error or 'no error'})"
                 delivery.due_at = now
                 delivery.next_attempt_at = None
                 delivery.attempts = 0
-                transition(
-                    session, delivery, State.SCHEDULED, action="retry", actor=actor, reason=reason, now=now
-                )
+                transition(session, delivery, State.SCHEDULED, action="retry", actor=actor, reason=reason, now=now)
                 rearmed.append(delivery.id)
         if not rearmed:
             states = ", ".join(f"{d.platform}#{d.part}: {d.state}" for d in deliveries)
-            raise OperatorError(
-                f"nothing to retry for {post_id}: only missed or failed deliveries can be ({states})."
-            )
+            raise OperatorError(f"nothing to retry for {post_id}: only missed or failed deliveries can be ({states}).")
         return rearmed
 
 

@@ -72,9 +72,7 @@ def _summary(post: Post) -> str:
     return first_line[:120]
 
 
-def schedule_calendars(
-    store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str
-) -> SyncReport:
+def schedule_calendars(store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str) -> SyncReport:
     report = SyncReport()
     refusals: list[str] = []
     seen: dict[tuple[str, str], str] = {}
@@ -104,9 +102,7 @@ def _sync_one(
     campaign = item.campaign.slug
     source = str(item.calendar.path.resolve())
     grace = int(item.campaign.misfire_grace.total_seconds())
-    records = {
-        r.post_id: r for r in session.scalars(select(PostRecord).where(PostRecord.campaign == campaign)).all()
-    }
+    records = {r.post_id: r for r in session.scalars(select(PostRecord).where(PostRecord.campaign == campaign)).all()}
     deliveries: dict[str, list[Delivery]] = {}
     for delivery in session.scalars(
         select(Delivery).where(Delivery.campaign == campaign).order_by(Delivery.platform, Delivery.part)
@@ -150,12 +146,8 @@ def _sync_one(
             post_record.summary = _summary(post)
         existing = {(d.platform, d.part): d for d in deliveries.get(post.id, [])}
         if post.status == "draft":
-            for delivery in _cancel_unpublished(
-                session, list(existing.values()), now, actor, "now a draft", refusals
-            ):
-                report.changes.append(
-                    Change("cancelled", campaign, post.id, delivery.platform, delivery.part, "draft")
-                )
+            for delivery in _cancel_unpublished(session, list(existing.values()), now, actor, "now a draft", refusals):
+                report.changes.append(Change("cancelled", campaign, post.id, delivery.platform, delivery.part, "draft"))
             report.changes.append(Change("draft", campaign, post.id, detail="draft: checked, never posted"))
             continue
         wanted: set[tuple[str, int]] = set()
@@ -243,9 +235,7 @@ def _upsert(
     if unchanged and delivery.state != State.CANCELLED:
         report.changes.append(Change("unchanged", part.campaign, part.post_id, part.platform, part.part))
         return delivery
-    where = f"{part.campaign}/{part.post_id} on {part.platform}" + (
-        f" (thread part {part.part})" if part.part else ""
-    )
+    where = f"{part.campaign}/{part.post_id} on {part.platform}" + (f" (thread part {part.part})" if part.part else "")
     if delivery.state == State.PUBLISHED:
         report.changes.append(
             Change(
@@ -270,9 +260,7 @@ def _upsert(
     delivery.due_at = due
     delivery.misfire_grace_s = grace
     delivery.parent_id = parent.id if parent else None
-    if delivery.state == State.CANCELLED or (
-        not same_time and delivery.state in (State.MISSED, State.FAILED)
-    ):
+    if delivery.state == State.CANCELLED or (not same_time and delivery.state in (State.MISSED, State.FAILED)):
         delivery.attempts = 0
         delivery.next_attempt_at = None
         delivery.last_error = None
@@ -298,9 +286,7 @@ def _upsert(
             reason="content or time changed",
             now=now,
         )
-        report.changes.append(
-            Change("updated", part.campaign, part.post_id, part.platform, part.part, detail)
-        )
+        report.changes.append(Change("updated", part.campaign, part.post_id, part.platform, part.part, detail))
     return delivery
 
 

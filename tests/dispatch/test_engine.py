@@ -1,0 +1,243 @@
+"""End to end and under faults: a real Redis, real Celery worker and beat processes (started and killed by
+pid), a real SQLite store and the outbox adapter. Every test checks the outbox holds each delivery exactly
+once and the store agrees."""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from scheduler.clock import SystemClock
+from scheduler.db import Store
+from scheduler.embedded import EmbeddedRedis
+from scheduler.models import Delivery, Event, State
+from scheduler.operations import pause_and_drain
+from scheduler.sync import schedule_calendars
+from tests.support.engine import Engine, calendar_input, campaign, post, redis_dir, started, wait_for
+from workers.platforms.outbox import read_outbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    redis = EmbeddedRedis(redis_dir(tmp_path), persistent=True)
+    redis.start()
+    try:
+        yield Engine(tmp_path, redis, f"sqlite:///{tmp_path / 'campaign.db'}", tmp_path / "outbox.jsonl")
+    finally:
+        redis.stop()
+
+
+def schedule_burst(
+    engine: Engine,
+    count: int,
+    *,
+    first_in: float,
+    spread: float,
+    thread: tuple[str, ...] = (),
+    platforms: tuple[str, ...] = ("bluesky", "mastodon"),
+) -> Store:
+    store = Store(engine.database_url)
+    now = datetime.now(UTC)
+    step = spread / max(1, count - 1)
+    posts = [
+        post(f"p{i:03d}", now + timedelta(seconds=first_in + i * step), thread=thread, platforms=platforms)
+        for i in range(count)
+    ]
+    camp = campaign(engine.directory, grace=timedelta(minutes=30))
+    schedule_calendars(store, [calendar_input(engine.directory / "cal.yaml", posts, camp=camp)], now, actor="test")
+    return store
+
+
+def all_deliveries(store: Store) -> list[Delivery]:
+    with store.transaction() as session:
+        return list(session.scalars(select(Delivery)))
+
+
+def published_count(store: Store) -> int:
+    return sum(1 for d in all_deliveries(store) if d.state == State.PUBLISHED)
+
+
+def assert_exactly_once(engine: Engine, store: Store) -> None:
+    deliveries = all_deliveries(store)
+    entries = read_outbox(engine.outbox)
+    counts = Counter(e["idempotency_key"] for e in entries)
+    duplicates = {k: n for k, n in counts.items() if n > 1}
+    assert not duplicates, f"posted more than once: {duplicates}"
+    assert set(counts) == {d.idempotency_key for d in deliveries}, "some deliveries never reached the outbox"
+    not_published = [(d.post_id, d.platform, d.part, d.state) for d in deliveries if d.state != State.PUBLISHED]
+    assert not not_published, f"not published: {not_published}"
+
+
+def test_end_to_end_every_delivery_reaches_the_outbox_exactly_once_in_order(engine: Engine) -> None:
+    store = schedule_burst(engine, 12, first_in=3, spread=3, thread=("second part", "third part"))
+    total = len(all_deliveries(store))
+    assert total == 12 * 2 * 3
+    with contextmanager(started)([engine.worker(), engine.beat()]):
+        wait_for(lambda: published_count(store) == total, timeout=60, what=f"{total} deliveries published")
+    assert_exactly_once(engine, store)
+    entries = read_outbox(engine.outbox)
+    by_post: dict[tuple[str, str], list[int]] = {}
+    for entry in entries:
+        by_post.setdefault((entry["post_id"], entry["platform"]), []).append(entry["part"])
+    assert all(parts == [0, 1, 2] for parts in by_post.values()), "thread parts out of order"
+    for d in all_deliveries(store):
+        assert d.dry_run and d.remote_url and d.published_at is not None
+        if d.part == 0:
+            assert d.published_at >= d.due_at  # never early
+    with store.transaction() as session:
+        chain = session.scalars(select(Event.to_state).where(Event.delivery_id == 1).order_by(Event.id)).all()
+    assert chain == [State.SCHEDULED, State.CLAIMED, State.PUBLISHING, State.PUBLISHED]
+
+
+def test_worker_killed_between_claim_and_publish_loses_nothing(engine: Engine) -> None:
+    store = schedule_burst(engine, 10, first_in=4, spread=1, platforms=("mastodon",))
+    worker, beat = engine.worker("doomed"), engine.beat()
+    with contextmanager(started)([worker, beat]):
+        # The worker now holds ETA tasks for claimed deliveries that are not due yet.
+        wait_for(
+            lambda: sum(d.state == State.CLAIMED for d in all_deliveries(store)) == 10,
+            timeout=30,
+            what="all ten claimed",
+        )
+        worker.kill()
+        assert not read_outbox(engine.outbox)
+        replacement = engine.worker("replacement")
+        with contextmanager(started)([replacement]):
+            wait_for(lambda: published_count(store) == 10, timeout=60, what="ten published after the kill")
+    assert_exactly_once(engine, store)
+    with store.transaction() as session:
+        rearmed = session.scalars(select(Event).where(Event.action == "lease-expired")).all()
+    assert len(rearmed) == 10
+
+
+@contextmanager
+def database_held(engine: Engine) -> Iterator[None]:
+    """Hold SQLite's write lock: a worker that has written to the platform blocks before recording it."""
+    connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposting(engine: Engine) -> None:
+    """The hard case, three times over: the platform stored the post, the worker died before recording it.
+    The outbox's file lock and SQLite's write lock, both held by the test, stop the worker at exactly that
+    point; then it is killed with SIGKILL."""
+    store = Store(engine.database_url)
+    camp = campaign(engine.directory)
+    posts = []
+    victims = []
+    fast = {"CAMPAIGN_PUBLISH_LEASE_SECONDS": "3", "CAMPAIGN_LEASE_SECONDS": "3"}
+    with contextmanager(started)([engine.beat(**fast)]):
+        for round_number in range(3):
+            posts.append(
+                post(f"victim{round_number}", datetime.now(UTC) + timedelta(seconds=1), platforms=("mastodon",))
+            )
+            schedule_calendars(
+                store,
+                [calendar_input(engine.directory / "cal.yaml", posts, camp=camp)],
+                datetime.now(UTC),
+                actor="test",
+            )
+            worker = engine.worker(f"victim{round_number}", concurrency=1, **fast)
+            with open(engine.outbox.with_name(engine.outbox.name + ".lock"), "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                worker.start()
+                try:
+                    victim = wait_for(
+                        lambda: next((d for d in all_deliveries(store) if d.state == State.PUBLISHING), None),
+                        timeout=30,
+                        what="the delivery being published",
+                    )
+                    assert victim.post_id == f"victim{round_number}"
+                    with database_held(engine):
+                        fcntl.flock(lock_file, fcntl.LOCK_UN)  # the adapter writes its line ...
+                        wait_for(
+                            lambda key=victim.idempotency_key: any(
+                                e["idempotency_key"] == key for e in read_outbox(engine.outbox)
+                            ),
+                            timeout=30,
+                            what="the adapter's write",
+                        )
+                        time.sleep(0.2)  # ... and is now blocked recording the outcome: kill it there
+                        worker.kill()
+                finally:
+                    worker.kill()
+            with store.transaction() as session:
+                assert session.get_one(Delivery, victim.id).state == State.PUBLISHING
+            victims.append(victim.id)
+            survivor = engine.worker(f"survivor{round_number}", **fast)
+            with contextmanager(started)([survivor]):
+                wait_for(
+                    lambda n=round_number + 1: published_count(store) == n,
+                    timeout=60,
+                    what="the victim published after the kill",
+                )
+    assert_exactly_once(engine, store)
+    with store.transaction() as session:
+        found = session.scalars(
+            select(Event.delivery_id).where(Event.reason.like("found the earlier attempt's post%"))
+        ).all()
+    assert sorted(found) == sorted(victims)
+
+
+def test_two_beats_at_once_never_claim_the_same_delivery_twice(engine: Engine) -> None:
+    store = schedule_burst(engine, 30, first_in=3, spread=4)
+    with contextmanager(started)(
+        [engine.worker("w1"), engine.worker("w2"), engine.beat("beat1"), engine.beat("beat2")]
+    ):
+        wait_for(lambda: published_count(store) == 60, timeout=60, what="60 published")
+    assert_exactly_once(engine, store)
+    with store.transaction() as session:
+        claims = Counter(session.scalars(select(Event.delivery_id).where(Event.action == "claim")).all())
+    assert set(claims.values()) == {1}, "a delivery was claimed twice"
+    ticks_sent = sum(
+        (engine.directory / f"{name}.log").read_text().count("Scheduler: Sending due task tick")
+        for name in ("beat1", "beat2")
+    )
+    assert ticks_sent >= 2 * 4, "both beats should have been sending ticks throughout"
+
+
+def test_redis_killed_and_restarted_during_a_burst_loses_nothing(engine: Engine) -> None:
+    store = schedule_burst(engine, 40, first_in=2, spread=6)
+    with contextmanager(started)([engine.worker(), engine.beat()]):
+        wait_for(lambda: published_count(store) >= 10, timeout=30, what="the burst under way")
+        engine.redis.kill()
+        time.sleep(1.0)
+        engine.redis.start()
+        wait_for(lambda: published_count(store) == 80, timeout=90, what="all 80 published after the restart")
+    assert_exactly_once(engine, store)
+
+
+def test_nothing_goes_out_after_pause_returns(engine: Engine) -> None:
+    store = schedule_burst(engine, 40, first_in=2, spread=6)
+    with contextmanager(started)([engine.worker(), engine.beat()]):
+        wait_for(lambda: published_count(store) >= 10, timeout=30, what="the burst under way")
+        still_busy = pause_and_drain(store, SystemClock(), reason="breaking news", actor="test")
+        returned_at = datetime.now(UTC)
+        assert still_busy == 0
+        published_at_pause = published_count(store)
+        assert published_at_pause < 80
+        time.sleep(4)  # the rest of the burst falls due while paused
+        assert published_count(store) == published_at_pause
+        late = [e for e in read_outbox(engine.outbox) if datetime.fromisoformat(e["written_at"]) > returned_at]
+        assert not late, f"{len(late)} posts went out after pause returned"
+        from scheduler import dispatch
+
+        dispatch.resume(store, datetime.now(UTC), actor="test")
+        wait_for(lambda: published_count(store) == 80, timeout=60, what="the rest after resume")
+    assert_exactly_once(engine, store)

@@ -1,0 +1,121 @@
+"""Test support for the engine: build calendars as model objects, a real Redis, real worker/beat processes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from content_calendar.model import Calendar, Campaign, Post, ThreadPart
+from content_calendar.render import render_post
+from scheduler.embedded import ChildProcess, EmbeddedRedis, beat_process, celery_env, worker_process
+from scheduler.sync import CalendarInput
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def post(
+    post_id: str,
+    at: datetime,
+    text: str | None = None,
+    *,
+    platforms: Sequence[str] = ("bluesky", "mastodon"),
+    thread: Sequence[str] = (),
+    status: str = "approved",
+) -> Post:
+    return Post(
+        id=post_id,
+        at=at,
+        text=text or f"Post {post_id} #ActOnIICSA",
+        platforms=tuple(platforms),
+        status=status,  # type: ignore[arg-type]
+        thread=tuple(ThreadPart(text=f"{t} #ActOnIICSA") for t in thread),
+    )
+
+
+def campaign(directory: Path, *, slug: str = "test-campaign", grace: timedelta = timedelta(minutes=30)) -> Campaign:
+    return Campaign(slug=slug, name="Test", directory=directory, hashtags=("#ActOnIICSA",), misfire_grace=grace)
+
+
+def calendar_input(path: Path, posts: Sequence[Post], *, camp: Campaign) -> CalendarInput:
+    calendar = Calendar(path=path, campaign=camp.slug, timezone="Europe/London", posts=tuple(posts))
+    return CalendarInput(calendar, camp, {p.id: render_post(p, camp) for p in posts})
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll until `condition()` is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Engine:
+    """A data dir, a database, a real Redis and the environment worker/beat processes run with."""
+
+    directory: Path
+    redis: EmbeddedRedis
+    database_url: str
+    outbox: Path
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        values = {
+            "CAMPAIGN_DATA_DIR": str(self.directory),
+            "CAMPAIGN_DATABASE_URL": self.database_url,
+            "CAMPAIGN_REDIS_URL": self.redis.url,
+            "CAMPAIGN_OUTBOX": str(self.outbox),
+            "CAMPAIGN_TICK_SECONDS": "0.5",
+            "CAMPAIGN_CLAIM_WINDOW_SECONDS": "3",
+            "CAMPAIGN_LEASE_SECONDS": "6",
+            "CAMPAIGN_PUBLISH_LEASE_SECONDS": "6",
+            "BLUESKY_HANDLE": "",
+            "BLUESKY_APP_PASSWORD": "",
+            "MASTODON_API_BASE_URL": "",
+            "MASTODON_ACCESS_TOKEN": "",
+        }
+        values.update(overrides)
+        return celery_env(values)
+
+    def worker(self, name: str = "w1", *, concurrency: int = 4, **overrides: str) -> ChildProcess:
+        return worker_process(
+            self.env(**overrides),
+            name=name,
+            concurrency=concurrency,
+            log_path=self.directory / f"{name}.log",
+            loglevel="INFO",
+        )
+
+    def beat(self, name: str = "beat", **overrides: str) -> ChildProcess:
+        child = beat_process(
+            self.env(**overrides),
+            schedule_file=self.directory / f"{name}-schedule",
+            log_path=self.directory / f"{name}.log",
+        )
+        child.name = name
+        return child
+
+
+def started(children: Sequence[ChildProcess]) -> Iterator[None]:
+    for child in children:
+        child.start()
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+
+
+def redis_dir(base: Path) -> Path:
+    path = base / "redis"
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,211 @@
+"""Publishing one delivery: the logic behind the `publish` task and `campaign post-now`, reachable
+without a broker. It asks the dispatch policy for permission, calls the adapter with the delivery's
+idempotency key, and records the outcome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+
+from content_calendar.model import RenderedPart
+from scheduler.clock import Clock
+from scheduler.db import Store
+from scheduler.dispatch import (
+    Claim,
+    DispatchPolicy,
+    PublishJob,
+    RemoteRef,
+    Skip,
+    begin_publish,
+    complete_publish,
+    fail_publish,
+    release,
+    transition,
+)
+from scheduler.models import Delivery, State
+from workers.platforms.base import (
+    PermanentError,
+    PlatformAdapter,
+    RateLimited,
+    RemotePost,
+    ThreadRefs,
+    TransientError,
+)
+from workers.ratelimit import RateLimiter
+
+log = logging.getLogger("campaign.publish")
+
+AdapterFor = Callable[[str, str], PlatformAdapter]  # (campaign, platform) -> adapter
+
+
+@dataclass
+class Outcome:
+    delivery_id: int
+    result: Literal["published", "skipped", "held", "retry", "failed"]
+    detail: str = ""
+    next_at: datetime | None = None
+    follow_ups: list[Claim] = field(default_factory=list)  # thread parts now claimed and ready to publish
+
+
+class Redactor:
+    """Removes known secret values from any text before it is stored or shown."""
+
+    def __init__(self, secrets: Iterable[str]):
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "********")
+        return text
+
+
+def _remote(ref: RemoteRef | None) -> RemotePost | None:
+    if ref is None:
+        return None
+    return RemotePost(remote_id=ref.remote_id, url=ref.url, uri=ref.uri, cid=ref.cid)
+
+
+def publish_delivery(
+    store: Store,
+    delivery_id: int,
+    *,
+    adapter_for: AdapterFor,
+    clock: Clock,
+    policy: DispatchPolicy,
+    worker: str,
+    limiter: RateLimiter | None = None,
+    redact: Callable[[str], str] = str,
+) -> Outcome:
+    with store.transaction() as session:
+        row = session.execute(
+            select(Delivery.campaign, Delivery.platform, Delivery.state).where(Delivery.id == delivery_id)
+        ).one_or_none()
+    if row is None:
+        return Outcome(delivery_id, "skipped", "no such delivery")
+    campaign, platform, state = row
+    if state != State.CLAIMED:
+        return Outcome(delivery_id, "skipped", f"it is {state}")
+    adapter = adapter_for(campaign, platform)
+
+    if limiter is not None and not adapter.dry_run:
+        wait = limiter.acquire(platform, adapter.account)
+        if wait is not None:
+            until = clock.now() + timedelta(seconds=wait)
+            release(
+                store,
+                delivery_id,
+                clock.now(),
+                worker=worker,
+                until=until,
+                reason=f"{platform} rate limit for {adapter.account}: waiting {wait:.0f} s",
+            )
+            return Outcome(delivery_id, "held", "rate limited", next_at=until)
+
+    job = begin_publish(store, delivery_id, clock.now(), policy, worker=worker)
+    if isinstance(job, Skip):
+        return Outcome(delivery_id, "skipped", job.reason)
+    return _call_adapter(store, job, adapter, clock=clock, policy=policy, worker=worker, redact=redact)
+
+
+def _call_adapter(
+    store: Store,
+    job: PublishJob,
+    adapter: PlatformAdapter,
+    *,
+    clock: Clock,
+    policy: DispatchPolicy,
+    worker: str,
+    redact: Callable[[str], str],
+) -> Outcome:
+    part = RenderedPart.from_json(job.payload)
+    root, parent = _remote(job.root), _remote(job.parent)
+    reply_to = ThreadRefs(root=root, parent=parent) if root and parent else None
+    try:
+        outcome = adapter.publish(part, job.idempotency_key, reply_to=reply_to, outcome_unknown=job.outcome_unknown)
+    except RateLimited as error:
+        now = clock.now()
+        retry_after = (error.reset_at - now).total_seconds() if error.reset_at else error.retry_after
+        next_at = fail_publish(
+            store,
+            job.delivery_id,
+            now,
+            policy,
+            worker=worker,
+            error=redact(str(error)),
+            permanent=False,
+            retry_after=retry_after,
+        )
+        return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
+    except TransientError as error:
+        next_at = fail_publish(
+            store,
+            job.delivery_id,
+            clock.now(),
+            policy,
+            worker=worker,
+            error=redact(str(error)),
+            permanent=False,
+            retry_after=error.retry_after,
+            outcome_unknown=error.outcome_unknown,
+        )
+        return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
+    except PermanentError as error:
+        fail_publish(
+            store, job.delivery_id, clock.now(), policy, worker=worker, error=redact(str(error)), permanent=True
+        )
+        log.error("delivery %s failed: %s", job.delivery_id, redact(str(error)))
+        return Outcome(job.delivery_id, "failed", redact(str(error)))
+    except Exception as error:  # an adapter bug: the write may or may not have happened
+        message = redact(f"unexpected {type(error).__name__}: {error}")
+        log.exception("delivery %s: %s", job.delivery_id, message)
+        next_at = fail_publish(
+            store,
+            job.delivery_id,
+            clock.now(),
+            policy,
+            worker=worker,
+            error=message,
+            permanent=False,
+            outcome_unknown=True,
+        )
+        return Outcome(job.delivery_id, "retry" if next_at else "failed", message, next_at)
+
+    post = outcome.post
+    now = clock.now()
+    complete_publish(
+        store,
+        job.delivery_id,
+        now,
+        worker=worker,
+        remote=RemoteRef(post.remote_id, post.uri, post.cid, post.url),
+        dry_run=adapter.dry_run,
+        already_existed=outcome.already_existed,
+    )
+    follow_ups = claim_next_parts(store, job.delivery_id, now, policy, actor=worker)
+    return Outcome(job.delivery_id, "published", post.url, follow_ups=follow_ups)
+
+
+def claim_next_parts(
+    store: Store, delivery_id: int, now: datetime, policy: DispatchPolicy, *, actor: str
+) -> list[Claim]:
+    """Claim the thread parts that reply to a part just published, so they follow at once instead of
+    waiting for the next tick."""
+    with store.transaction() as session:
+        children = session.scalars(
+            select(Delivery).where(Delivery.parent_id == delivery_id, Delivery.state == State.SCHEDULED)
+        ).all()
+        claims = []
+        for child in children:
+            run_at = max(child.due_at, child.next_attempt_at or child.due_at)
+            if run_at > now + policy.claim_window:
+                continue
+            child.lease_until = max(now, run_at) + policy.lease
+            child.claimed_by = actor
+            transition(session, child, State.CLAIMED, action="claim", actor=actor, reason="its parent is out", now=now)
+            claims.append(Claim(child.id, run_at))
+        return claims
