@@ -72,6 +72,18 @@ class MentionPage:
     cursor: str | None = None  # what to pass next time to continue (None: nothing more now)
 
 
+@dataclass(frozen=True)
+class AccountInfo:
+    """What `campaign accounts check` shows: never a secret."""
+
+    platform: str
+    handle: str
+    account_id: str  # DID or account id
+    service: str  # PDS / instance base URL
+    can_post: bool
+    notes: tuple[str, ...] = ()  # e.g. limits read from the instance, session reused or refreshed
+
+
 class AdapterError(Exception):
     """Base of adapter errors. `str(error)` must be safe to store and show: no secrets."""
 
@@ -116,6 +128,13 @@ class PlatformAdapter(Protocol):
 
     def find_published(self, part: RenderedPart, idempotency_key: str) -> RemotePost | None:
         """The post an earlier attempt with this key created, if any."""
+        ...
+
+
+class AccountAdapter(Protocol):
+    def check_account(self) -> AccountInfo:
+        """Log in (or reuse the cached session) and say who we are and what we may do. Raises
+        CredentialsError with what to do when the credentials do not work."""
         ...
 
 
