@@ -6,7 +6,8 @@ a tag), bare domains linked only when they end in a real TLD, tags up to 64 grap
 digits and punctuation, full-width ＃ accepted. Deliberate differences, each to avoid a broken link:
 trailing punctuation and closing quotes are stripped repeatedly (the client strips one character), a closing
 bracket is stripped only when unbalanced (counted, not "any opening bracket anywhere"), the scheme is matched
-case-insensitively, and a tag or mention that overlaps a link is dropped (facets must not overlap).
+case-insensitively, a tag ends at a control character, and a tag or mention that overlaps a link is dropped
+(facets must not overlap).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from content_calendar.model import Facet
 
 # JavaScript's `\s` (what the official client's regexes mean by whitespace); Python's differs slightly.
 _WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-# Zero-width and soft characters that end a tag in the official client.
+# Zero-width and soft characters that end a tag in the official client; we also end tags at control
+# characters (the client would put an invisible "\x1f" into a tag).
 _ZERO_WIDTH = "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"
+_CONTROLS = "\x00-\x1f\x7f-\x9f"
 
 _LINK_RE = re.compile(
     rf"(?:^|(?<=[{_WS}(]))"
@@ -30,7 +33,7 @@ _LINK_RE = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _MENTION_RE = re.compile(rf"(?:^|(?<=[{_WS}(]))@(?P<handle>[a-zA-Z0-9.-]+)\b", re.ASCII)
-_TAG_RE = re.compile(rf"(?:^|(?<=[{_WS}]))[#＃](?!\ufe0f)(?P<run>[^{_WS}{_ZERO_WIDTH}]+)")
+_TAG_RE = re.compile(rf"(?:^|(?<=[{_WS}]))[#＃](?!\ufe0f)(?P<run>[^{_WS}{_ZERO_WIDTH}{_CONTROLS}]+)")
 _HANDLE_RE = re.compile(
     r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?",
     re.ASCII,

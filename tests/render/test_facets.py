@@ -86,6 +86,8 @@ def test_not_links(text: str) -> None:
         ("#tag_with-dash_and_under.", [("tag", "#tag_with-dash_and_under", "tag_with-dash_and_under")]),
         ("#tag\u200bafter zero width", [("tag", "#tag", "tag")]),
         ("#!!! only punctuation", []),
+        ("#\x1f control only", []),
+        ("#tag\x1fafter control", [("tag", "#tag", "tag")]),
         ("a#b glued", []),
         ("https://example.org/#anchor", [("link", "https://example.org/#anchor", "https://example.org/#anchor")]),
     ],
