@@ -52,6 +52,9 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with _migrate_lock, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several workers may start at once: one migrates, the others wait and then find nothing to do.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7305183)")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -1,0 +1,12 @@
+FROM python:3.11-slim-bookworm
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY content_calendar ./content_calendar
+COPY scheduler ./scheduler
+COPY workers ./workers
+RUN pip install --no-cache-dir ".[postgres]"
+COPY campaigns ./campaigns
+RUN useradd --create-home --uid 10001 campaign && mkdir -p /data && chown campaign /data
+USER campaign
+ENV CAMPAIGN_DATA_DIR=/data CAMPAIGN_CAMPAIGNS_DIR=/app/campaigns
+ENTRYPOINT ["campaign"]
