@@ -109,10 +109,12 @@ def bluesky_length(text: str) -> int:
 
 # Mastodon counts the text after twitter-text style entity extraction (app/validators/status_length_validator.rb):
 # every http(s) URL weighs `url_weight`, "@user@domain" counts as "@user"; then graphemes of spoiler + text.
-_MASTODON_URL_RE = re.compile(r"(?<![A-Za-z0-9@＠$#＃])https?://[^\s<>]+", re.IGNORECASE)
-_MASTODON_MENTION_RE = re.compile(
-    r"(?<![=/\w])@(?P<user>[a-zA-Z0-9_]+(?:[.-]+[a-zA-Z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?"
-)
+# The patterns start at a literal ("://", "@") and the character before is checked in Python: re tries a
+# leading look-behind at every position, which was most of the cost of counting.
+_SCHEME_SEPARATOR = re.compile("://")
+_URL_TAIL = re.compile(r"[^\s<>]+")
+_NOT_BEFORE_URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@＠$#＃")
+_MASTODON_MENTION_RE = re.compile(r"@(?P<user>[a-zA-Z0-9_]+(?:[.-]+[a-zA-Z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?")
 # Characters a URL may not end with in twitter-text's valid_url_path_ending_chars (closing ")" aside).
 _URL_END_EXCLUDED = frozenset("()?!*\"'「」<>;:=,.$%[]~&|@’”»")
 
@@ -129,23 +131,47 @@ def _mastodon_url_end(url: str) -> int:
     return end
 
 
+def _mastodon_url_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for separator in _SCHEME_SEPARATOR.finditer(text):
+        position = separator.start()
+        if spans and position < spans[-1][1]:
+            continue  # inside the previous URL
+        if text[max(0, position - 5) : position].lower() == "https":
+            start = position - 5
+        elif text[max(0, position - 4) : position].lower() == "http":
+            start = position - 4
+        else:
+            continue
+        if start and text[start - 1] in _NOT_BEFORE_URL:
+            continue
+        tail = _URL_TAIL.match(text, position + 3)
+        if tail is None:
+            continue
+        url = text[start : tail.end()]
+        end = _mastodon_url_end(url)
+        if end > position + 3 - start:
+            spans.append((start, start + end))
+    return spans
+
+
 def mastodon_countable_text(text: str, url_weight: int = 23) -> str:
     """The text Mastodon measures: each URL replaced by `url_weight` characters, remote mentions shortened."""
-    if "://" not in text and "@" not in text:
+    has_scheme = "://" in text
+    if not has_scheme and "@" not in text:
         return text
-    url_spans: list[tuple[int, int]] = []
-    for match in _MASTODON_URL_RE.finditer(text):
-        url = match.group()
-        end = _mastodon_url_end(url)
-        if end > url.index("://") + 3:
-            url_spans.append((match.start(), match.start() + end))
+    url_spans = _mastodon_url_spans(text) if has_scheme else []
     replacements = [(start, end, "x" * url_weight) for start, end in url_spans]
     if "@" in text:
         for match in _MASTODON_MENTION_RE.finditer(text):
             start, end = match.span()
+            if start and (text[start - 1] in "=/" or text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue  # Mastodon's (?<![=/[:word:]]) before the @
             if not any(s < end and start < e for s, e in url_spans):
                 replacements.append((start, end, "@" + match.group("user")))
         replacements.sort()
+    if not replacements:
+        return text
     pieces: list[str] = []
     position = 0
     for start, end, replacement in replacements:
@@ -233,7 +259,7 @@ def _thread_texts(post: Post, platform: str) -> list[tuple[str, tuple[Image, ...
 
 
 def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> list[RenderedPart]:
-    override = post.override("bluesky")
+    override = post.overrides.get("bluesky") or _NO_OVERRIDE
     body = _with_helpline(_main_text(post, override), post, campaign)
     warning = _content_warning(post, override)
     if warning:
@@ -273,7 +299,7 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
 
 
 def _render_mastodon(post: Post, campaign: Campaign, limits: PlatformLimits) -> list[RenderedPart]:
-    override = post.override("mastodon")
+    override = post.overrides.get("mastodon") or _NO_OVERRIDE
     body = _main_text(post, override)
     if post.link is not None and post.link.url:
         body = _text_with_link(body, post.link.url)
@@ -298,6 +324,7 @@ def _render_mastodon(post: Post, campaign: Campaign, limits: PlatformLimits) -> 
     return parts
 
 
+_NO_OVERRIDE = PlatformOverride()
 _RENDERERS = {"bluesky": _render_bluesky, "mastodon": _render_mastodon}
 
 

