@@ -3,11 +3,13 @@
 Detection follows the official client's `detectFacets` (@atproto/api, packages/api/src/rich-text): the same
 leading-context rules (start of text, whitespace or "(" before a link or mention; start or whitespace before
 a tag), bare domains linked only when they end in a real TLD, tags up to 64 graphemes that are not only
-digits and punctuation, full-width ＃ accepted. Deliberate differences, each to avoid a broken link:
-trailing punctuation and closing quotes are stripped repeatedly (the client strips one character), a closing
-bracket is stripped only when unbalanced (counted, not "any opening bracket anywhere"), the scheme is matched
-case-insensitively, a tag ends at a control character, and a tag or mention that overlaps a link is dropped
-(facets must not overlap).
+digits and punctuation, full-width ＃ accepted, mentions only for handles ending in a TLD or ".test".
+Where the classic client makes broken links we do what its later revisions do: trailing sentence
+punctuation (also CJK "。？！", dashes, "…") and closing quotes are stripped repeatedly rather than one
+character, a closing bracket only when unbalanced (counted), a link may open with a quote (“https://…”),
+TLDs and the scheme match case-insensitively (RFC 4343), a bare domain followed by "(" is code
+(`performance.now()`), not a link, and facets never overlap (links win over mentions, mentions over tags).
+A tag also ends at a control character. Cashtags ($AAPL) are not detected: a campaign has no use for them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ _CONTROLS = "\x00-\x1f\x7f-\x9f"
 _WHITESPACE = frozenset("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff") | frozenset(
     chr(c) for c in range(0x2000, 0x200B)
 )
-_LINK_CONTEXT = _WHITESPACE | {"("}
+_MENTION_CONTEXT = _WHITESPACE | {"("}
+_LINK_CONTEXT = _MENTION_CONTEXT | {'"', "“", "‘", "«"}
 _LINK_HINT = re.compile(r"://|\.[a-zA-Z0-9]")  # every link holds one of these
 _LINK_RE = re.compile(
     rf"(?P<url>https?://[^{_WS}]+)|(?P<bare>(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)[^{_WS}]*)",
@@ -46,16 +49,16 @@ _HANDLE_RE = re.compile(
     re.ASCII,
 )
 
-_TRAILING_LINK_PUNCTUATION = frozenset(".,;:!?\"'’”»")
+_TRAILING_LINK_PUNCTUATION = frozenset(".,;:!?\"'’”»…–—。、？！，；：")
 _CLOSING_BRACKETS = {")": "(", "]": "[", "}": "{"}
 MAX_TAG_GRAPHEMES = 64
 MAX_HANDLE_LENGTH = 253
 
 
 def _has_real_tld(domain: str) -> bool:
-    """True when the last label is an IANA top-level domain (case-sensitive, as the official client)."""
+    """True when the last label is an IANA top-level domain (in any letter case)."""
     head, dot, tld = domain.rpartition(".")
-    return bool(dot and head) and tld in tld_set
+    return bool(dot and head) and tld.lower() in tld_set
 
 
 def _strip_link_end(uri: str) -> str:
@@ -98,7 +101,7 @@ def _links(text: str) -> list[tuple[int, int, str, str]]:
             kept = _strip_link_end(url)
             if len(kept) > scheme_end:
                 found.append((start, start + len(kept), "link", kept))
-        elif _has_real_tld(match.group("domain")):
+        elif _has_real_tld(match.group("domain")) and text[match.end("domain") : match.end("domain") + 1] != "(":
             kept = _strip_link_end(match.group("bare"))
             found.append((start, start + len(kept), "link", "https://" + kept))
     return found
@@ -107,12 +110,12 @@ def _links(text: str) -> list[tuple[int, int, str, str]]:
 def _mentions(text: str) -> list[tuple[int, int, str, str]]:
     found: list[tuple[int, int, str, str]] = []
     for match in _MENTION_RE.finditer(text):
-        if match.start() and text[match.start() - 1] not in _LINK_CONTEXT:
+        if match.start() and text[match.start() - 1] not in _MENTION_CONTEXT:
             continue
         handle = match.group("handle")
         if len(handle) > MAX_HANDLE_LENGTH or not _HANDLE_RE.fullmatch(handle):
             continue
-        if not (_has_real_tld(handle) or handle.endswith(".test")):
+        if not (_has_real_tld(handle) or handle.lower().endswith(".test")):
             continue  # probably an e-mail-like word or a Mastodon handle part, not a Bluesky handle
         found.append((match.start(), match.end("handle"), "mention", handle))
     return found

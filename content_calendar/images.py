@@ -26,11 +26,16 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 class ImageProblem(Exception):
-    """An image that cannot be used as it is: `message` says what is wrong, `fix` what to do."""
+    """An image that cannot be used as it is: `message` says what is wrong, `fix` what to do.
 
-    def __init__(self, message: str, fix: str):
+    `code` is a Problem code: "image-unsupported" (not an image we take, or damaged), "image-missing",
+    or "image-too-large" (cannot fit the byte limit).
+    """
+
+    def __init__(self, message: str, fix: str, code: str = "image-unsupported"):
         self.message = message
         self.fix = fix
+        self.code = code
         super().__init__(f"{message} Fix: {fix}")
 
 
@@ -52,7 +57,9 @@ def _open(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
     except FileNotFoundError:
-        raise ImageProblem(f"{path.name}: the file does not exist.", "Check the file name and folder.") from None
+        raise ImageProblem(
+            f"{path.name}: the file does not exist.", "Check the file name and folder.", "image-missing"
+        ) from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as error:
         raise ImageProblem(
             f"{path.name}: cannot be read as an image ({error.__class__.__name__}).",
@@ -105,7 +112,7 @@ def _decode(image: Image.Image, max_side: int) -> Image.Image:
     """Pixels only: first frame, orientation applied, sRGB, no metadata."""
     if image.format == "GIF":
         image.seek(0)
-    if image.format in ("JPEG", "MPO") and max(image.size) > max_side * 2:
+    if image.format in ("JPEG", "MPO") and max(image.size) >= max_side * 2:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: much faster, still at least max_side.
         scale = max(image.size) / max_side
         image.draft("RGB", (math.ceil(image.size[0] / scale), math.ceil(image.size[1] / scale)))
@@ -199,6 +206,7 @@ def prepare_image(path: Path, max_bytes: int, *, max_side: int = 2000) -> Prepar
                 f"{path.name}: cannot be made smaller than {max_bytes:,} bytes without shrinking it below "
                 f"{_MIN_SIDE} px (at {side} px it is still {len(data):,} bytes).",
                 _FIX_SMALLER,
+                "image-too-large",
             )
         side = next_side
         photo = _scaled(_flatten(pixels) if pixels.mode != "RGB" else pixels, side)

