@@ -355,7 +355,7 @@ def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_secon
         lag = item.lag.total_seconds()
         click.echo(
             f"{_local(item.planned)} planned, out {_local(item.actual)}:{item.actual.second:02d} "
-            f"({lag:+.0f} s)  {item.platform:<9}{item.campaign}/{item.post_id}"
+            f"({lag:+.3f} s)  {item.platform:<9}{item.campaign}/{item.post_id}"
             + (f" part {item.part}" if item.part else "")
             + ("" if item.result == "published" else f"  [{item.result}]")
         )

@@ -66,3 +66,24 @@ def clock_from_spec(spec: str | None) -> Clock:
         clock.real_start = time.monotonic() - (time.time() - float(wall_start))
         return clock
     raise ValueError(f"unknown clock spec {spec!r}: use 'system' or 'compressed:<iso start>:<speed>:<epoch>'")
+
+
+@dataclass
+class FastForwardClock:
+    """Rehearsal time: it runs at real speed while work is being done and fast-forwards through the quiet
+    gaps (waiting `gap / speed` real seconds), so the lag it shows is the lag a real run would have."""
+
+    current: datetime
+    speed: float
+    _anchor: float = field(default_factory=time.monotonic)
+
+    def now(self) -> datetime:
+        return self.current + timedelta(seconds=time.monotonic() - self._anchor)
+
+    def wait_until(self, instant: datetime) -> None:
+        gap = (instant - self.now()).total_seconds()
+        if gap <= 0:
+            return
+        time.sleep(gap / self.speed)
+        self.current = instant
+        self._anchor = time.monotonic()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from scheduler.clock import CompressedClock
+from scheduler.clock import FastForwardClock
 from scheduler.db import Store
 from scheduler.dispatch import Claim, DispatchPolicy, tick
 from scheduler.models import Delivery, State
@@ -80,15 +80,8 @@ def rehearse(
     )
     virtual_start = start or (first_due - timedelta(minutes=1))
     schedule_calendars(store, checked.inputs, virtual_start, actor="rehearsal")
-    clock = CompressedClock(virtual_start.astimezone(UTC), speed)
-    if policy is None:
-        # Leases and windows are virtual time: scale them so that a fast clock does not expire them.
-        window = timedelta(seconds=max(15.0, speed * 0.5))
-        policy = DispatchPolicy(
-            claim_window=window,
-            lease=window + timedelta(seconds=speed * 10),
-            publish_lease=timedelta(seconds=speed * 30),
-        )
+    clock = FastForwardClock(virtual_start.astimezone(UTC), speed)
+    policy = policy or DispatchPolicy()
     rehearsal = Rehearsal(directory, outbox)
     pending: list[Claim] = []
     real_deadline = None if max_real_seconds is None else time.monotonic() + max_real_seconds
@@ -119,8 +112,7 @@ def rehearse(
                 return rehearsal
             if real_deadline is not None and time.monotonic() > real_deadline:
                 return rehearsal
-            next_wake = pending[0].run_at if pending else clock.now() + policy.claim_window / 2
-            time.sleep(min(0.5, max(0.001, clock.real_seconds_until(next_wake))))
+            clock.wait_until(pending[0].run_at if pending else _next_due(store, clock.now() + policy.claim_window / 2))
     finally:
         store.dispose()
 
@@ -131,6 +123,13 @@ def _describe(store: Store, delivery_id: int, actual: datetime, result: str) -> 
         return RehearsedDelivery(
             delivery.campaign, delivery.post_id, delivery.platform, delivery.part, delivery.due_at, actual, result
         )
+
+
+def _next_due(store: Store, default: datetime) -> datetime:
+    """When the next scheduled delivery falls due (minus the claim window's reach), to fast-forward to it."""
+    with store.transaction() as session:
+        due = session.scalar(select(func.min(Delivery.due_at)).where(Delivery.state == State.SCHEDULED))
+    return default if due is None else max(default, due - timedelta(seconds=1))
 
 
 def _remaining(store: Store) -> int:
