@@ -126,9 +126,14 @@ def _tags(text: str) -> list[tuple[int, int, str, str]]:
     for match in _TAG_RE.finditer(text):
         if match.start() and text[match.start() - 1] not in _WHITESPACE:
             continue
-        tag = _strip_tag_end(match.group("run"))
-        if not tag or all("0" <= c <= "9" or _is_punctuation(c) for c in tag):
-            continue
+        tag = match.group("run")
+        if tag.isascii() and tag.isalnum():  # the usual #CamelCase: nothing to strip
+            if tag.isdigit():
+                continue
+        else:
+            tag = _strip_tag_end(tag)
+            if not tag or all("0" <= c <= "9" or _is_punctuation(c) for c in tag):
+                continue
         # len() is an upper bound of the grapheme count: only count when it could matter
         if len(tag) > MAX_TAG_GRAPHEMES and grapheme.length(tag) > MAX_TAG_GRAPHEMES:
             continue

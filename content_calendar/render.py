@@ -225,8 +225,20 @@ def _rendered_images(images: tuple[Image, ...], *, with_focus: bool) -> tuple[Re
     )
 
 
+def _contains_url(body: str, url: str) -> bool:
+    """True when `url` (or it without a final "/") is in the text as a whole URL, not the start of a longer one."""
+    for candidate in {url, url.rstrip("/")}:
+        position = body.find(candidate)
+        while position != -1:
+            end = position + len(candidate)
+            if end == len(body) or body[end].isspace() or body[end] in _URL_END_EXCLUDED:
+                return True
+            position = body.find(candidate, position + 1)
+    return False
+
+
 def _text_with_link(body: str, url: str) -> str:
-    if url in body or url.rstrip("/") in body:
+    if _contains_url(body, url):
         return body
     return f"{body}\n\n{url}" if body else url
 

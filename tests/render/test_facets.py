@@ -337,3 +337,44 @@ _DENSE = st.lists(
 @given(_DENSE)
 def test_fast_detection_equals_the_reference_scan(text: str) -> None:
     assert char_spans(text) == reference_spans(text)
+
+
+# --- agreement with the atproto SDK's port of the official client, where no deliberate difference applies -
+
+
+def sdk_spans(text: str) -> list[tuple[int, int, str, str]]:
+    from atproto_client.utils.facet_detection import detect_facets as sdk_detect_facets
+    from atproto_client.utils.facet_detection import detect_mentions
+
+    spans = []
+    for facet in sdk_detect_facets(text):
+        feature = facet.features[0]
+        if feature.py_type.endswith("#link"):
+            spans.append((facet.index.byte_start, facet.index.byte_end, "link", feature.uri))
+        elif not feature.tag.startswith("$"):  # cashtags are left out on purpose
+            spans.append((facet.index.byte_start, facet.index.byte_end, "tag", feature.tag))
+    for mention in detect_mentions(text):
+        spans.append((mention.byte_start, mention.byte_end, "mention", mention.handle))
+    return sorted(spans)
+
+
+_TOKENS = st.sampled_from(
+    [
+        "word", "We’re", "café", "東京で", "💙", "👍🏽", "🏳️\u200d🌈", "e\u0301", "20",
+        "#ActOnIICSA", "#ItsNotOK", "#été", "#東京", "#1st", "#123", "＃全角", "#💙",
+        "https://example.org", "https://www.gov.uk/government/publications/iicsa-final-report-response",
+        "http://x.org/a_(b)", "https://example.org/path?q=1&r=2#frag", "example.org", "napac.org.uk/support",
+        "gov.uk", "@napac.org.uk", "@alice.bsky.social", "@bob.test", "@user@mastodon.social", "a@b.com",
+    ]
+)
+_TOKEN_TEXT = st.lists(
+    st.tuples(_TOKENS, st.sampled_from(["", "", ".", ",", "!", "?", ":", ";"]), st.sampled_from([" ", "\n", "  "])),
+    max_size=15,
+).map(lambda parts: "".join(token + end + space for token, end, space in parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TOKEN_TEXT)
+def test_same_facets_as_the_atproto_sdk_on_ordinary_text(text: str) -> None:
+    ours = sorted((f.byte_start, f.byte_end, f.kind, f.value) for f in detect_facets(text))
+    assert ours == sdk_spans(text)

@@ -257,6 +257,13 @@ def test_mastodon_does_not_repeat_a_link_already_in_the_text(campaign: Campaign)
     assert bluesky.link_card == LinkCard("https://example.org/report", "", "", None)
 
 
+def test_mastodon_appends_a_link_that_is_only_a_prefix_of_one_in_the_text(campaign: Campaign) -> None:
+    post = make_post(text="See https://example.org/abc", link=Link("https://example.org/a"))
+    assert render_post(post, campaign)["mastodon"][0].text == "See https://example.org/abc\n\nhttps://example.org/a"
+    post = make_post(text="See https://example.org/a.", link=Link("https://example.org/a/"))
+    assert render_post(post, campaign)["mastodon"][0].text == "See https://example.org/a."
+
+
 def test_cw_and_helpline_only_on_the_root_and_reply_rules_only_on_root(campaign: Campaign) -> None:
     post = make_post(content_warning="CSA", helpline=True, thread=(ThreadPart("two"), ThreadPart("three")))
     bluesky = render_post(post, campaign)["bluesky"]
