@@ -119,3 +119,26 @@ def redis_dir(base: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def write_campaign(root: Path, slug: str = "demo", *, grace_minutes: int = 30) -> Path:
+    """A campaign folder with campaign.yaml and an empty calendars/ folder; returns the folder."""
+    folder = root / slug
+    (folder / "calendars").mkdir(parents=True, exist_ok=True)
+    (folder / "campaign.yaml").write_text(
+        f"slug: {slug}\nname: Demo\nhashtags: ['#ActOnIICSA']\ntimezone: Europe/London\n"
+        f"misfire_grace_minutes: {grace_minutes}\nhelpline: 'NAPAC 0808 801 0331'\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def write_calendar(folder: Path, name: str, posts: Sequence[tuple[str, datetime, str]]) -> Path:
+    """A YAML calendar of (id, local time, text) posts to both platforms."""
+    lines = [f"campaign: {folder.name}", "timezone: Europe/London", "posts:"]
+    for post_id, at, text in posts:
+        local = at.astimezone(LONDON)
+        lines += [f"  - id: {post_id}", f"    at: {local:%Y-%m-%d %H:%M:%S}", f"    text: {text!r}"]
+    path = folder / "calendars" / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

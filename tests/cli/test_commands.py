@@ -1,0 +1,173 @@
+"""The engine's commands through Click's runner, on a real SQLite store in a temp data dir; and `campaign run`
+as a real process: Redis, worker and beat started by it, stopped cleanly by Ctrl-C, resumed by a second run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from scheduler.cli import main
+from scheduler.db import Store
+from scheduler.models import Delivery, Event, State
+from tests.support.engine import wait_for, write_calendar, write_campaign
+from workers.platforms.outbox import read_outbox
+
+FUTURE = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "CAMPAIGN_DATA_DIR": str(tmp_path / "var"),
+        "CAMPAIGN_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+        "BLUESKY_HANDLE": "",
+        "BLUESKY_APP_PASSWORD": "",
+        "MASTODON_API_BASE_URL": "",
+        "MASTODON_ACCESS_TOKEN": "",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CAMPAIGN_REDIS_URL", raising=False)
+    monkeypatch.delenv("CAMPAIGN_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+def deliveries(env: dict[str, str]) -> list[Delivery]:
+    store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
+    with store.transaction() as session:
+        return list(session.scalars(select(Delivery)))
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_schedule_is_all_or_nothing_when_one_calendar_is_broken(env: dict[str, str], tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    good = write_calendar(folder, "good.yaml", [("one", FUTURE, "Fine #ActOnIICSA")])
+    broken = write_calendar(folder, "broken.yaml", [("two", FUTURE, "")])
+    code, output = invoke("schedule", str(good), str(broken))
+    assert code == 1
+    assert "broken.yaml" in output and "two" in output and "Nothing was scheduled" in output
+    assert deliveries(env) == []
+
+
+def test_schedule_twice_changes_nothing_and_says_dry_run(env: dict[str, str], tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    calendar = write_calendar(
+        folder, "cal.yaml", [("one", FUTURE, "Hello #ActOnIICSA"), ("two", FUTURE, "Bye #ActOnIICSA")]
+    )
+    code, output = invoke("schedule", str(calendar))
+    assert code == 0 and "Scheduled: 4 added." in output
+    assert "Dry run for bluesky, mastodon" in output
+    code, output = invoke("schedule", str(calendar))
+    assert code == 0 and "Scheduled: 4 unchanged." in output
+
+
+def test_status_json_pause_cancel_retry_are_recorded(env: dict[str, str], tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    calendar = write_calendar(
+        folder, "cal.yaml", [("one", FUTURE, "Hello #ActOnIICSA"), ("two", FUTURE, "Bye #ActOnIICSA")]
+    )
+    invoke("schedule", str(calendar))
+    code, output = invoke("status", "--json")
+    report = json.loads(output[output.index("{") : output.rindex("}") + 1])
+    assert code == 0 and report["counts"] == {"scheduled": 4} and not report["paused"]
+    assert {(d["post_id"], d["platform"]) for d in report["upcoming"]} == {
+        ("one", "bluesky"),
+        ("one", "mastodon"),
+        ("two", "bluesky"),
+        ("two", "mastodon"),
+    }
+
+    assert invoke("pause", "--reason", "news", "--wait", "1")[0] == 0
+    code, output = invoke("status")
+    assert "PAUSED: news" in output
+    assert invoke("resume")[0] == 0
+
+    code, output = invoke("cancel", "one")
+    assert code == 0 and "Cancelled 2 deliveries of one" in output
+    code, output = invoke("retry", "two")
+    assert code == 1 and "nothing to retry for two" in output
+    code, output = invoke("cancel", "nope")
+    assert code == 1 and "no scheduled post 'nope'" in output
+
+    store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
+    with store.transaction() as session:
+        actions = Counter(session.scalars(select(Event.action)))
+        missed = session.scalars(select(Delivery).where(Delivery.post_id == "two")).all()
+        for delivery in missed:
+            delivery.state = State.MISSED
+    assert actions["pause"] == 1 and actions["resume"] == 1 and actions["cancel"] == 2
+    code, output = invoke("retry", "two")
+    assert code == 0 and "Re-armed 2 deliveries of two" in output
+    assert {d.state for d in deliveries(env) if d.post_id == "two"} == {State.SCHEDULED}
+
+
+def test_rehearse_plays_a_calendar_into_its_own_outbox_and_leaves_the_schedule_alone(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    posts = [(f"p{i}", FUTURE + timedelta(hours=6 * i), f"Post {i} #ActOnIICSA") for i in range(4)]
+    calendar = write_calendar(folder, "cal.yaml", posts)
+    code, output = invoke("rehearse", str(calendar), "--speed", "200000")
+    assert code == 0, output
+    assert "Rehearsal done: 8 published, 0 missed, 0 failed." in output
+    assert "Mon 01 Feb 2027 09:00 planned" in output
+    outbox = Path(output.rsplit("Outbox: ", 1)[1].strip())
+    entries = read_outbox(outbox)
+    assert len(entries) == 8 and len({e["idempotency_key"] for e in entries}) == 8
+    assert deliveries(env) == []  # the real schedule is untouched
+    code, output = invoke("outbox", "--path", str(outbox), "--tail", "0")
+    assert code == 0 and output.count("#ActOnIICSA") == 8
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_posts_on_time_stops_cleanly_on_ctrl_c_and_resumes(env: dict[str, str], tmp_path: Path) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    soon = datetime.now(UTC) + timedelta(seconds=6)
+    calendar = write_calendar(folder, "cal.yaml", [("soon", soon, "Going out now #ActOnIICSA")])
+    child_env = {**os.environ, **env, "CAMPAIGN_TICK_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "scheduler.cli", "run", str(calendar)]
+    first = subprocess.Popen(command, env=child_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    outbox = Path(env["CAMPAIGN_DATA_DIR"]) / "outbox.jsonl"
+    try:
+        wait_for(lambda: len(read_outbox(outbox)) == 2, timeout=60, what="both platforms' posts in the outbox")
+    finally:
+        first.send_signal(signal.SIGINT)
+        output = first.communicate(timeout=60)[0].decode()
+    assert first.returncode == 0, output
+    assert "Stopping: beat, then the worker" in output and "Stopped. Nothing is lost" in output
+    redis_log = Path(env["CAMPAIGN_DATA_DIR"]) / "redis" / "redis.log"
+    assert "ready to exit" in redis_log.read_text() or "Redis is now ready to exit" in redis_log.read_text()
+
+    # Add a post and start again: the first one is not posted again, the new one goes out.
+    later = datetime.now(UTC) + timedelta(seconds=6)
+    write_calendar(
+        folder, "cal.yaml", [("soon", soon, "Going out now #ActOnIICSA"), ("next", later, "And this #ActOnIICSA")]
+    )
+    second = subprocess.Popen(command, env=child_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: len(read_outbox(outbox)) == 4, timeout=60, what="the new post in the outbox")
+    finally:
+        second.send_signal(signal.SIGINT)
+        output = second.communicate(timeout=60)[0].decode()
+    assert second.returncode == 0, output
+    keys = Counter(e["idempotency_key"] for e in read_outbox(outbox))
+    assert set(keys.values()) == {1}
+    store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).where(Delivery.state == State.PUBLISHED)) == 4
