@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -325,3 +326,22 @@ def test_rendering_is_deterministic(campaign: Campaign, bench_image: Image) -> N
     second = render_post(post, campaign)
     assert first == second
     assert [p.content_hash() for p in first["bluesky"]] == [p.content_hash() for p in second["bluesky"]]
+
+
+def test_rendering_stays_cheap(campaign: Campaign) -> None:
+    """A guard against slow regressions (per-call regex compiles, grapheme counting of plain text).
+
+    Measured here at about 50-90 µs a post for both platforms; the bound is ten times that, so only a real
+    regression fails it. bench/calendar_load.py measures the whole load + check path.
+    """
+    texts = [
+        "We’re asking the government ❤️ to act on all 20 recommendations 👍🏽 of the IICSA final report. "
+        f"#ActOnIICSA #ItsNotOK https://example.org/report-{i} @napac.org.uk"
+        for i in range(500)
+    ]
+    posts = [make_post(id=f"p-{i}", text=text, content_warning="CSA", helpline=True) for i, text in enumerate(texts)]
+    started = time.perf_counter()
+    for post in posts:
+        render_post(post, campaign)
+    per_post = (time.perf_counter() - started) / len(posts)
+    assert per_post < 0.001, f"{per_post * 1e6:.0f} µs per post"
