@@ -225,6 +225,85 @@ def retry(post_id: str, campaign: str | None) -> None:
     )
 
 
+@main.command("post-now")
+@click.argument("post_id")
+@click.option("--platform", required=True, type=click.Choice(["bluesky", "mastodon"]), help="Where to post it.")
+@click.option("--campaign", help="The campaign, when the same post id exists in several.")
+def post_now(post_id: str, platform: str, campaign: str | None) -> None:
+    """Publish POST_ID (and its thread) to one platform now, through the same path as a scheduled post.
+
+    It uses the same idempotency key, so a second call finds it published and posts nothing. A missed or
+    failed delivery is re-armed first."""
+    from workers.publishing import post_now as publish_now
+    from workers.ratelimit import RateLimiter
+    from workers.runtime import Adapters, policy_from, redactor_from
+
+    settings = _settings()
+    try:
+        outcomes = publish_now(
+            _store(settings),
+            post_id,
+            platform,
+            campaign=campaign,
+            adapter_for=Adapters(settings),
+            clock=clock,
+            policy=policy_from(settings),
+            worker=f"post-now@{_actor()}",
+            limiter=RateLimiter(settings.redis_url) if settings.redis_url else None,
+            redact=redactor_from(settings),
+        )
+    except dispatch.OperatorError as error:
+        raise click.ClickException(str(error)) from error
+    failed = False
+    for outcome in outcomes:
+        colour = {"published": "green", "skipped": None, "failed": "red"}.get(outcome.result, "yellow")
+        click.secho(f"{outcome.result}: delivery {outcome.delivery_id} {outcome.detail}".rstrip(), fg=colour)
+        failed = failed or outcome.result in ("failed", "retry", "held")
+    dry_run_notice(settings)
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
+def accounts() -> None:
+    """The platform accounts the scheduler posts as."""
+
+
+@accounts.command("check")
+def accounts_check() -> None:
+    """Log in to each configured account (reusing the cached session) and show who it is and what it may do.
+
+    Secrets are never printed. A platform without credentials is reported as a dry run."""
+    from workers.platforms.base import AdapterError
+    from workers.runtime import Adapters, redactor_from
+
+    settings = _settings()
+    adapters = Adapters(settings)
+    redact = redactor_from(settings)
+    problems = 0
+    for platform in ("bluesky", "mastodon"):
+        adapter = adapters("-", platform)
+        if adapter.dry_run:
+            click.echo(f"{platform}: dry run (no credentials): posts go to the outbox {settings.outbox_path}")
+            continue
+        try:
+            info = adapter.check_account()  # type: ignore[attr-defined]
+        except AdapterError as error:
+            problems += 1
+            click.secho(f"{platform}: {redact(str(error))}", fg="red")
+            continue
+        state = "can post" if info.can_post else "CANNOT post"
+        click.secho(
+            f"{platform}: {info.handle} ({info.account_id}) on {info.service}: {state}",
+            fg="green" if info.can_post else "red",
+        )
+        for note in info.notes:
+            click.echo(f"  {redact(note)}")
+        problems += 0 if info.can_post else 1
+    if problems:
+        sys.exit(1)
+
+
 @main.command()
 @click.option("--tail", "tail", type=int, default=20, show_default=True, help="Show the last N entries (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")

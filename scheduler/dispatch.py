@@ -552,3 +552,21 @@ __all__ = [
     "retry",
     "tick",
 ]
+
+
+def claim_now(
+    store: Store, delivery_ids: Sequence[int], now: datetime, policy: DispatchPolicy, *, actor: str
+) -> list[Claim]:
+    """Claim these scheduled deliveries at once (for `post-now`), with the same guard and lease as a tick."""
+    with store.transaction() as session:
+        claims = []
+        for delivery in session.scalars(
+            _locked(
+                session, select(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.state == State.SCHEDULED)
+            )
+        ):
+            delivery.lease_until = now + policy.lease
+            delivery.claimed_by = actor
+            transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason="post-now", now=now)
+            claims.append(Claim(delivery.id, now))
+        return claims

@@ -209,3 +209,62 @@ def claim_next_parts(
             transition(session, child, State.CLAIMED, action="claim", actor=actor, reason="its parent is out", now=now)
             claims.append(Claim(child.id, run_at))
         return claims
+
+
+def post_now(
+    store: Store,
+    post_id: str,
+    platform: str,
+    *,
+    campaign: str | None,
+    adapter_for: AdapterFor,
+    clock: Clock,
+    policy: DispatchPolicy,
+    worker: str,
+    limiter: RateLimiter | None = None,
+    redact: Callable[[str], str] = str,
+) -> list[Outcome]:
+    """Publish one post (and its thread) to one platform now, through the same path and idempotency key as a
+    scheduled delivery: a second call finds it published and posts nothing."""
+    from scheduler.dispatch import OperatorError, claim_now, retry, set_due_now
+
+    with store.transaction() as session:
+        statement = select(Delivery).where(Delivery.post_id == post_id, Delivery.platform == platform)
+        if campaign:
+            statement = statement.where(Delivery.campaign == campaign)
+        parts = session.scalars(statement.order_by(Delivery.part)).all()
+    if not parts:
+        raise OperatorError(f"no scheduled delivery of {post_id!r} to {platform}: run `campaign schedule` first.")
+    if len({d.campaign for d in parts}) > 1:
+        raise OperatorError(f"post id {post_id!r} exists in several campaigns: say which with --campaign.")
+    now = clock.now()
+    if any(d.state in (State.MISSED, State.FAILED) for d in parts):
+        retry(store, post_id, now, actor=worker, campaign=parts[0].campaign)
+    set_due_now(store, [d.id for d in parts], now, actor=worker)
+    outcomes: list[Outcome] = []
+    with store.transaction() as session:
+        current = {
+            d.id: (d.state, d.remote_url)
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_([d.id for d in parts])))
+        }
+    first_unpublished = next((d for d in parts if current[d.id][0] != State.PUBLISHED), None)
+    if first_unpublished is None:
+        return [Outcome(parts[0].id, "skipped", f"already published: {current[parts[0].id][1]}")]
+    pending = claim_now(store, [first_unpublished.id], now, policy, actor=worker)
+    if not pending:
+        outcomes.append(Outcome(first_unpublished.id, "skipped", f"it is {current[first_unpublished.id][0]}"))
+    while pending:
+        claim = pending.pop(0)
+        outcome = publish_delivery(
+            store,
+            claim.delivery_id,
+            adapter_for=adapter_for,
+            clock=clock,
+            policy=policy,
+            worker=worker,
+            limiter=limiter,
+            redact=redact,
+        )
+        outcomes.append(outcome)
+        pending.extend(outcome.follow_ups)
+    return outcomes

@@ -171,3 +171,28 @@ def test_run_posts_on_time_stops_cleanly_on_ctrl_c_and_resumes(env: dict[str, st
     store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
     with store.transaction() as session:
         assert session.scalar(select(func.count()).where(Delivery.state == State.PUBLISHED)) == 4
+
+
+def test_post_now_goes_through_the_same_idempotent_path_and_never_posts_twice(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = write_campaign(tmp_path / "campaigns")
+    calendar = write_calendar(folder, "cal.yaml", [("urgent", FUTURE, "Now please #ActOnIICSA")])
+    invoke("schedule", str(calendar))
+    code, output = invoke("post-now", "urgent", "--platform", "mastodon")
+    assert code == 0 and output.startswith("published: delivery")
+    outbox = Path(env["CAMPAIGN_DATA_DIR"]) / "outbox.jsonl"
+    assert [(e["post_id"], e["platform"]) for e in read_outbox(outbox)] == [("urgent", "mastodon")]
+    code, output = invoke("post-now", "urgent", "--platform", "mastodon")
+    assert code == 0 and "skipped" in output and "already published" in output
+    assert len(read_outbox(outbox)) == 1
+    states = {d.platform: d.state for d in deliveries(env)}
+    assert states == {"mastodon": State.PUBLISHED, "bluesky": State.SCHEDULED}
+    code, output = invoke("post-now", "missing", "--platform", "bluesky")
+    assert code == 1 and "run `campaign schedule` first" in output
+
+
+def test_accounts_check_without_credentials_reports_dry_run(env: dict[str, str]) -> None:
+    code, output = invoke("accounts", "check")
+    assert code == 0
+    assert "bluesky: dry run (no credentials)" in output and "mastodon: dry run (no credentials)" in output
