@@ -1,0 +1,447 @@
+"""Check a calendar file completely: every problem in one run, each with file, post id, line, message and fix.
+
+Problem codes (stable; `severity` in brackets):
+
+- reading: file-not-found, file-unreadable, not-utf8, unsupported-file, yaml-syntax, csv-syntax, csv-header,
+  csv-row, unknown-column, missing-column, empty-file, not-a-calendar, not-a-post, missing-posts,
+  wrong-type, unknown-key, duplicate-key, ignored-column [warning]
+- campaign: no-campaign, unknown-campaign, campaign-missing, campaign-invalid, secret-in-file,
+  unknown-timezone, invalid-anchor
+- ids: missing-id, invalid-id, duplicate-id
+- times: missing-time, invalid-time, relative-without-anchor, nonexistent-time, ambiguous-time,
+  in-the-past [warning]
+- content: empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long, invalid-status,
+  unknown-platform, no-platforms, invalid-language, missing-hashtag [warning], helpline-missing [warning],
+  bluesky-no-content-warning [warning], empty-calendar [warning]
+- platform settings: unknown-label, unknown-reply-rule, unknown-visibility
+- links: link-missing-url, link-invalid-url
+- images: too-many-images, missing-alt, alt-too-long, missing-image, image-missing, image-outside-campaign,
+  image-unsupported, image-too-large, invalid-focus
+- render-failed: a bug in rendering, reported rather than crashing the check.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from content_calendar.campaign import did_you_mean
+from content_calendar.images import SUPPORTED_IMAGE_SUFFIXES, ImageProblem, prepare_image
+from content_calendar.loaders import LoadedCalendar, PostLines, load_calendar_detailed
+from content_calendar.model import (
+    DEFAULT_LIMITS,
+    Calendar,
+    Campaign,
+    Image,
+    PlatformLimits,
+    PlatformOverride,
+    Post,
+    Problem,
+    RenderedPart,
+)
+from content_calendar.render import render_post
+
+_PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+@dataclass
+class CheckResult:
+    path: Path
+    calendar: Calendar | None
+    campaign: Campaign | None
+    problems: list[Problem]
+    # post id -> platform -> parts, for every post that rendered (drafts included)
+    rendered: dict[str, dict[str, list[RenderedPart]]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@functools.lru_cache(maxsize=512)
+def _image_verdict(path: str, mtime_ns: int, size: int, max_bytes: int) -> tuple[str, str, str] | None:
+    """None when the image can be posted within max_bytes, else (code, message, fix). Cached per file state."""
+    try:
+        prepare_image(Path(path), max_bytes)
+    except ImageProblem as problem:
+        # prepare_image says "cannot be made smaller" when only the size is the trouble.
+        code = getattr(problem, "code", None) or (
+            "image-too-large" if "smaller" in problem.message else "image-unsupported"
+        )
+        return code, problem.message, problem.fix
+    return None
+
+
+@dataclass
+class _ImageJob:
+    image: Image
+    path: Path
+    max_bytes: int
+    line: int | None
+    post_id: str | None
+    where: str
+
+
+class _Checker:
+    def __init__(self, loaded: LoadedCalendar, limits: PlatformLimits, now: datetime | None):
+        self.loaded = loaded
+        self.file = loaded.file
+        self.limits = limits
+        self.now = now
+        self.problems: list[Problem] = list(loaded.problems)
+        self.rendered: dict[str, dict[str, list[RenderedPart]]] = {}
+        self.image_jobs: list[_ImageJob] = []
+        campaign = loaded.campaign
+        self.campaign_root = campaign.directory.resolve() if campaign else None
+        tags = (*campaign.hashtags, *campaign.hashtag_variants) if campaign else ()
+        names = sorted({tag.lstrip("#＃").lower() for tag in tags if tag.lstrip("#＃")}, key=len, reverse=True)
+        # A hashtag starts the text or follows a space or an opening bracket/quote (not a URL's '/'), as both
+        # platforms read them, and ends where the word ends.
+        self.hashtag_pattern = (
+            re.compile(
+                r"(?:^|(?<=[\s(\[{\"'“‘«]))[#＃](?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE
+            )
+            if names
+            else None
+        )
+        # Rendering needs a campaign; without one (already an error) lengths are still worth checking.
+        self.render_campaign = campaign or Campaign(
+            slug=loaded.calendar.campaign if loaded.calendar else "",
+            name="",
+            directory=Path(self.file).parent.absolute(),
+            hashtags=(),
+        )
+
+    def add(self, severity: str, code: str, message: str, fix: str, line: int | None, post_id: str | None) -> None:
+        self.problems.append(Problem(severity, code, self.file, message, fix, post_id=post_id, line=line))  # type: ignore[arg-type]
+
+    # -- whole calendar ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.loaded.calendar is None:
+            return
+        if not self.loaded.posts and not any(p.severity == "error" for p in self.problems):
+            self.add("warning", "empty-calendar", "The calendar has no posts.",
+                     "Add posts under `posts:` (or rows to the sheet); nothing will be scheduled.", None, None)
+        seen: dict[str, int | None] = {}
+        for post, lines in self.loaded.posts:
+            if lines.display_id is not None:
+                if lines.display_id in seen:
+                    first = seen[lines.display_id]
+                    where = f" (first on line {first})" if first else ""
+                    self.add("error", "duplicate-id", f"The id `{lines.display_id}` is used twice{where}.",
+                             "Give each post its own id: the id is how a post is found again when the file "
+                             "changes, so never reuse one.", lines.at("id"), lines.display_id)
+                else:
+                    seen[lines.display_id] = lines.at("id")
+            self.check_post(post, lines)
+        self.check_images()
+
+    # -- one post ------------------------------------------------------------------------------------
+
+    def check_post(self, post: Post, lines: PostLines) -> None:
+        post_id = lines.display_id
+        overrides = post.overrides
+        targets = tuple(p for p in post.platforms if not (p in overrides and overrides[p].skip))
+        self.check_texts(post, lines, targets)
+        self.check_image_list(post.images, lines.images, lines.at("images"), post_id, targets, "The post")
+        for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
+            if not part.images:
+                continue
+            self.check_image_list(part.images, part_lines.images, part_lines.keys.get("images", part_lines.line),
+                                  post_id, targets, f"Thread reply {number}")
+        if post.link is not None and post.link.thumbnail is not None and "bluesky" in targets:
+            self.queue_image(post.link.thumbnail, self.limits.bluesky_thumbnail_bytes, lines.at("link"), post_id,
+                             "The link's thumbnail")
+        self.check_care(post, lines, targets)
+        try:
+            rendered = render_post(post, self.render_campaign, self.limits)
+        except Exception as error:  # a bug in rendering must not hide the other problems
+            self.add("error", "render-failed", f"The post could not be rendered ({error!r}).",
+                     "Report this as a bug, with the post.", lines.line, post_id)
+            return
+        self.check_lengths(post, lines, rendered)
+        if lines.timed:
+            self.rendered[post.id] = rendered
+
+    def check_texts(self, post: Post, lines: PostLines, targets: tuple[str, ...]) -> None:
+        post_id = lines.display_id
+        overrides = post.overrides
+        empty_on = [
+            p for p in targets
+            if not _effective_text(post.text, overrides[p].text if p in overrides else None)
+        ]
+        if empty_on and len(empty_on) == len(targets) and not post.text.strip():
+            self.add("error", "empty-text", "The post has no text.",
+                     "Write the post under `text:` (a `|` block keeps line breaks).", lines.at("text"), post_id)
+        else:
+            for platform in empty_on:
+                self.add("error", "empty-text", f"The {_PLATFORM_NAMES[platform]} text of the post is empty.",
+                         f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
+                         f"skip {_PLATFORM_NAMES[platform]} with `{platform}: {{skip: true}}`.",
+                         lines.at(platform), post_id)
+        for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
+            part_targets = [p for p in targets if not (part.overrides.get(p) and part.overrides[p].skip)]
+            empty = [
+                p for p in part_targets
+                if not _effective_text(part.text, part.overrides[p].text if p in part.overrides else None)
+            ]
+            if empty:
+                names = " and ".join(_PLATFORM_NAMES[p] for p in empty)
+                self.add("error", "empty-text", f"Thread reply {number} has no text (on {names}).",
+                         "Write the reply under `text:` or remove it.", part_lines.keys.get("text", part_lines.line),
+                         post_id)
+
+    def check_care(self, post: Post, lines: PostLines, targets: tuple[str, ...]) -> None:
+        post_id = lines.display_id
+        if targets == ("bluesky",):
+            override = post.overrides.get("bluesky") or PlatformOverride()
+            warning = override.content_warning if override.content_warning is not None else post.content_warning
+            if warning and not override.labels:
+                self.add(
+                    "warning",
+                    "bluesky-no-content-warning",
+                    "Bluesky has no content warnings: this post goes to Bluesky only, so its warning will just "
+                    f"be a first line \"CW: {warning}\" and nothing will hide the post.",
+                    "If the content must be hidden, add a self-label (bluesky: {labels: [graphic-media]}); "
+                    "otherwise this is fine as it is.",
+                    lines.at("content_warning"),
+                    post_id,
+                )
+        if post.helpline and self.loaded.campaign is not None and not self.loaded.campaign.helpline.strip():
+            self.add("warning", "helpline-missing", "`helpline: true`, but campaign.yaml has no `helpline`.",
+                     "Add `helpline: \"...\"` to campaign.yaml, or drop `helpline: true`.", lines.at("helpline"),
+                     post_id)
+        if post.status == "approved" and self.hashtag_pattern is not None and self.loaded.campaign is not None:
+            texts = [post.text, *(o.text or "" for o in post.overrides.values())]
+            for part in post.thread:
+                texts.append(part.text)
+                texts.extend(o.text or "" for o in part.overrides.values())
+            has_text = any(text.strip() for text in texts)
+            if has_text and not any(self.hashtag_pattern.search(t) for t in texts if "#" in t or "＃" in t):
+                main = self.loaded.campaign.hashtags[0]
+                self.add("warning", "missing-hashtag",
+                         f"The post has none of the campaign's hashtags ({', '.join(self.loaded.campaign.hashtags)}).",
+                         f"Add {main} so the post is part of the campaign (and counted in its reports).",
+                         lines.at("text"), post_id)
+        if self.now is not None and lines.timed and post.status == "approved" and post.at < self.now:
+            local_now = self.now.astimezone(post.at.tzinfo)
+            self.add("warning", "in-the-past",
+                     f"The post is due {post.at:%Y-%m-%d %H:%M}, before now ({local_now:%Y-%m-%d %H:%M}).",
+                     "Move it to a future time or remove it: a post more than its misfire grace late is not "
+                     "sent.", lines.at("at"), post_id)
+
+    def check_lengths(self, post: Post, lines: PostLines, rendered: dict[str, list[RenderedPart]]) -> None:
+        max_bytes = self.limits.bluesky_bytes
+        for platform, parts in rendered.items():
+            for part in parts:
+                # Fast bound: a UTF-8 character is at most 4 bytes, so short texts cannot be over the byte limit.
+                too_many_bytes = (
+                    platform == "bluesky"
+                    and len(part.text) * 4 > max_bytes
+                    and len(part.text.encode("utf-8")) > max_bytes
+                )
+                if part.length > part.limit or too_many_bytes:
+                    self.report_length(post, lines, platform, part, too_many_bytes)
+
+    def report_length(self, post: Post, lines: PostLines, platform: str, part: RenderedPart,
+                      too_many_bytes: bool) -> None:
+        post_id = lines.display_id
+        name = _PLATFORM_NAMES.get(platform, platform)
+        if part.part == 0:
+            override = post.overrides.get(platform)
+            where = "The text"
+            line = lines.at(platform) if override is not None and override.text is not None else lines.at("text")
+            shorten = (f"Shorten it, or give {name} its own shorter text under `{platform}: {{text: ...}}`, "
+                       "or move some of it into a thread reply.")
+        else:
+            # Thread replies skipped on this platform are not rendered: map part numbers back to replies.
+            replies = [
+                (number, part_lines)
+                for number, (reply, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1)
+                if not (platform in reply.overrides and reply.overrides[platform].skip)
+            ]
+            number, part_lines = replies[part.part - 1] if part.part - 1 < len(replies) else (part.part, None)
+            where = f"Thread reply {number}"
+            line = part_lines.line if part_lines is not None else lines.line
+            shorten = "Shorten the reply or split it into two replies."
+        if part.length > part.limit:
+            unit = "graphemes" if platform == "bluesky" else "characters"
+            self.add(
+                "error",
+                f"{platform}-too-long",
+                f"{where} is {part.length} {unit} on {name}: {part.length - part.limit} over the limit "
+                f"of {part.limit}{_length_note(post, platform, part)}.",
+                f"{shorten} (Cut at least {part.length - part.limit}.)",
+                line,
+                post_id,
+            )
+        if too_many_bytes:
+            size = len(part.text.encode("utf-8"))
+            self.add("error", "bluesky-too-many-bytes",
+                     f"{where} is {size} bytes on Bluesky: {size - self.limits.bluesky_bytes} over its limit of "
+                     f"{self.limits.bluesky_bytes} bytes (emoji and accented letters take several bytes each).",
+                     shorten, line, post_id)
+
+    # -- images --------------------------------------------------------------------------------------
+
+    def check_image_list(self, images: Sequence[Image], image_lines: Sequence[int | None], list_line: int | None,
+                         post_id: str | None, targets: tuple[str, ...], owner: str) -> None:
+        if not images:
+            return
+        maximum = self.limits.max_images
+        if "mastodon" in targets:
+            maximum = min(maximum, self.limits.mastodon_attachments)
+        if len(images) > maximum:
+            self.add("error", "too-many-images", f"{owner} has {len(images)} images; at most {maximum} can be posted.",
+                     f"Keep {maximum} and move the rest into a thread reply.", list_line, post_id)
+        byte_limits = []
+        if "bluesky" in targets:
+            byte_limits.append(self.limits.bluesky_blob_bytes)
+        if "mastodon" in targets:
+            byte_limits.append(self.limits.mastodon_image_bytes)
+        max_bytes = min(byte_limits) if byte_limits else self.limits.bluesky_blob_bytes
+        for position, image in enumerate(images):
+            line = image_lines[position] if position < len(image_lines) else list_line
+            label = f"Image {image.file}"
+            if not image.alt.strip():
+                self.add("error", "missing-alt", f"{label} has no alt text.",
+                         'Describe the image for people who cannot see it: `alt: "..."` (what it shows, and any '
+                         "text in it).", line, post_id)
+            elif "mastodon" in targets and len(image.alt) > self.limits.mastodon_alt_characters:
+                over = len(image.alt) - self.limits.mastodon_alt_characters
+                self.add("error", "alt-too-long",
+                         f"{label}: the alt text is {len(image.alt)} characters, {over} over Mastodon's limit of "
+                         f"{self.limits.mastodon_alt_characters}.",
+                         f"Shorten the alt text by at least {over} characters; put long transcripts in the post "
+                         "or a thread reply.", line, post_id)
+            self.queue_image(image, max_bytes, line, post_id, label)
+
+    def queue_image(self, image: Image, max_bytes: int, line: int | None, post_id: str | None, label: str) -> None:
+        """Check where the file is now; queue the expensive decode/re-encode check for later (in parallel)."""
+        if self.campaign_root is None:
+            return  # no campaign folder to resolve against: already reported
+        raw = image.file
+        fix_place = "Put the file in the campaign's media/ folder and write its path from there, e.g. media/photo.jpg."
+        if os.path.isabs(raw) or raw.startswith("~"):
+            self.add("error", "image-outside-campaign",
+                     f"{label}: absolute paths are not allowed; images must be inside the campaign folder.",
+                     fix_place, line, post_id)
+            return
+        lexical = Path(os.path.normpath(self.campaign_root / raw))
+        resolved = image.path
+        if not lexical.is_relative_to(self.campaign_root):
+            self.add("error", "image-outside-campaign",
+                     f"{label}: the path leads outside the campaign folder.", fix_place, line, post_id)
+            return
+        if not resolved.is_relative_to(self.campaign_root):
+            self.add("error", "image-outside-campaign",
+                     f"{label}: is a symbolic link to a file outside the campaign folder.",
+                     "Copy the file itself into the campaign's media/ folder instead of linking to it.", line,
+                     post_id)
+            return
+        if not resolved.is_file():
+            hint = ""
+            if lexical.parent.is_dir() and not resolved.is_dir():
+                hint = did_you_mean(lexical.name, [child.name for child in lexical.parent.iterdir()])
+            what = "is a folder, not a file" if resolved.is_dir() else "does not exist"
+            self.add("error", "image-missing", f"{label} {what} (looked for {lexical}).{hint}",
+                     "Check the file name (it is case-sensitive) and that it is in the campaign folder.", line,
+                     post_id)
+            return
+        if resolved.suffix.lower() not in SUPPORTED_IMAGE_SUFFIXES:
+            self.add("error", "image-unsupported",
+                     f"{label}: {resolved.suffix or 'files without a suffix'} cannot be posted.",
+                     "Convert it to JPEG or PNG (or WebP/GIF).", line, post_id)
+            return
+        self.image_jobs.append(_ImageJob(image, resolved, max_bytes, line, post_id, label))
+
+    def check_images(self) -> None:
+        if not self.image_jobs:
+            return
+
+        def verdict(job: _ImageJob) -> tuple[str, str, str] | None:
+            try:
+                info = job.path.stat()
+            except OSError:
+                return "image-missing", f"{job.path.name}: the file cannot be read.", "Check the file."
+            return _image_verdict(str(job.path), info.st_mtime_ns, info.st_size, job.max_bytes)
+
+        # Pillow releases the GIL while decoding and encoding: distinct files are checked in parallel.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            verdicts = list(pool.map(verdict, self.image_jobs))
+        for job, result in zip(self.image_jobs, verdicts, strict=True):
+            if result is not None:
+                code, message, fix = result
+                # prepare_image's messages start with the file name; the label already names the file.
+                message = message.removeprefix(f"{job.path.name}: ")
+                self.add("error", code, f"{job.where}: {message}", fix, job.line, job.post_id)
+
+
+def _effective_text(text: str, override: str | None) -> str:
+    return (override if override is not None else text).strip()
+
+
+def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
+    notes = []
+    if part.part == 0 and post.helpline:
+        notes.append("the helpline")
+    if platform == "bluesky" and part.part == 0 and part.text.startswith("CW: "):
+        notes.append("the \"CW:\" line")
+    if platform == "mastodon" and part.spoiler_text:
+        notes.append("the content warning")
+    if platform == "mastodon" and part.part == 0 and post.link is not None:
+        notes.append("the link (23)")
+    return f" (counting {' and '.join(notes)})" if notes else ""
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Loading allocates hundreds of thousands of small objects without cycles (YAML nodes, posts, parts):
+    the cyclic collector's passes over them cost more than the parse itself, and refcounting frees them
+    all anyway. Paused for the duration of one check, then restored as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def check_calendar(
+    path: Path | str,
+    *,
+    now: datetime | None = None,
+    limits: PlatformLimits = DEFAULT_LIMITS,
+    campaigns_roots: Sequence[Path] = (),
+) -> CheckResult:
+    """Load and check a calendar file; every problem is reported in one run.
+
+    `now` (timezone-aware) enables the warnings about posts in the past; None leaves them out.
+    """
+    with _cyclic_gc_paused():
+        loaded = load_calendar_detailed(path, campaigns_roots=campaigns_roots, today=now.date() if now else None)
+        checker = _Checker(loaded, limits, now)
+        checker.run()
+    calendar_file = loaded.file
+    problems = sorted(
+        checker.problems, key=lambda p: (p.file == calendar_file, p.line or 0)
+    )
+    return CheckResult(Path(path), loaded.calendar, loaded.campaign, problems, checker.rendered)

@@ -1,0 +1,428 @@
+"""`campaign calendar ...`: check, preview and export calendar files. Nothing here writes to the store.
+
+Every command is a thin face over content_calendar (check_calendar, to_ical); the clock is read only here,
+as the default of --now, and passed in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.rule import Rule
+from rich.text import Text
+
+from content_calendar.ical import to_ical
+from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Post, Problem, RenderedPart
+from content_calendar.validate import CheckResult, check_calendar
+
+CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
+_PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+class _AwareDateTime(click.ParamType):
+    name = "ISO-DATETIME"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO date and time such as 2027-02-01T09:00+00:00.", param, ctx)
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} has no UTC offset; write e.g. 2027-02-01T09:00+00:00 or ...Z.", param, ctx)
+        return moment
+
+
+class _Day(click.ParamType):
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date such as 2027-02-01.", param, ctx)
+
+
+def _campaigns_roots(campaigns_dir: Path | None) -> list[Path]:
+    if campaigns_dir is not None:
+        return [campaigns_dir]
+    default = Path("campaigns")
+    return [default] if default.is_dir() else []
+
+
+def _limits(mastodon_max_characters: int | None) -> PlatformLimits:
+    if mastodon_max_characters is None:
+        return DEFAULT_LIMITS
+    return PlatformLimits(mastodon_characters=mastodon_max_characters)
+
+
+def _calendar_files(paths: Iterable[Path]) -> list[Path]:
+    """The paths given, with folders expanded to the calendar files inside them (campaign.yaml excluded)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in CALENDAR_SUFFIXES and p.name != "campaign.yaml" and p.is_file()
+            )
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _console(*, soft_wrap: bool = False) -> Console:
+    # No automatic highlighting: calendar text is shown exactly as written.
+    return Console(highlight=False, soft_wrap=soft_wrap)
+
+
+def _indent(renderable: Text, spaces: int) -> Padding:
+    return Padding(renderable, (0, 0, 0, spaces), expand=False)
+
+
+def _problem_text(problem: Problem) -> Text:
+    style = "bold red" if problem.severity == "error" else "yellow"
+    text = Text()
+    where = problem.file if problem.line is None else f"{problem.file}:{problem.line}"
+    text.append(where, style="cyan")
+    if problem.post_id:
+        text.append(f" post {problem.post_id}")
+    text.append(": ")
+    text.append(problem.severity, style=style)
+    text.append(f" [{problem.code}] ", style="dim")
+    text.append(problem.message)
+    text.append("\n    fix: ", style="green")
+    text.append(problem.fix)
+    return text
+
+
+def _summary(result_errors: int, result_warnings: int) -> str:
+    def plural(count: int, word: str) -> str:
+        return f"{count} {word}{'' if count == 1 else 's'}"
+
+    return f"{plural(result_errors, 'error')}, {plural(result_warnings, 'warning')}"
+
+
+campaigns_dir_option = click.option(
+    "--campaigns-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    envvar="CAMPAIGN_CAMPAIGNS_DIR",
+    default=None,
+    help="Folder holding one folder per campaign (campaign.yaml, media/). Calendar files inside a campaign "
+    "folder find it themselves; this is for files elsewhere that name `campaign: <slug>`. "
+    "Default: $CAMPAIGN_CAMPAIGNS_DIR, else ./campaigns when it exists.",
+)
+now_option = click.option(
+    "--now",
+    type=_AwareDateTime(),
+    default=None,
+    help="The current time, ISO 8601 with a UTC offset (e.g. 2027-02-01T09:00+00:00); posts before it are "
+    "warned about. Default: the real current time.",
+)
+mastodon_limit_option = click.option(
+    "--mastodon-max-characters",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The Mastodon instance's max_characters (from /api/v2/instance). Default: 500.",
+)
+
+
+@click.group("calendar")
+def calendar() -> None:
+    """Check, preview and export calendar files (YAML, or CSV: ours, Hootsuite, Sprout Social).
+
+    Nothing here schedules or posts anything: use `campaign schedule` for that.
+    """
+
+
+@calendar.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the problems as a JSON list (file, line, post_id, severity, code, message, fix) instead of text.",
+)
+@now_option
+@campaigns_dir_option
+@mastodon_limit_option
+def validate_command(
+    paths: Sequence[Path],
+    as_json: bool,
+    now: datetime | None,
+    campaigns_dir: Path | None,
+    mastodon_max_characters: int | None,
+) -> None:
+    """Check calendar files and report every problem, each with file, line, post id and a fix.
+
+    PATHS are calendar files (.yaml, .yml, .csv) or folders (every calendar file inside them is checked).
+    Checks: ids, times (including times that do not exist or happen twice when the clocks change), platforms,
+    text length as Bluesky (300 graphemes) and Mastodon (500 characters, links count 23) count it, content
+    warnings, alt text, images (inside the campaign folder, supported type, small enough after resizing,
+    at most 4), links, hashtags, and posts already in the past.
+
+    Exit status: 0 when there are no errors (warnings are printed but allowed), 1 when there is any error,
+    2 when the command itself is used wrongly.
+    """
+    moment = now or datetime.now(UTC)
+    roots = _campaigns_roots(campaigns_dir)
+    limits = _limits(mastodon_max_characters)
+    results = [
+        check_calendar(path, now=moment, limits=limits, campaigns_roots=roots) for path in _calendar_files(paths)
+    ]
+    problems = [problem for result in results for problem in result.problems]
+    errors = sum(1 for p in problems if p.severity == "error")
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in problems], indent=2, ensure_ascii=False))
+    else:
+        console = _console(soft_wrap=True)  # one problem per line stays greppable
+        for result in results:
+            for problem in result.problems:
+                console.print(_problem_text(problem))
+            verdict = Text("OK", style="bold green") if result.ok else Text("FAILED", style="bold red")
+            posts = len(result.calendar.posts) if result.calendar else 0
+            line = Text(f"{result.path}: ")
+            line.append(verdict)
+            line.append(f" ({posts} posts; {_summary(len(result.errors), len(result.warnings))})")
+            console.print(line)
+        if len(results) == 0:
+            console.print("No calendar files found.", style="yellow")
+    if errors or not results:
+        raise SystemExit(1)
+
+
+def _part_lines(part: RenderedPart, platform: str, number_of_parts: int) -> list[Padding]:
+    """One part as lines indented under their heading (wrapped lines keep the indent)."""
+    lines: list[Padding] = []
+    head = Text()
+    over = part.length > part.limit
+    label = "post" if part.part == 0 else f"reply {part.part}/{number_of_parts - 1}"
+    head.append(f"{label}  ", style="bold")
+    head.append(f"{part.length}/{part.limit}", style="bold red" if over else "green")
+    head.append(" graphemes" if platform == "bluesky" else " characters")
+    if over:
+        head.append(f"  ({part.length - part.limit} too many)", style="bold red")
+    if part.spoiler_text:
+        head.append("  CW: ", style="bold magenta")
+        head.append(part.spoiler_text, style="magenta")
+    lines.append(_indent(head, 0))
+    lines.append(_indent(Text(part.text, style="") if part.text else Text("(no text)", style="italic red"), 2))
+    for image in part.images:
+        image_line = Text("image: ", style="bold")
+        image_line.append(Path(image.path).name)
+        image_line.append("  alt: ", style="dim")
+        image_line.append(image.alt or "(missing)", style="" if image.alt else "bold red")
+        if image.focus:
+            image_line.append(f"  focus {image.focus[0]:+.2f},{image.focus[1]:+.2f}", style="dim")
+        lines.append(_indent(image_line, 2))
+    if part.link_card is not None:
+        card = Text("link card: ", style="bold")
+        card.append(part.link_card.title or "(no title)")
+        card.append(f"  {part.link_card.url}", style="blue")
+        lines.append(_indent(card, 2))
+        if part.link_card.description:
+            lines.append(_indent(Text(part.link_card.description, style="dim"), 4))
+        if part.link_card.thumbnail is not None:
+            thumbnail = part.link_card.thumbnail
+            lines.append(_indent(Text(f"thumbnail: {Path(thumbnail.path).name}", style="dim"), 4))
+    settings: list[str] = []
+    if platform == "bluesky":
+        if part.labels:
+            settings.append(f"labels: {', '.join(part.labels)}")
+        if part.part == 0 and part.reply_rules is not None:
+            settings.append(f"replies: {', '.join(part.reply_rules) or 'nobody'}")
+        if not part.allow_quotes:
+            settings.append("quotes off")
+    elif part.visibility != "public":
+        settings.append(f"visibility: {part.visibility}")
+    if settings:
+        lines.append(_indent(Text("; ".join(settings), style="dim"), 2))
+    return lines
+
+
+def _post_block(
+    post: Post, rendered: dict[str, list[RenderedPart]], problems: list[Problem], platform: str | None
+) -> Group:
+    header = Text()
+    header.append(f"{post.at:%H:%M %Z}", style="bold")
+    header.append(f"  {post.id}", style="bold cyan")
+    header.append("  ")
+    if post.status == "draft":
+        header.append(" DRAFT: will not be posted ", style="bold black on yellow")
+    else:
+        header.append("approved", style="green")
+    targets = post.targets()
+    header.append(f"  {', '.join(_PLATFORM_NAMES.get(p, p) for p in targets) or 'no platform'}")
+    skipped = [p for p in post.platforms if p not in targets]
+    if skipped:
+        header.append(f" (skips {', '.join(_PLATFORM_NAMES.get(p, p) for p in skipped)})", style="dim")
+    items: list[Text | Padding] = [header]
+    for name, parts in rendered.items():
+        if platform is not None and name != platform:
+            continue
+        items.append(_indent(Text(_PLATFORM_NAMES.get(name, name), style="bold underline"), 2))
+        for part in parts:
+            for line in _part_lines(part, name, len(parts)):
+                items.append(Padding(line, (0, 0, 0, 4), expand=False))
+    for problem in problems:
+        style = "bold red" if problem.severity == "error" else "yellow"
+        note = Text(f"{problem.severity}: ", style=style)
+        note.append(problem.message)
+        note.append(f"  fix: {problem.fix}", style="dim")
+        if problem.line is not None:
+            note.append(f"  (line {problem.line})", style="dim")
+        items.append(_indent(note, 2))
+    items.append(Text(""))
+    return Group(*items)
+
+
+@calendar.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--platform",
+    type=click.Choice(["bluesky", "mastodon"]),
+    default=None,
+    help="Show only what this platform will receive (and only posts that go to it).",
+)
+@click.option("--from", "from_day", type=_Day(), default=None, help="First day to show (local date, YYYY-MM-DD).")
+@click.option("--to", "to_day", type=_Day(), default=None, help="Last day to show (local date, inclusive).")
+@now_option
+@campaigns_dir_option
+@mastodon_limit_option
+def show_command(
+    path: Path,
+    platform: str | None,
+    from_day: date | None,
+    to_day: date | None,
+    now: datetime | None,
+    campaigns_dir: Path | None,
+    mastodon_max_characters: int | None,
+) -> None:
+    """Preview a calendar day by day, exactly as each platform will receive it.
+
+    For every post: local time, id, status (drafts are marked and never posted), platforms, and per platform
+    the rendered text of the post and each thread reply with the length used of the limit (e.g. 212/300),
+    content warning, images with their alt text, link card, reply and quote settings, then the post's
+    warnings and errors. Exit status 1 when the calendar has errors (shown at the top and under their posts;
+    whatever can be shown still is).
+    """
+    moment = now or datetime.now(UTC)
+    result = check_calendar(
+        path, now=moment, limits=_limits(mastodon_max_characters), campaigns_roots=_campaigns_roots(campaigns_dir)
+    )
+    console = _console()
+    by_post: dict[str, list[Problem]] = defaultdict(list)
+    shown_ids = set(result.rendered)
+    general: list[Problem] = []
+    for problem in result.problems:
+        if problem.post_id is not None and problem.post_id in shown_ids:
+            by_post[problem.post_id].append(problem)
+        else:
+            general.append(problem)
+    calendar_ = result.calendar
+    title = Text(str(path), style="bold")
+    if result.campaign is not None:
+        title.append(f"  {result.campaign.name} ({result.campaign.slug})")
+    if calendar_ is not None:
+        title.append(f"  times in {calendar_.timezone}", style="dim")
+    console.print(title)
+    for problem in general:
+        console.print(_problem_text(problem))
+    if calendar_ is not None:
+        posts = sorted(
+            (post for post in calendar_.posts if post.id in result.rendered),
+            key=lambda p: (p.at, p.id),
+        )
+        if platform is not None:
+            posts = [p for p in posts if platform in p.targets()]
+        if from_day is not None:
+            posts = [p for p in posts if p.at.date() >= from_day]
+        if to_day is not None:
+            posts = [p for p in posts if p.at.date() <= to_day]
+        current_day: date | None = None
+        for post in posts:
+            if post.at.date() != current_day:
+                current_day = post.at.date()
+                console.print(Rule(f"{current_day:%A} {current_day.day} {current_day:%B %Y}", align="left"))
+            console.print(_post_block(post, result.rendered[post.id], by_post.get(post.id, []), platform))
+        if not posts:
+            console.print("No posts to show.", style="yellow")
+        drafts = sum(1 for p in posts if p.status == "draft")
+        console.print(
+            Text(
+                f"{len(posts)} posts shown ({drafts} drafts); {_summary(len(result.errors), len(result.warnings))}",
+                style="bold red" if result.errors else "bold",
+            )
+        )
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and os.replace: readers never see half a file."""
+    temporary: str | None = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        ) as handle:
+            temporary = handle.name
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@calendar.command("export-ical")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .ics file to write ('-' for standard output).",
+)
+@campaigns_dir_option
+def export_ical_command(path: Path, output: Path, campaigns_dir: Path | None) -> None:
+    """Export a calendar as an iCalendar (.ics) file for Outlook, Google Calendar or Apple Calendar.
+
+    One 15-minute event per post at its local time, describing exactly what each platform will receive;
+    drafts are tentative events. Event ids stay the same across exports, so importing a newer export
+    updates the events. Refuses (exit status 1, nothing written) when the calendar has errors; the file is
+    written whole or not at all.
+    """
+    result: CheckResult = check_calendar(path, campaigns_roots=_campaigns_roots(campaigns_dir))
+    if not result.ok or result.calendar is None:
+        console = Console(stderr=True, highlight=False)
+        for problem in result.errors:
+            console.print(_problem_text(problem))
+        console.print(
+            f"Not exported: {_summary(len(result.errors), len(result.warnings))}. Fix the errors and try again.",
+            style="bold red",
+            markup=False,
+        )
+        raise SystemExit(1)
+    data = to_ical(result.calendar, result.rendered, campaign=result.campaign)
+    if str(output) == "-":
+        click.echo(data, nl=False)  # bytes go to the binary stream as they are
+        return
+    if not output.parent.is_dir():
+        raise click.BadParameter(f"the folder {output.parent} does not exist.", param_hint="--output")
+    _write_atomically(output, data)
+    click.echo(f"Wrote {output}: {len(result.calendar.posts)} events.")
