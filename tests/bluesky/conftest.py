@@ -1,0 +1,1 @@
+from tests.support.bluesky_fixtures import *  # noqa: F403
