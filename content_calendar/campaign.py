@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -33,6 +33,14 @@ MAX_SLUG_LENGTH = 64
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
 MERGE_TAG = "tag:yaml.org,2002:merge"
+_YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+class _Unreadable:
+    def __repr__(self) -> str:
+        return "(unreadable value)"
+
+
+UNREADABLE: Any = _Unreadable()
 # Keys that smell of credentials: campaign.yaml is data that lives in git, never a place for secrets.
 _SECRET_KEY = re.compile(r"pass|secret|token|api[_-]?key|credential", re.IGNORECASE)
 
@@ -66,6 +74,29 @@ def slugify(value: str) -> str:
     return slug[:MAX_SLUG_LENGTH].rstrip("-") or "post-1"
 
 
+class _CalendarLoader(yaml.CSafeLoader):
+    """libyaml's safe loader with the tag resolution of plain scalars memoised.
+
+    libyaml calls back into Python's resolver for every scalar; a calendar repeats the same keys and many
+    values thousands of times. The safe loader registers no path resolvers, so a plain scalar's tag depends
+    on its text alone, and a quoted scalar is always a string.
+    """
+
+    _plain_tags: ClassVar[dict[str, str]] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and not self.yaml_path_resolvers:
+            if not implicit[0]:
+                return STR_TAG
+            tag = self._plain_tags.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 40 and len(self._plain_tags) < 50_000:
+                    self._plain_tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 class YamlDocument:
     """One composed YAML document: the node tree (with line numbers) plus a constructor for typed scalars.
 
@@ -74,30 +105,44 @@ class YamlDocument:
     """
 
     def __init__(self, text: str):
-        self._loader = yaml.CSafeLoader(text)
+        self.merge_errors: list[tuple[int, str]] = []  # (line, what) of `<<:` merges that could not be applied
+        self.text = text
+        self._lines: list[str] | None = None
+        self._loader = _CalendarLoader(text)
         try:
             self.root: Node | None = self._loader.get_single_node()
         finally:
             # The parser is done; the constructor half of the loader stays usable for scalars.
             self._loader.dispose()
 
+    def lines(self) -> list[str]:
+        """The source lines, split where libyaml counts line breaks (so a mark's line indexes them)."""
+        if self._lines is None:
+            self._lines = _YAML_LINE_BREAK.split(self.text)
+        return self._lines
+
     def value(self, node: Node) -> Any:
-        """Plain Python value of a node (mappings with merge keys handled)."""
-        if isinstance(node, ScalarNode):
-            if node.tag == STR_TAG:
-                return node.value
+        """Plain Python value of a node, or UNREADABLE for what the safe constructor refuses (unknown tags
+        such as !!python/object, unhashable keys, recursive aliases): callers then report a wrong type."""
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG:
+            return node.value
+        try:
             return self._loader.construct_object(node, deep=True)
-        if isinstance(node, SequenceNode):
-            return [self.value(item) for item in node.value]
-        if isinstance(node, MappingNode):
-            return {self.value(k): self.value(v) for k, v in self.pairs(node)}
-        return self._loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, RecursionError, TypeError, ValueError):
+            return UNREADABLE
 
     def pairs(self, node: MappingNode) -> list[tuple[Node, Node]]:
         """Key/value node pairs of a mapping, with YAML merge keys (<<: *anchor) applied."""
         if any(key.tag == MERGE_TAG for key, _ in node.value):
             own = [(key, value) for key, value in node.value if key.tag != MERGE_TAG]
-            self._loader.flatten_mapping(node)  # node.value becomes merged pairs + own pairs
+            try:
+                self._loader.flatten_mapping(node)  # node.value becomes merged pairs + own pairs
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                line = mark.line + 1 if mark is not None else node_line(node)
+                self.merge_errors.append((line, str(getattr(error, "problem", None) or error)))
+                node.value = own
+                return node.value
             merged = node.value[: len(node.value) - len(own)]
             # Keys set by the mapping itself override merged ones, and among merged ones the last wins (as
             # PyYAML constructs them): keep one pair per key, so that only real repeats look repeated.
@@ -438,6 +483,9 @@ def load_campaign(directory: Path) -> Campaign:
                 node_line(top["mastodon_instances"][1]),
             )
 
+    for line, what in doc.merge_errors:
+        reader.error("yaml-merge", f"A `<<:` merge cannot be applied: {what}.",
+                     "Merge only mappings: `<<: *anchor` where the anchor names a mapping.", line)
     if problems:
         raise CalendarError(problems)
     return Campaign(

@@ -547,11 +547,27 @@ class _YamlReader(_Reader):
     def text(self, node: Node, key: str, post_id: str | None) -> str | None:
         """A scalar as the text the user wrote (YAML 1.1 does not turn `yes` or `09:00` into other types)."""
         if isinstance(node, ScalarNode):
+            if key == "text" and not node.style:
+                self.check_comment_after(node, post_id)
             return None if node.tag == NULL_TAG else node.value
         self.error("wrong-type", f"`{key}` must be a single piece of text, not a list or mapping.",
                    f"Write `{key}: ...` with one value (use a `|` block for several lines).",
                    node_line(node), post_id)
         return None
+
+    def check_comment_after(self, node: ScalarNode, post_id: str | None) -> None:
+        """In unquoted YAML text, " #" starts a comment: `text: Act now #ActOnIICSA` loses its hashtag."""
+        line = node.end_mark.line
+        source = self.doc.lines()
+        if line < len(source) and source[line][node.end_mark.column:].lstrip().startswith("#"):
+            dropped = source[line][node.end_mark.column:].strip()
+            self.warning(
+                "text-comment",
+                f"`{dropped}` after the text is a YAML comment, so it is not part of the post.",
+                'Put the whole text in double quotes (text: "... #Hashtag") or use a `|` block.',
+                line + 1,
+                post_id,
+            )
 
     def flag(self, node: Node, key: str, post_id: str | None) -> bool | None:
         value = self.doc.value(node) if isinstance(node, ScalarNode) else None
@@ -631,6 +647,9 @@ class _YamlReader(_Reader):
             elif not (isinstance(posts_node, ScalarNode) and posts_node.tag == NULL_TAG):
                 self.error("wrong-type", "`posts` must be a list (each post starts with `- id: ...`).",
                            "Indent the posts under `posts:` and start each with '- '.", line)
+        for merge_line, what in self.doc.merge_errors:
+            self.error("yaml-merge", f"A `<<:` merge cannot be applied: {what}.",
+                       "Merge only mappings: `<<: *anchor` where the anchor names a mapping.", merge_line)
         return self.finish("yaml", slug or "")
 
     def read_defaults(self, node: Node) -> _Defaults:
@@ -899,6 +918,8 @@ class _YamlReader(_Reader):
         if text_node is not None:
             if text_node.__class__ is ScalarNode:
                 text = "" if text_node.tag == NULL_TAG else text_node.value.strip()
+                if not text_node.style:  # plain (libyaml gives "", PyYAML None)
+                    self.check_comment_after(text_node, raw_id)
             else:
                 self.text(text_node, "text", raw_id)
 

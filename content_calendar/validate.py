@@ -2,7 +2,7 @@
 
 Problem codes (stable; `severity` in brackets):
 
-- reading: file-not-found, file-unreadable, not-utf8, unsupported-file, yaml-syntax, csv-syntax, csv-header,
+- reading: file-not-found, file-unreadable, not-utf8, unsupported-file, yaml-syntax, yaml-merge, csv-syntax, csv-header,
   csv-row, unknown-column, missing-column, empty-file, not-a-calendar, not-a-post, missing-posts,
   wrong-type, unknown-key, duplicate-key, ignored-column [warning]
 - campaign: no-campaign, unknown-campaign, campaign-missing, campaign-invalid, secret-in-file,
@@ -10,9 +10,9 @@ Problem codes (stable; `severity` in brackets):
 - ids: missing-id, invalid-id, duplicate-id
 - times: missing-time, invalid-time, relative-without-anchor, nonexistent-time, ambiguous-time,
   in-the-past [warning]
-- content: empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long, invalid-status,
-  unknown-platform, no-platforms, invalid-language, missing-hashtag [warning], helpline-missing [warning],
-  bluesky-no-content-warning [warning], empty-calendar [warning]
+- content: text-comment [warning], empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long,
+  invalid-status, unknown-platform, no-platforms, invalid-language, missing-hashtag [warning],
+  helpline-missing [warning], bluesky-no-content-warning [warning], empty-calendar [warning]
 - platform settings: unknown-label, unknown-reply-rule, unknown-visibility
 - links: link-missing-url, link-invalid-url
 - images: too-many-images, missing-alt, alt-too-long, missing-image, image-missing, image-outside-campaign,
@@ -183,6 +183,8 @@ class _Checker:
     def check_texts(self, post: Post, lines: PostLines, targets: tuple[str, ...]) -> None:
         post_id = lines.display_id
         overrides = post.overrides
+        if not post.thread and post.text.strip() and all(o.text is None for o in overrides.values()):
+            return  # the common case: the post's own text is used everywhere
         empty_on = [
             p for p in targets
             if not _effective_text(post.text, overrides[p].text if p in overrides else None)
@@ -228,7 +230,12 @@ class _Checker:
             self.add("warning", "helpline-missing", "`helpline: true`, but campaign.yaml has no `helpline`.",
                      "Add `helpline: \"...\"` to campaign.yaml, or drop `helpline: true`.", lines.at("helpline"),
                      post_id)
-        if post.status == "approved" and self.hashtag_pattern is not None and self.loaded.campaign is not None:
+        if (
+            post.status == "approved"
+            and self.hashtag_pattern is not None
+            and self.loaded.campaign is not None
+            and not self.hashtag_pattern.search(post.text)
+        ):
             texts = [post.text, *(o.text or "" for o in post.overrides.values())]
             for part in post.thread:
                 texts.append(part.text)
