@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "load_calendar": "content_calendar.loaders",
     "CheckResult": "content_calendar.validate",
     "check_calendar": "content_calendar.validate",
+    "cross_file_problems": "content_calendar.validate",
     "detect_facets": "content_calendar.facets",
     "bluesky_length": "content_calendar.render",
     "mastodon_length": "content_calendar.render",
@@ -78,6 +79,7 @@ __all__ = [
     "ThreadPart",
     "bluesky_length",
     "check_calendar",
+    "cross_file_problems",
     "detect_facets",
     "find_campaign_dir",
     "load_calendar",
@@ -130,4 +132,4 @@ if TYPE_CHECKING:
         ThreadPart,
     )
     from content_calendar.render import bluesky_length, mastodon_length, render_post
-    from content_calendar.validate import CheckResult, check_calendar
+    from content_calendar.validate import CheckResult, check_calendar, cross_file_problems

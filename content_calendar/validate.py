@@ -418,6 +418,41 @@ def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
     return f" (counting {' and '.join(notes)})" if notes else ""
 
 
+def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
+    """Problems only visible across files: the same post id in two calendars of one campaign.
+
+    Ids identify posts within a campaign (updates and idempotency hang on them), so two files of a campaign
+    must not share one. Within one file, check_calendar already reports duplicates.
+    """
+    first_seen: dict[tuple[str, str], tuple[str, int | None]] = {}
+    problems: list[Problem] = []
+    for result in results:
+        if result.calendar is None:
+            continue
+        slug = result.campaign.slug if result.campaign is not None else result.calendar.campaign
+        file = str(result.path)
+        seen_here: set[str] = set()
+        for post in result.calendar.posts:
+            if post.id in seen_here:
+                continue
+            seen_here.add(post.id)
+            key = (slug, post.id)
+            if key not in first_seen:
+                first_seen[key] = (file, post.line)
+                continue
+            other_file, other_line = first_seen[key]
+            if other_file == file:
+                continue
+            where = f"{other_file}:{other_line}" if other_line else other_file
+            problems.append(Problem(
+                "error", "duplicate-id", file,
+                f"The id `{post.id}` is also used in {where}, another calendar of the campaign {slug}.",
+                "Give each post of a campaign its own id, across all its calendar files.",
+                post_id=post.id, line=post.line,
+            ))
+    return problems
+
+
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """Loading allocates hundreds of thousands of small objects without cycles (YAML nodes, posts, parts):

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from content_calendar.ical import to_ical
 from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Post, Problem, RenderedPart
-from content_calendar.validate import CheckResult, check_calendar
+from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
 
 CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
 _PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
@@ -169,10 +169,11 @@ def validate_command(
     """Check calendar files and report every problem, each with file, line, post id and a fix.
 
     PATHS are calendar files (.yaml, .yml, .csv) or folders (every calendar file inside them is checked).
-    Checks: ids, times (including times that do not exist or happen twice when the clocks change), platforms,
-    text length as Bluesky (300 graphemes) and Mastodon (500 characters, links count 23) count it, content
-    warnings, alt text, images (inside the campaign folder, supported type, small enough after resizing,
-    at most 4), links, hashtags, and posts already in the past.
+    Checks: ids (unique within each campaign, across the files given), times (including times that do not
+    exist or happen twice when the clocks change), platforms, text length as Bluesky (300 graphemes) and
+    Mastodon (500 characters, links count 23) count it, content warnings, alt text, images (inside the
+    campaign folder, supported type, small enough after resizing, at most 4), links, hashtags, and posts
+    already in the past.
 
     Exit status: 0 when there are no errors (warnings are printed but allowed), 1 when there is any error,
     2 when the command itself is used wrongly.
@@ -183,6 +184,9 @@ def validate_command(
     results = [
         check_calendar(path, now=moment, limits=limits, campaigns_roots=roots) for path in _calendar_files(paths)
     ]
+    across = cross_file_problems(results)
+    for result in results:  # shown with the file they are in
+        result.problems.extend(p for p in across if p.file == str(result.path))
     problems = [problem for result in results for problem in result.problems]
     errors = sum(1 for p in problems if p.severity == "error")
     if as_json:

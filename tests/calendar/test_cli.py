@@ -113,6 +113,20 @@ def test_validate_a_folder_checks_every_calendar_in_it(runner: CliRunner, write_
     assert "campaign.yaml" not in result.output
 
 
+def test_validate_finds_ids_shared_by_two_files_of_a_campaign(runner: CliRunner, write_calendar: WriteCalendar,
+                                                              campaign_dir: Path) -> None:
+    write_calendar("a.yaml", CLEAN)
+    sheet = write_calendar("b.csv", "id,date,time,text\nlater,01/03/2027,09:00,Sheet #DemoCampaign\n")
+    result = runner.invoke(calendar, ["validate", str(campaign_dir), "--now", NOW, "--json"])
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)
+    assert (problem["code"], problem["file"], problem["line"], problem["post_id"]) == ("duplicate-id", str(sheet), 2,
+                                                                                       "later")
+    assert f"also used in {campaign_dir / 'calendars' / 'a.yaml'}:18" in problem["message"]
+    # each file alone is fine
+    assert runner.invoke(calendar, ["validate", str(sheet), "--now", NOW]).exit_code == 0
+
+
 def test_validate_usage_errors_exit_2(runner: CliRunner, write_calendar: WriteCalendar) -> None:
     path = write_calendar("clean.yaml", CLEAN)
     assert runner.invoke(calendar, ["validate"]).exit_code == 2
