@@ -80,11 +80,7 @@ def _image_verdict(path: str, mtime_ns: int, size: int, max_bytes: int) -> tuple
     try:
         prepare_image(Path(path), max_bytes)
     except ImageProblem as problem:
-        # prepare_image says "cannot be made smaller" when only the size is the trouble.
-        code = getattr(problem, "code", None) or (
-            "image-too-large" if "smaller" in problem.message else "image-unsupported"
-        )
-        return code, problem.message, problem.fix
+        return problem.code, problem.message, problem.fix
     return None
 
 
