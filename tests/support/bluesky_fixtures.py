@@ -25,6 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -53,6 +54,8 @@ __all__ = [
     "bluesky_rate_limited_pds",
     "make_tid",
     "poll_until",
+    "running_bluesky_network",
+    "running_rate_limited_pds",
 ]
 
 RATE_LIMITED_WRITE_POINTS_PER_HOUR = 9  # three creates, then 429
@@ -116,6 +119,7 @@ class BlueskyNetwork:
         self.postgres = postgres
         self._account_serial = 0
         self._appview_client: Client | None = None
+        self._helper_clients: dict[str, Client] = {}
 
     # --- where things are ------------------------------------------------------------------------------
 
@@ -176,6 +180,41 @@ class BlueskyNetwork:
         client = Client(base_url=base_url or self.pds_url)
         client.login(account.handle, account.password, fetch_bsky_profile=self.has_appview)
         return client
+
+    def _helper_client(self, account: BlueskyAccount) -> Client:
+        """A logged-in client kept per account for the helpers below (createSession costs ~0.4 s)."""
+        client = self._helper_clients.get(account.did)
+        if client is None:
+            client = self._helper_clients[account.did] = self.login(account)
+        return client
+
+    def create_app_password(self, account: BlueskyAccount, name: str = "campaign-scheduler") -> str:
+        """An app password for the account (what BLUESKY_APP_PASSWORD holds in production)."""
+        created = self._helper_client(account).com.atproto.server.create_app_password(
+            models.ComAtprotoServerCreateAppPassword.Data(name=name)
+        )
+        return created.password
+
+    def revoke_app_password(self, account: BlueskyAccount, name: str = "campaign-scheduler") -> None:
+        """Revoke it: new logins with it fail (401) and refreshing its sessions fails (400 ExpiredToken);
+        access tokens already issued keep working until they expire."""
+        self._helper_client(account).com.atproto.server.revoke_app_password(
+            models.ComAtprotoServerRevokeAppPassword.Data(name=name)
+        )
+
+    def take_down(self, account: BlueskyAccount, *, applied: bool = True) -> None:
+        """Moderation takedown through the PDS's admin API (applied=False reverses it): login and writes
+        then answer 401 AccountTakedown."""
+        response = httpx.post(
+            f"{self.pds_direct_url}/xrpc/com.atproto.admin.updateSubjectStatus",
+            auth=("admin", self.info.admin_password),
+            json={
+                "subject": {"$type": "com.atproto.admin.defs#repoRef", "did": account.did},
+                "takedown": {"applied": applied, "ref": "campaign-scheduler-test"},
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
 
     def appview_client(self) -> Client:
         """An unauthenticated client straight to the app view (public reads: getPosts, getPostThread).
@@ -255,10 +294,11 @@ def bluesky_net_installed() -> None:
     _require_installed()
 
 
-@pytest.fixture(scope="session")
-def bluesky_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueskyNetwork]:
-    _require_installed()
-    data_dir = tmp_path_factory.mktemp("bluesky-net")
+@contextlib.contextmanager
+def running_bluesky_network(data_dir: Path) -> Iterator[BlueskyNetwork]:
+    """PostgreSQL + PLC + PDS + app view, the PDS's public URL on a fault proxy; everything stopped by pid
+    on exit. Usable outside pytest (benchmarks). Raises BlueskyNetNotInstalled / PostgresUnavailable."""
+    check_installed()
     with contextlib.ExitStack() as cleanup:
         proxy = cleanup.enter_context(FaultProxy())
         postgres_servers: list[PostgresServer] = []
@@ -271,15 +311,62 @@ def bluesky_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bluesk
             postgres_servers.append(server)
             return server.create_database("bsky")
 
-        try:
-            process = launch_network(
-                data_dir, postgres_url=start_postgres_for_the_app_view, pds_public_url=proxy.url
-            )
-        except PostgresUnavailable as missing:
-            _unavailable(str(missing))
+        process = launch_network(data_dir, postgres_url=start_postgres_for_the_app_view, pds_public_url=proxy.url)
         cleanup.callback(_stop_and_check, process)
         proxy.set_upstream(process.info.pds_direct_url)
         yield BlueskyNetwork(process, proxy, postgres_servers[0])
+
+
+@contextlib.contextmanager
+def running_rate_limited_pds(data_dir: Path) -> Iterator[BlueskyNetwork]:
+    """PLC + PDS (no app view, no proxy) with the PDS's rate limiter on and few write points an hour."""
+    process = launch_network(data_dir, repo_write_points_per_hour=RATE_LIMITED_WRITE_POINTS_PER_HOUR)
+    try:
+        yield BlueskyNetwork(process, None, None)
+    finally:
+        _stop_and_check(process)
+
+
+class _SharedForTheSession:
+    """One running instance however many conftest.py files import these fixtures: pytest makes a separate
+    session fixture per conftest that defines (imports) it, which would start the network twice."""
+
+    def __init__(self, start: Callable[[Path], contextlib.AbstractContextManager[BlueskyNetwork]]):
+        self._start = start
+        self._stack: contextlib.ExitStack | None = None
+        self._value: BlueskyNetwork | None = None
+        self._users = 0
+
+    @contextlib.contextmanager
+    def use(self, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[BlueskyNetwork]:
+        if self._users == 0:
+            stack = contextlib.ExitStack()
+            try:
+                self._value = stack.enter_context(self._start(tmp_path_factory.mktemp(name)))
+            except (BlueskyNetNotInstalled, PostgresUnavailable) as missing:
+                stack.close()
+                _unavailable(str(missing))
+            self._stack = stack
+        self._users += 1
+        try:
+            assert self._value is not None
+            yield self._value
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._stack is not None:
+                stack, self._stack, self._value = self._stack, None, None
+                stack.close()
+
+
+_network = _SharedForTheSession(running_bluesky_network)
+_rate_limited_pds = _SharedForTheSession(running_rate_limited_pds)
+
+
+@pytest.fixture(scope="session")
+def bluesky_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueskyNetwork]:
+    _require_installed()
+    with _network.use(tmp_path_factory, "bluesky-net") as network:
+        yield network
 
 
 @pytest.fixture
@@ -299,11 +386,5 @@ def bluesky_account(bluesky_network: BlueskyNetwork) -> BlueskyAccount:
 @pytest.fixture(scope="session")
 def bluesky_rate_limited_pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlueskyNetwork]:
     _require_installed()
-    process = launch_network(
-        tmp_path_factory.mktemp("bluesky-net-limited"),
-        repo_write_points_per_hour=RATE_LIMITED_WRITE_POINTS_PER_HOUR,
-    )
-    try:
-        yield BlueskyNetwork(process, None, None)
-    finally:
-        _stop_and_check(process)
+    with _rate_limited_pds.use(tmp_path_factory, "bluesky-net-limited") as network:
+        yield network
