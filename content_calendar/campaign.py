@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -185,6 +185,40 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDocument | None, Problem | Non
         )
 
 
+Report = Callable[[str, str, str, int], None]  # (code, message, fix, line) -> record a Problem
+
+
+def mapping_entries(doc: YamlDocument, node: MappingNode, where: str, known: Sequence[str], report: Report,
+                    ) -> dict[str, tuple[int, Node]]:
+    """key -> (line of the key, value node) of a YAML mapping.
+
+    Keys that look like credentials, unknown keys (with the nearest known one) and repeated keys are
+    reported; only known keys are returned.
+    """
+    entries: dict[str, tuple[int, Node]] = {}
+    for key_node, value_node in doc.pairs(node):
+        key = key_node.value if key_node.__class__ is ScalarNode else str(doc.value(key_node))
+        line = key_node.start_mark.line + 1
+        if key not in known:
+            if _SECRET_KEY.search(key):
+                report(
+                    "secret-in-file",
+                    f"{where} has a key `{key}` that looks like a credential.",
+                    "Remove it: passwords and tokens go in environment variables (BLUESKY_APP_PASSWORD, "
+                    "MASTODON_ACCESS_TOKEN) or .env, never in campaign or calendar files.",
+                    line,
+                )
+            else:
+                report("unknown-key", f"Unknown key `{key}` in {where}.{did_you_mean(key, known)}",
+                       f"Use one of: {', '.join(known)}.", line)
+            continue
+        if key in entries:
+            report("duplicate-key", f"`{key}` appears twice in {where}; YAML keeps only the last.",
+                   "Keep one of them.", line)
+        entries[key] = (line, value_node)
+    return entries
+
+
 def read_text(path: Path, file: str) -> tuple[str | None, Problem | None]:
     """A text file as UTF-8 (a BOM is dropped); unreadable or non-UTF-8 files become Problems."""
     try:
@@ -285,39 +319,14 @@ class _CampaignReader:
     def error(self, code: str, message: str, fix: str, line: int | None) -> None:
         self.problems.append(Problem("error", code, self.file, message, fix, line=line))
 
-    def mapping(self, node: Node, where: str) -> dict[str, tuple[Node, Node]]:
+    def mapping(self, node: Node, where: str, known: Sequence[str]) -> dict[str, tuple[int, Node]]:
         if not isinstance(node, MappingNode):
             self.error("wrong-type", f"{where} must be a mapping of key: value.", "See campaign.yaml's format.",
                        node_line(node))
             return {}
-        result: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in self.doc.pairs(node):
-            key = str(self.doc.value(key_node))
-            if key in result:
-                self.error("duplicate-key", f"{where} has the key `{key}` twice.", "Keep one of them.",
-                           node_line(key_node))
-            result[key] = (key_node, value_node)
-        return result
+        return mapping_entries(self.doc, node, where, known, self.error)
 
-    def check_keys(self, entries: dict[str, tuple[Node, Node]], known: Sequence[str], where: str) -> None:
-        for key, (key_node, _) in entries.items():
-            if _SECRET_KEY.search(key):
-                self.error(
-                    "secret-in-file",
-                    f"{where} has a key `{key}` that looks like a credential.",
-                    "Remove it: passwords and tokens go in environment variables (BLUESKY_APP_PASSWORD, "
-                    "MASTODON_ACCESS_TOKEN) or .env, never in campaign files.",
-                    node_line(key_node),
-                )
-            elif key not in known:
-                self.error(
-                    "unknown-key",
-                    f"Unknown key `{key}` in {where}.{did_you_mean(key, known)}",
-                    f"Use one of: {', '.join(known)}.",
-                    node_line(key_node),
-                )
-
-    def string(self, entries: dict[str, tuple[Node, Node]], key: str, default: str | None = None) -> str | None:
+    def string(self, entries: dict[str, tuple[int, Node]], key: str, default: str | None = None) -> str | None:
         if key not in entries:
             return default
         node = entries[key][1]
@@ -328,7 +337,7 @@ class _CampaignReader:
         self.error("wrong-type", f"`{key}` must be text.", f"Write `{key}: ...` with a single value.", node_line(node))
         return default
 
-    def strings(self, entries: dict[str, tuple[Node, Node]], key: str) -> tuple[str, ...]:
+    def strings(self, entries: dict[str, tuple[int, Node]], key: str) -> tuple[str, ...]:
         if key not in entries:
             return ()
         node = entries[key][1]
@@ -367,8 +376,7 @@ def load_campaign(directory: Path) -> Campaign:
     if doc.root is None:
         raise CalendarError([Problem("error", "campaign-invalid", file, f"{CAMPAIGN_FILE} is empty.",
                                      "Fill in slug, name, hashtags and timezone.")])
-    top = reader.mapping(doc.root, CAMPAIGN_FILE)
-    reader.check_keys(top, _CAMPAIGN_KEYS, CAMPAIGN_FILE)
+    top = reader.mapping(doc.root, CAMPAIGN_FILE, _CAMPAIGN_KEYS)
     folder_name = directory.name or directory.resolve().name
 
     slug = reader.string(top, "slug")
@@ -426,8 +434,7 @@ def load_campaign(directory: Path) -> Campaign:
 
     accounts: dict[str, str] = {}
     if "accounts" in top:
-        account_entries = reader.mapping(top["accounts"][1], "accounts")
-        reader.check_keys(account_entries, PLATFORMS, "accounts")
+        account_entries = reader.mapping(top["accounts"][1], "accounts", PLATFORMS)
         for platform in PLATFORMS:
             handle = reader.string(account_entries, platform)
             if handle:
@@ -436,8 +443,7 @@ def load_campaign(directory: Path) -> Campaign:
     reply_rules: tuple[str, ...] | None = None
     allow_quotes = True
     if "bluesky" in top:
-        bluesky = reader.mapping(top["bluesky"][1], "bluesky")
-        reader.check_keys(bluesky, _CAMPAIGN_BLUESKY_KEYS, "bluesky")
+        bluesky = reader.mapping(top["bluesky"][1], "bluesky", _CAMPAIGN_BLUESKY_KEYS)
         if "reply_rules" in bluesky:
             reply_rules = reader.strings(bluesky, "reply_rules")
             for rule in reply_rules:
@@ -460,8 +466,7 @@ def load_campaign(directory: Path) -> Campaign:
 
     visibility = "public"
     if "mastodon" in top:
-        mastodon = reader.mapping(top["mastodon"][1], "mastodon")
-        reader.check_keys(mastodon, _CAMPAIGN_MASTODON_KEYS, "mastodon")
+        mastodon = reader.mapping(top["mastodon"][1], "mastodon", _CAMPAIGN_MASTODON_KEYS)
         chosen = reader.string(mastodon, "visibility", "public") or "public"
         if chosen not in MASTODON_VISIBILITIES:
             reader.error(

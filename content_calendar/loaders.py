@@ -30,6 +30,7 @@ from content_calendar.campaign import (
     is_valid_slug,
     known_campaigns,
     load_campaign,
+    mapping_entries,
     node_line,
     parse_yaml,
     read_text,
@@ -94,7 +95,6 @@ OUR_CSV_COLUMNS = (
 )
 OUR_CSV_REQUIRED = ("date", "time", "text")
 SPROUT_COLUMNS = ("date", "time_24hr", "message_text", "link")
-_POST_KEY_SET = frozenset(POST_KEYS)
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _PLATFORM_SPLIT = re.compile(r"[;,/\s]+")
@@ -524,25 +524,12 @@ class _YamlReader(_Reader):
 
     def entries(self, node: MappingNode, where: str, known: Sequence[str], post_id: str | None = None,
                 ) -> dict[str, tuple[int, Node]]:
-        """key -> (line of the key, value node); unknown and repeated keys are reported."""
-        result: dict[str, tuple[int, Node]] = {}
-        for key_node, value_node in self.doc.pairs(node):
-            key = key_node.value if isinstance(key_node, ScalarNode) else str(self.doc.value(key_node))
-            line = key_node.start_mark.line + 1
-            if key not in known:
-                self.error(
-                    "unknown-key",
-                    f"Unknown key `{key}` in {where}.{did_you_mean(str(key), known)}",
-                    f"Use one of: {', '.join(known)}.",
-                    line,
-                    post_id,
-                )
-                continue
-            if key in result:
-                self.error("duplicate-key", f"`{key}` appears twice in {where}; YAML keeps only the last.",
-                           "Keep one of them.", line, post_id)
-            result[key] = (line, value_node)
-        return result
+        """key -> (line of the key, value node); unknown, repeated and credential-like keys are reported."""
+
+        def report(code: str, message: str, fix: str, line: int) -> None:
+            self.error(code, message, fix, line, post_id)
+
+        return mapping_entries(self.doc, node, where, known, report)
 
     def text(self, node: Node, key: str, post_id: str | None) -> str | None:
         """A scalar as the text the user wrote (YAML 1.1 does not turn `yes` or `09:00` into other types)."""
@@ -849,35 +836,17 @@ class _YamlReader(_Reader):
             self.error("not-a-post", "This item of `posts` is not a post (a mapping starting `- id: ...`).",
                        "Write each post as `- id: ...` followed by `at:`, `text:` and so on, indented.", line)
             return
-        # One pass over the keys (this is the hot loop of a big calendar): value nodes and key lines.
-        pairs = self.doc.pairs(node)
-        nodes: dict[str, Node] = {}
-        key_lines: dict[str, int] = {}
-        unknown: list[tuple[str, int]] = []
-        repeated: list[tuple[str, int]] = []
-        for key_node, value_node in pairs:
-            key = key_node.value if key_node.__class__ is ScalarNode else str(self.doc.value(key_node))
-            key_line = key_node.start_mark.line + 1
-            if key not in _POST_KEY_SET:
-                unknown.append((str(key), key_line))
-                continue
-            if key in nodes:
-                repeated.append((key, key_line))
-            nodes[key] = value_node
-            key_lines[key] = key_line
-        id_node = nodes.get("id")
+        # The id first, so that every other problem of this post can name it.
         raw_id: str | None = None
-        if id_node is not None:
-            if id_node.__class__ is ScalarNode:
-                raw_id = None if id_node.tag == NULL_TAG else id_node.value.strip() or None
-            else:
-                self.text(id_node, "id", None)
-        for key, key_line in unknown:
-            self.error("unknown-key", f"Unknown key `{key}` in a post.{did_you_mean(key, POST_KEYS)}",
-                       f"Use one of: {', '.join(POST_KEYS)}.", key_line, raw_id)
-        for key, key_line in repeated:
-            self.error("duplicate-key", f"`{key}` appears twice in a post; YAML keeps only the last.",
-                       "Keep one of them.", key_line, raw_id)
+        for key_node, value_node in self.doc.pairs(node):
+            if key_node.__class__ is ScalarNode and key_node.value == "id":
+                if value_node.__class__ is ScalarNode:
+                    raw_id = None if value_node.tag == NULL_TAG else value_node.value.strip() or None
+                else:
+                    self.text(value_node, "id", None)
+        entries = self.entries(node, "a post", POST_KEYS, raw_id)
+        nodes = {key: entry[1] for key, entry in entries.items()}
+        key_lines = {key: entry[0] for key, entry in entries.items()}
         lines = PostLines(line, raw_id, key_lines)
 
         if raw_id is None:

@@ -23,6 +23,7 @@ from rich.text import Text
 from content_calendar.ical import to_ical
 from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Post, Problem, RenderedPart
 from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
+from scheduler.settings import load_settings
 
 CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
 _PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
@@ -58,7 +59,7 @@ class _Day(click.ParamType):
 def _campaigns_roots(campaigns_dir: Path | None) -> list[Path]:
     if campaigns_dir is not None:
         return [campaigns_dir]
-    default = Path("campaigns")
+    default = load_settings().campaigns_dir  # the same default as `campaign schedule` (.env included)
     return [default] if default.is_dir() else []
 
 
@@ -123,7 +124,8 @@ campaigns_dir_option = click.option(
     default=None,
     help="Folder holding one folder per campaign (campaign.yaml, media/). Calendar files inside a campaign "
     "folder find it themselves; this is for files elsewhere that name `campaign: <slug>`. "
-    "Default: $CAMPAIGN_CAMPAIGNS_DIR, else ./campaigns when it exists.",
+    "Default: $CAMPAIGN_CAMPAIGNS_DIR (also read from .env), else ./campaigns when it exists, else the "
+    "project's campaigns/ folder.",
 )
 now_option = click.option(
     "--now",

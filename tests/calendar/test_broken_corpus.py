@@ -60,8 +60,11 @@ def test_broken_calendar_reports_exactly_the_expected_problems(name: str) -> Non
     def file_of(entry: list[Any]) -> str:
         return str(CAMPAIGNS / entry[5]) if len(entry) > 5 else str(path)
 
-    got = sorted((p.severity, p.code, p.post_id, p.line, p.file) for p in problems)
-    want = sorted((e[0], e[1], e[2], e[3], file_of(e)) for e in expected)
+    def order(item: tuple[Any, ...]) -> tuple[str, ...]:
+        return tuple("" if value is None else str(value) for value in item)
+
+    got = sorted(((p.severity, p.code, p.post_id, p.line, p.file) for p in problems), key=order)
+    want = sorted(((e[0], e[1], e[2], e[3], file_of(e)) for e in expected), key=order)
     assert got == want, "\n".join(p.format() for p in problems)
     for entry in expected:
         key = (entry[0], entry[1], entry[2], entry[3], file_of(entry))
