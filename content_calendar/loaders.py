@@ -95,7 +95,6 @@ OUR_CSV_COLUMNS = (
 )
 OUR_CSV_REQUIRED = ("date", "time", "text")
 SPROUT_COLUMNS = ("date", "time_24hr", "message_text", "link")
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _PLATFORM_SPLIT = re.compile(r"[;,/\s]+")
 # The placeholder instant of a post whose time could not be read: it is still checked, never scheduled.
@@ -734,25 +733,31 @@ class _YamlReader(_Reader):
         images: list[Image] = []
         lines: list[int | None] = []
         for item in items:
-            item_line = node_line(item)
-            if isinstance(item, ScalarNode):
-                file, alt, focus = item.value.strip(), "", None
-            elif isinstance(item, MappingNode):
-                entries = self.entries(item, "an image", IMAGE_KEYS, post_id)
-                file = (self.text(entries["file"][1], "file", post_id) or "").strip() if "file" in entries else ""
-                alt = (self.text(entries["alt"][1], "alt", post_id) or "").strip() if "alt" in entries else ""
-                focus = self.read_focus(entries["focus"], post_id) if "focus" in entries else None
-            else:
-                self.error("wrong-type", "An image must be `{file: media/x.jpg, alt: \"...\"}`.",
-                           "Give each image a file and alt text.", item_line, post_id)
-                continue
-            if not file:
-                self.error("image-missing", "An image has no `file`.",
-                           "Add `file: media/<name>` (relative to the campaign folder).", item_line, post_id)
-                continue
-            images.append(self.image(file, alt, focus))
-            lines.append(item_line)
+            image = self.read_image(item, post_id)
+            if image is not None:
+                images.append(image)
+                lines.append(node_line(item))
         return images, lines
+
+    def read_image(self, item: Node, post_id: str | None) -> Image | None:
+        """`media/x.jpg` or `{file: media/x.jpg, alt: "...", focus: [x, y]}`."""
+        item_line = node_line(item)
+        if isinstance(item, ScalarNode):
+            file, alt, focus = ("" if item.tag == NULL_TAG else item.value.strip()), "", None
+        elif isinstance(item, MappingNode):
+            entries = self.entries(item, "an image", IMAGE_KEYS, post_id)
+            file = (self.text(entries["file"][1], "file", post_id) or "").strip() if "file" in entries else ""
+            alt = (self.text(entries["alt"][1], "alt", post_id) or "").strip() if "alt" in entries else ""
+            focus = self.read_focus(entries["focus"], post_id) if "focus" in entries else None
+        else:
+            self.error("wrong-type", "An image must be `{file: media/x.jpg, alt: \"...\"}`.",
+                       "Give each image a file and alt text.", item_line, post_id)
+            return None
+        if not file:
+            self.error("image-missing", "An image has no `file`.",
+                       "Add `file: media/<name>` (relative to the campaign folder).", item_line, post_id)
+            return None
+        return self.image(file, alt, focus)
 
     def read_focus(self, entry: tuple[int, Node], post_id: str | None) -> tuple[float, float] | None:
         line, node = entry
@@ -783,15 +788,7 @@ class _YamlReader(_Reader):
             return (self.text(entries[key][1], key, post_id) or "").strip() if key in entries else ""
 
         url = field_text("url")
-        thumbnail = None
-        if "thumbnail" in entries:
-            thumb_line, thumb_node = entries["thumbnail"]
-            if isinstance(thumb_node, MappingNode):
-                images, _ = self.read_images(SequenceNode("tag:yaml.org,2002:seq", [thumb_node]), thumb_line, post_id)
-                thumbnail = images[0] if images else None
-            else:
-                file = (self.text(thumb_node, "thumbnail", post_id) or "").strip()
-                thumbnail = self.image(file, "", None) if file else None
+        thumbnail = self.read_image(entries["thumbnail"][1], post_id) if "thumbnail" in entries else None
         if self.link_problem(url, entries["url"][0] if "url" in entries else line, post_id):
             return None
         return Link(url=url, title=field_text("title"), description=field_text("description"), thumbnail=thumbnail)
@@ -856,7 +853,7 @@ class _YamlReader(_Reader):
             post_id = f"line-{line}"
         else:
             post_id = raw_id
-            if not (len(raw_id) <= 64 and _SLUG.fullmatch(raw_id)):
+            if not is_valid_slug(raw_id):
                 self.error(
                     "invalid-id",
                     f"The id `{raw_id}` is not a valid id: ids are lowercase letters, digits and hyphens, "

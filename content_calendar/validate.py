@@ -49,7 +49,7 @@ from content_calendar.model import (
 )
 from content_calendar.render import render_post
 
-_PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
 
 
 @dataclass
@@ -153,8 +153,7 @@ class _Checker:
 
     def check_post(self, post: Post, lines: PostLines) -> None:
         post_id = lines.display_id
-        overrides = post.overrides
-        targets = tuple(p for p in post.platforms if not (p in overrides and overrides[p].skip))
+        targets = post.targets()
         self.check_texts(post, lines, targets)
         self.check_image_list(post.images, lines.images, lines.at("images"), post_id, targets, "The post")
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
@@ -190,9 +189,9 @@ class _Checker:
                      "Write the post under `text:` (a `|` block keeps line breaks).", lines.at("text"), post_id)
         else:
             for platform in empty_on:
-                self.add("error", "empty-text", f"The {_PLATFORM_NAMES[platform]} text of the post is empty.",
+                self.add("error", "empty-text", f"The {PLATFORM_NAMES[platform]} text of the post is empty.",
                          f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
-                         f"skip {_PLATFORM_NAMES[platform]} with `{platform}: {{skip: true}}`.",
+                         f"skip {PLATFORM_NAMES[platform]} with `{platform}: {{skip: true}}`.",
                          lines.at(platform), post_id)
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
             part_targets = [p for p in targets if not (part.overrides.get(p) and part.overrides[p].skip)]
@@ -201,7 +200,7 @@ class _Checker:
                 if not _effective_text(part.text, part.overrides[p].text if p in part.overrides else None)
             ]
             if empty:
-                names = " and ".join(_PLATFORM_NAMES[p] for p in empty)
+                names = " and ".join(PLATFORM_NAMES[p] for p in empty)
                 self.add("error", "empty-text", f"Thread reply {number} has no text (on {names}).",
                          "Write the reply under `text:` or remove it.", part_lines.keys.get("text", part_lines.line),
                          post_id)
@@ -266,7 +265,7 @@ class _Checker:
     def report_length(self, post: Post, lines: PostLines, platform: str, part: RenderedPart,
                       too_many_bytes: bool) -> None:
         post_id = lines.display_id
-        name = _PLATFORM_NAMES.get(platform, platform)
+        name = PLATFORM_NAMES.get(platform, platform)
         if part.part == 0:
             override = post.overrides.get(platform)
             where = "The text"

@@ -22,11 +22,10 @@ from rich.text import Text
 
 from content_calendar.ical import to_ical
 from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Post, Problem, RenderedPart
-from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
+from content_calendar.validate import PLATFORM_NAMES, CheckResult, check_calendar, cross_file_problems
 from scheduler.settings import load_settings
 
 CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
-_PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
 
 
 class _AwareDateTime(click.ParamType):
@@ -271,15 +270,15 @@ def _post_block(
     else:
         header.append("approved", style="green")
     targets = post.targets()
-    header.append(f"  {', '.join(_PLATFORM_NAMES.get(p, p) for p in targets) or 'no platform'}")
+    header.append(f"  {', '.join(PLATFORM_NAMES.get(p, p) for p in targets) or 'no platform'}")
     skipped = [p for p in post.platforms if p not in targets]
     if skipped:
-        header.append(f" (skips {', '.join(_PLATFORM_NAMES.get(p, p) for p in skipped)})", style="dim")
+        header.append(f" (skips {', '.join(PLATFORM_NAMES.get(p, p) for p in skipped)})", style="dim")
     items: list[Text | Padding] = [header]
     for name, parts in rendered.items():
         if platform is not None and name != platform:
             continue
-        items.append(_indent(Text(_PLATFORM_NAMES.get(name, name), style="bold underline"), 2))
+        items.append(_indent(Text(PLATFORM_NAMES.get(name, name), style="bold underline"), 2))
         for part in parts:
             for line in _part_lines(part, name, len(parts)):
                 items.append(Padding(line, (0, 0, 0, 4), expand=False))
