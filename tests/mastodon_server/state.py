@@ -220,6 +220,10 @@ class Instance:
         self.scheduled: dict[int, ScheduledStatus] = {}
         self.tags: dict[str, TagRecord] = {}
         self.idempotency: dict[tuple[int, str], tuple[str, int, float]] = {}
+        # indexes, so counts and per-account figures do not scan every status
+        self.replies_of: dict[int, list[int]] = {}
+        self.quotes_of: dict[int, list[int]] = {}
+        self.statuses_by_account: dict[int, list[int]] = {}
         self.next_scheduled_id = 1
         self.next_tag_id = 1
         self.next_token_id = 1
@@ -693,7 +697,7 @@ class Instance:
         )
         for item in media:
             item.status_id = status.id
-        self.statuses[status.id] = status
+        self._index(status)
         if visibility == "public":
             self._enqueue_federation("Create", status)
         return status
@@ -833,9 +837,20 @@ class Instance:
             (status.reblogged_by.add if on else status.reblogged_by.discard)(account.id)
             return status
 
+    def _index(self, status: Status) -> None:
+        self.statuses[status.id] = status
+        self.statuses_by_account.setdefault(status.account_id, []).append(status.id)
+        if status.in_reply_to_id is not None:
+            self.replies_of.setdefault(status.in_reply_to_id, []).append(status.id)
+        if status.quoted_status_id is not None:
+            self.quotes_of.setdefault(status.quoted_status_id, []).append(status.id)
+
+    def _live(self, ids: list[int]) -> list[Status]:
+        return [self.statuses[i] for i in ids if not self.statuses[i].deleted]
+
     def counts(self, status: Status) -> dict[str, int]:
-        replies = sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id and not s.deleted)
-        quotes = sum(1 for s in self.statuses.values() if s.quoted_status_id == status.id and not s.deleted)
+        replies = len(self._live(self.replies_of.get(status.id, [])))
+        quotes = len(self._live(self.quotes_of.get(status.id, [])))
         base = status.remote_counts
         return {
             "replies_count": base.get("replies_count", 0) + replies,
@@ -906,8 +921,8 @@ class Instance:
             return []
         author = viewer.account_id == account.id
         result = []
-        for status in self.statuses.values():
-            if status.account_id != account.id or status.deleted:
+        for status in (self.statuses[i] for i in self.statuses_by_account.get(account.id, [])):
+            if status.deleted:
                 continue
             if not author and status.visibility not in ("public", "unlisted"):
                 continue
@@ -938,9 +953,7 @@ class Instance:
         descendants: list[Status] = []
 
         def walk(node: Status) -> None:
-            children = sorted(
-                (s for s in self.statuses.values() if s.in_reply_to_id == node.id), key=lambda s: s.id
-            )
+            children = sorted((self.statuses[i] for i in self.replies_of.get(node.id, [])), key=lambda s: s.id)
             for child in children:
                 if self.visible_to(child, viewer):
                     descendants.append(child)
@@ -950,11 +963,11 @@ class Instance:
         return ancestors, descendants
 
     def last_status_at(self, account: Account) -> str | None:
-        times = [s.created_at for s in self.statuses.values() if s.account_id == account.id and not s.deleted]
+        times = [s.created_at for s in self._live(self.statuses_by_account.get(account.id, []))]
         return max(times).strftime("%Y-%m-%d") if times else None
 
     def statuses_count(self, account: Account) -> int:
-        local = sum(1 for s in self.statuses.values() if s.account_id == account.id and not s.deleted)
+        local = len(self._live(self.statuses_by_account.get(account.id, [])))
         return account.remote_counts.get("statuses_count", local) if not account.local else local
 
     def tag_history(self, record: TagRecord) -> list[dict[str, str]]:
@@ -1040,7 +1053,7 @@ class Instance:
                 remote_media=[_remote_media(item) for item in data.get("media_attachments", [])],
                 origin=payload["origin"],
             )
-            self.statuses[status.id] = status
+            self._index(status)
             return status
 
     def _remote_account(self, origin: str, data: dict[str, Any]) -> Account:
