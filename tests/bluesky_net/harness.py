@@ -232,15 +232,22 @@ def _placeholder_info(data_dir: Path) -> NetworkInfo:
 
 
 def _read_line_with_deadline(process: subprocess.Popen[str], deadline: float) -> str | None:
-    """The first stdout line, or None if the process exits or the deadline passes first."""
+    """The ready line (JSON with "event": "ready"), or None if the process exits or the deadline passes
+    first. Anything else a dependency prints on stdout is skipped."""
     assert process.stdout is not None
+    stdout = process.stdout
     result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+
+    def read_until_ready() -> None:
+        for line in stdout:
+            if line.startswith("{") and '"event":"ready"' in line.replace(" ", ""):
+                result.append(line)
+                return
+
+    reader = threading.Thread(target=read_until_ready, daemon=True)
     reader.start()
     reader.join(max(0.0, deadline - time.monotonic()))
-    if reader.is_alive() or not result or not result[0].strip():
-        return None
-    return result[0]
+    return result[0] if result else None
 
 
 @contextlib.contextmanager
