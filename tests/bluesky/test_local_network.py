@@ -14,7 +14,7 @@ from tests.support.bluesky_fixtures import BlueskyNetwork, poll_until
 
 pytestmark = pytest.mark.integration
 
-START_BUDGET_SECONDS = 15.0
+START_BUDGET_SECONDS = 20.0  # ~4-5 s on an idle 2-core machine, ~10 s when other work loads it
 
 
 def _listening_addresses(pid: int) -> list[tuple[str, int]]:
