@@ -1,0 +1,103 @@
+"""Hashtag mentions read from two instances that federate with each other: one Mention per ActivityPub uri,
+paging with min_id, the cursor, late-arriving statuses, replies resolved to their parent's uri."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.mastodon_server import MastodonControl
+from tests.support.mastodon_fixtures import MastodonFederation
+from workers.platforms.mastodon import MastodonAdapter
+
+
+def _host(control: MastodonControl) -> str:
+    return control.base_url.split("://", 1)[1]
+
+
+def _adapter(federation: MastodonFederation, **options: object) -> MastodonAdapter:
+    ours = federation.a.create_account("campaign")
+    return MastodonAdapter(ours.base_url, ours.token, watched_instances=[federation.b.base_url], **options)  # type: ignore[arg-type]
+
+
+def _local_id(control: MastodonControl, uri: str) -> str:
+    return next(s["id"] for s in control.statuses() if s["uri"] == uri)
+
+
+def test_the_same_status_seen_on_two_instances_is_one_mention(mastodon_federation: MastodonFederation) -> None:
+    a, b = mastodon_federation.instances
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    a.create_account("survivor")
+    b.create_account("ally")
+    adapter = _adapter(mastodon_federation)
+    first = a.post_as("survivor", "Speaking out today. #ItsNotOK")
+    a.post_as("survivor", "Only for followers #ItsNotOK", visibility="private")
+    mastodon_federation.wait_for_deliveries(timeout=30)
+    reply = b.post_as(
+        "ally", "Standing with you & <3 #itsnotok", in_reply_to_id=_local_id(b, first["uri"]), language="en"
+    )
+    b.post_as("ally", "Unrelated #SomethingElse")
+    mastodon_federation.wait_for_deliveries(timeout=30)
+    assert _local_id(a, reply["uri"]) and _local_id(b, first["uri"])  # each status is on both instances
+
+    page = adapter.search_mentions(["#ItsNotOK", "#ItsNotOk"], since=since, cursor=None)
+
+    assert [m.uri for m in page.mentions] == [first["uri"], reply["uri"]]
+    by_uri = {m.uri: m for m in page.mentions}
+    survivor, ally = by_uri[first["uri"]], by_uri[reply["uri"]]
+    assert survivor.seen_on == a.base_url and survivor.url == first["url"]
+    assert survivor.author_handle == f"survivor@{_host(a)}"
+    assert survivor.author_id == f"{a.base_url}/@survivor"
+    assert survivor.text == "Speaking out today. #ItsNotOK"
+    assert survivor.tags == ("ItsNotOK",)
+    assert survivor.reply_count == 1
+    assert ally.author_handle == f"ally@{_host(b)}"
+    assert ally.text == "Standing with you & <3 #itsnotok"  # HTML stripped, entities decoded
+    assert ally.in_reply_to_uri == first["uri"]
+    assert page.cursor is not None
+
+
+def test_paging_with_min_id_and_the_cursor_reads_each_status_once(mastodon_federation: MastodonFederation) -> None:
+    b = mastodon_federation.b
+    b.create_account("ally")
+    adapter = _adapter(mastodon_federation, cursor_overlap=timedelta(0))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    b.post_as("ally", "Before the window #ItsNotOK", created_at=since - timedelta(hours=1))
+    posted = [b.post_as("ally", f"Mention {n} #ItsNotOK")["uri"] for n in range(45)]
+
+    first = adapter.search_mentions(["ItsNotOK"], since=since, cursor=None)
+    assert [m.uri for m in first.mentions] == posted  # two pages of 40 and 5, oldest first
+    tag_requests = b.request_log(method="GET", path="/api/v1/timelines/tag/ItsNotOK")
+    assert [r["query"].get("limit") for r in tag_requests] == [["40"], ["40"]]
+
+    assert adapter.search_mentions(["ItsNotOK"], since=since, cursor=first.cursor).mentions == []
+    newest = b.post_as("ally", "One more #ItsNotOK")["uri"]
+    third = adapter.search_mentions(["ItsNotOK"], since=since, cursor=first.cursor)
+    assert [m.uri for m in third.mentions] == [newest]
+
+
+def _late_status_read(federation: MastodonFederation, overlap: timedelta) -> bool:
+    """Read #ItsNotOK on b, then let a status written two minutes ago arrive there (its id on b comes from
+    its creation time, below what was read), read again from the cursor: was it seen?"""
+    a, b = federation.instances
+    for instance in (a, b):
+        instance.reset()  # no peers: a's statuses reach b only when the test says so
+    a.create_account("survivor")
+    b.create_account("ally")
+    now = datetime.now(UTC)
+    late = a.post_as("survivor", "Written two minutes ago #ItsNotOK", created_at=now - timedelta(minutes=2))
+    b.post_as("ally", "Now #ItsNotOK")
+    reader = MastodonAdapter(a.base_url, "a-token-public-timelines-do-not-need", cursor_overlap=overlap)
+    since = now - timedelta(minutes=5)
+    page = reader.search_mentions_on([b.base_url], ["ItsNotOK"], since=since, cursor=None)
+    assert [m.text for m in page.mentions] == ["Now #ItsNotOK"]
+    a.federate(late["id"], [b.base_url])
+    a.wait_for_deliveries(timeout=30)
+    later = reader.search_mentions_on([b.base_url], ["ItsNotOK"], since=since, cursor=page.cursor)
+    return late["uri"] in {m.uri for m in later.mentions}
+
+
+def test_a_status_that_arrives_late_is_still_read_thanks_to_the_cursor_overlap(
+    mastodon_federation: MastodonFederation,
+) -> None:
+    assert not _late_status_read(mastodon_federation, timedelta(0))  # why the overlap exists
+    assert _late_status_read(mastodon_federation, timedelta(minutes=10))
