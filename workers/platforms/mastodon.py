@@ -405,7 +405,7 @@ class MastodonAdapter:
             fresh = self._monotonic() - self._limits_read_at < self.limits_ttl
             if self._limits is not None and fresh and not refresh:
                 return self._limits
-        reader = self._new_client(self.api_base_url, None, None)
+        reader = self._new_client(self.api_base_url, self._token, None)  # some instances hide it from anonymous
         try:
             try:
                 data = reader.instance_v2()
@@ -552,6 +552,8 @@ class MastodonAdapter:
                     "The rest of the thread cannot be attached to it."
                 ) from None
             self._raise(error, doing="posting the status", client=client, wrote=True)
+        except (MastodonIllegalArgumentError, ValueError) as error:  # refused by Mastodon.py before any request
+            raise PermanentError(f"post {part.post_id} part {part.part}: {error}") from None
         except MastodonError as error:
             self._raise(error, doing="posting the status", client=client, wrote=True)
         post = _remote_post(status)
