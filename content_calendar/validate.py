@@ -26,6 +26,7 @@ import functools
 import gc
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -448,18 +449,30 @@ def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
     return problems
 
 
+_gc_pause_lock = threading.Lock()
+_gc_pause_depth = 0
+_gc_was_enabled = False
+
+
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """Loading allocates hundreds of thousands of small objects without cycles (YAML nodes, posts, parts):
-    the cyclic collector's passes over them cost more than the parse itself, and refcounting frees them
-    all anyway. Paused for the duration of one check, then restored as it was."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    the cyclic collector's repeated passes over them cost more than the parse itself, and refcounting frees
+    them anyway. Paused while any check runs (counted, so concurrent checks in threads cannot leave it off),
+    then restored as it was."""
+    global _gc_pause_depth, _gc_was_enabled
+    with _gc_pause_lock:
+        if _gc_pause_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pause_depth += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_pause_lock:
+            _gc_pause_depth -= 1
+            if _gc_pause_depth == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def check_calendar(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -316,3 +318,20 @@ def test_check_result_properties(write_calendar: WriteCalendar, problem_property
     expected = "error" if problem_property == "errors" else "warning"
     assert len(chosen) == 1 and chosen[0].severity == expected
     assert result.ok is False
+
+
+def test_the_garbage_collector_is_restored_after_checks_even_in_threads(write_calendar: WriteCalendar) -> None:
+    path = write_calendar(
+        "gc.yaml", "campaign: demo-campaign\nposts:\n  - {id: a, at: '2027-02-01 09:00', text: '#DemoCampaign'}\n"
+    )
+    assert gc.isenabled()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(check_calendar, [path] * 16))
+    assert all(result.ok for result in results)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_calendar(path)
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
