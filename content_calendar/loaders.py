@@ -408,6 +408,11 @@ class _Reader:
                 return None
             moment = datetime.combine(self.anchor + timedelta(days=day - 1), clock)
         assert moment is not None
+        return self.in_zone(moment, line, post_id)
+
+    def in_zone(self, moment: datetime, line: int | None, post_id: str | None) -> datetime | None:
+        """A wall-clock time (or one with an explicit offset) in the calendar's zone; None when it has none,
+        or the time does not exist or is ambiguous there (reported)."""
         if self.zone is None:
             return None
         if moment.tzinfo is not None:
@@ -493,13 +498,6 @@ class _Reader:
 
 
 # --- YAML --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Override:
-    """Per-platform settings read from YAML, before defaults are merged in."""
-
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -1031,13 +1029,7 @@ class _CsvReader(_Reader):
         except TimeError as error:
             self.error("invalid-time", f"Cannot read the time: {error}", error.fix, line, post_id)
             return None
-        if self.zone is None:
-            return None
-        try:
-            return localize(moment, self.zone)
-        except TimeError as error:
-            self.error(error.code, str(error), error.fix, line, post_id)
-            return None
+        return self.in_zone(moment, line, post_id)
 
     def add(self, *, post_id: str | None, generated_prefix: str | None, at: datetime | None, text: str,
             line: int, platforms: tuple[str, ...] = PLATFORMS, status: str = "approved",
