@@ -53,6 +53,9 @@ class PlatformOverride:
     allow_quotes: bool | None = None  # Bluesky postgate / Mastodon quote policy
 
 
+NO_OVERRIDE = PlatformOverride()
+
+
 @dataclass(frozen=True)
 class ThreadPart:
     text: str
@@ -78,7 +81,7 @@ class Post:
     line: int | None = None  # line of the post in its file, where the loader knows it
 
     def override(self, platform: str) -> PlatformOverride:
-        return self.overrides.get(platform, PlatformOverride())
+        return self.overrides.get(platform, NO_OVERRIDE)
 
     def targets(self) -> tuple[str, ...]:
         """The platforms this post goes to, after per-platform `skip`."""
@@ -238,7 +241,9 @@ class RenderedPart:
             values["reply_rules"] = tuple(values["reply_rules"])
         card = values.get("link_card")
         if card is not None:
-            values["link_card"] = LinkCard(card["url"], card["title"], card["description"], image(card.get("thumbnail")))
+            values["link_card"] = LinkCard(
+                card["url"], card["title"], card["description"], image(card.get("thumbnail"))
+            )
         return cls(**values)
 
     def content_hash(self) -> str:
