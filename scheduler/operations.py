@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from content_calendar.model import Problem
-from content_calendar.validate import check_calendar
+from content_calendar.validate import check_calendar, cross_file_problems
 from scheduler import dispatch
 from scheduler.clock import Clock
 from scheduler.db import Store
@@ -33,11 +33,12 @@ class CheckedCalendars:
 def check_paths(paths: Sequence[Path], *, now: datetime | None, campaigns_dir: Path) -> CheckedCalendars:
     inputs: list[CalendarInput] = []
     problems: list[Problem] = []
-    for path in paths:
-        result = check_calendar(path, now=now, campaigns_roots=[campaigns_dir])
+    results = [check_calendar(path, now=now, campaigns_roots=[campaigns_dir]) for path in paths]
+    for result in results:
         problems.extend(result.problems)
         if result.ok and result.calendar is not None and result.campaign is not None:
             inputs.append(CalendarInput(result.calendar, result.campaign, result.rendered))
+    problems.extend(cross_file_problems(results))
     return CheckedCalendars(inputs, problems)
 
 
