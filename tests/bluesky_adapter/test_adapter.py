@@ -172,6 +172,29 @@ def test_a_rejected_access_token_is_refreshed_and_the_refresh_shared(
     assert bluesky_proxy.count(CREATE_SESSION) == 1
 
 
+def test_an_expiring_token_is_refreshed_once_for_every_worker(
+    publisher: Publisher, bluesky_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK refreshes by itself 15 minutes before the access token expires; with the cache, the first
+    worker to notice refreshes and the others take its session."""
+    first, second = publisher.adapter(tmp_path), publisher.adapter(tmp_path)
+    first.check_account()
+    second.check_account()
+    logged_in_at = int(time.time())
+    wait_for(lambda: int(time.time()) > logged_in_at, timeout=2, what="the next second")
+    # Nearly two hours later, as the SDK's clock sees it (the tokens themselves are real).
+    later = datetime.now(UTC) + timedelta(minutes=110)
+    for adapter in (first, second):
+        monkeypatch.setattr(adapter.session.client(), "get_current_time", lambda: later)
+
+    first.check_account()
+    assert first.session.events[-1] == "refreshed (token expiring)"
+    second.check_account()
+    assert second.session.events[-1] == "took the session another worker refreshed"
+    assert bluesky_proxy.count(REFRESH_SESSION) == 1
+    assert bluesky_proxy.count(CREATE_SESSION) == 1
+
+
 def test_a_dead_refresh_token_means_one_new_login(
     publisher: Publisher, bluesky_proxy: FaultProxy, tmp_path: Path
 ) -> None:
