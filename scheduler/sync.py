@@ -255,6 +255,16 @@ def _upsert(
             f"`campaign schedule` again (or `campaign cancel {part.post_id}` first if it must not go out)."
         )
         return delivery
+    if delivery.outcome_unknown and delivery.state != State.CANCELLED:
+        # The last attempt may have posted the old version: changing what we would send (text, time, and
+        # so the Bluesky record key) could make the reconcile miss it and post twice.
+        refusals.append(
+            f"{post_record.source}: post {part.post_id}: {where} may already be posted (its last attempt ended "
+            f"with an unknown outcome: {delivery.last_error or 'worker lost'}), so it cannot be changed yet. "
+            f"Fix: run `campaign post-now {part.post_id} --platform {part.platform}` to settle it (it finds the "
+            f"earlier post or posts it), then `campaign schedule` again; or `campaign cancel {part.post_id}`."
+        )
+        return delivery
     delivery.payload = payload
     delivery.payload_hash = payload_hash
     delivery.due_at = due

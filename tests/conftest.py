@@ -1,4 +1,5 @@
-"""Fixtures shared across the suite. Server-backed fixtures are session-scoped and stop their servers by pid."""
+"""Fixtures shared across the suite. Server-backed fixtures are session-scoped, registered once here (so each
+server starts once per run, whichever folders use it) and stop their servers by pid."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.postgres import PostgresServer, private_postgres
+
+pytest_plugins = ("tests.support.bluesky_fixtures", "tests.support.mastodon_fixtures")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from atproto import Client, models
 from scheduler.embedded import EmbeddedRedis
 from scheduler.settings import Secret
 from tests.bluesky_net.proxy import FaultProxy
-from tests.support.bluesky_fixtures import *  # noqa: F403
 from tests.support.bluesky_fixtures import BlueskyAccount, BlueskyNetwork
 from tests.support.engine import Engine, redis_dir
 from workers.platforms.bluesky import BlueskyAdapter

@@ -307,3 +307,27 @@ def test_clock_changes_in_london_post_at_the_right_instant(
     assert not dispatch.tick(store, instant - timedelta(seconds=1), policy).claimed
     claims = dispatch.tick(store, instant, policy).claimed
     assert len(claims) == 1 and claims[0].run_at == instant
+
+
+def test_a_delivery_whose_last_attempt_had_an_unknown_outcome_cannot_be_changed(store: Store, tmp_path: Path) -> None:
+    camp = campaign(tmp_path)
+    path = tmp_path / "c.yaml"
+    schedule_calendars(store, [calendar_input(path, [post("a", T0, platforms=["bluesky"])], camp=camp)], T0, actor="t")
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    dispatch.fail_publish(
+        store,
+        claim.delivery_id,
+        T0,
+        POLICY,
+        worker="w",
+        error="connection dropped",
+        permanent=False,
+        outcome_unknown=True,
+    )
+    before = [(d.payload, d.due_at) for d in deliveries(store)]
+    moved = [post("a", T0 + timedelta(hours=1), platforms=["bluesky"])]
+    with pytest.raises(SyncRefused) as refused:
+        schedule_calendars(store, [calendar_input(path, moved, camp=camp)], T0, actor="t")
+    assert "unknown outcome" in str(refused.value) and "campaign post-now a --platform bluesky" in str(refused.value)
+    assert [(d.payload, d.due_at) for d in deliveries(store)] == before

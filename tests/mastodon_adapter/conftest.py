@@ -12,7 +12,6 @@ import pytest
 from scheduler.embedded import EmbeddedRedis
 from tests.mastodon_server import TestAccount
 from tests.support.engine import Engine, redis_dir
-from tests.support.mastodon_fixtures import *  # noqa: F403
 
 
 @pytest.fixture

@@ -1,1 +1,0 @@
-from tests.support.bluesky_fixtures import *  # noqa: F403
