@@ -222,6 +222,16 @@ class _Checker:
                     lines.at("content_warning"),
                     post_id,
                 )
+        if "bluesky" in targets and post.images and post.link is not None:
+            self.add(
+                "warning",
+                "bluesky-card-and-images",
+                "A Bluesky post carries either images or a link card, not both: the images will be posted and "
+                "the link card left out (the link stays in the text only if the text has it).",
+                "Put the link in the text, or move the images to a thread reply, or keep it as it is.",
+                lines.at("link"),
+                post_id,
+            )
         if post.helpline and self.loaded.campaign is not None and not self.loaded.campaign.helpline.strip():
             self.add("warning", "helpline-missing", "`helpline: true`, but campaign.yaml has no `helpline`.",
                      "Add `helpline: \"...\"` to campaign.yaml, or drop `helpline: true`.", lines.at("helpline"),

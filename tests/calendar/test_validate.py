@@ -335,3 +335,23 @@ def test_the_garbage_collector_is_restored_after_checks_even_in_threads(write_ca
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_images_and_a_link_card_on_bluesky_warn_that_the_card_is_left_out(write_calendar: WriteCalendar) -> None:
+    path = write_calendar("card.yaml", """
+        campaign: demo-campaign
+        posts:
+          - id: both
+            at: "2027-02-01 09:00"
+            text: "Read it #DemoCampaign"
+            link: {url: "https://example.org/report", title: "Report"}
+            images: [{file: media/card.jpg, alt: "A purple card"}]
+          - id: mastodon-only
+            at: "2027-02-01 10:00"
+            platforms: [mastodon]
+            text: "Read it #DemoCampaign"
+            link: {url: "https://example.org/report", title: "Report"}
+            images: [{file: media/card.jpg, alt: "A purple card"}]
+    """)
+    result = check_calendar(path)
+    assert result.ok and _summary(result) == [("warning", "bluesky-card-and-images", "both", 6)]
