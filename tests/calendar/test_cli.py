@@ -23,10 +23,10 @@ CLEAN = """
       - id: launch
         at: 2027-02-01 09:00
         text: "Twenty recommendations, one package. #DemoCampaign https://example.org/report"
-        images: [{file: media/card.jpg, alt: "A purple card with the words Act now"}]
         link: {url: "https://example.org/report", title: "The final report", description: "Read it"}
         thread:
           - text: "Reply one #DemoCampaign"
+            images: [{file: media/card.jpg, alt: "A purple card with the words Act now"}]
       - id: draft-idea
         status: draft
         at: 2027-02-02 18:30
