@@ -46,7 +46,6 @@ class Settings:
     lease_seconds: float = 120.0
     publish_lease_seconds: float = 300.0
     max_attempts: int = 8
-    clock_spec: str = "system"
     bluesky_service: str = "https://bsky.social"
     bluesky_handle: str = ""
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""))
@@ -82,7 +81,6 @@ class Settings:
             "CAMPAIGN_LEASE_SECONDS": str(self.lease_seconds),
             "CAMPAIGN_PUBLISH_LEASE_SECONDS": str(self.publish_lease_seconds),
             "CAMPAIGN_MAX_ATTEMPTS": str(self.max_attempts),
-            "CAMPAIGN_CLOCK": self.clock_spec,
             "BLUESKY_SERVICE": self.bluesky_service,
             "BLUESKY_HANDLE": self.bluesky_handle,
             "BLUESKY_APP_PASSWORD": self.bluesky_app_password.reveal(),
@@ -119,7 +117,6 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | 
         lease_seconds=float(get("CAMPAIGN_LEASE_SECONDS") or 120.0),
         publish_lease_seconds=float(get("CAMPAIGN_PUBLISH_LEASE_SECONDS") or 300.0),
         max_attempts=int(get("CAMPAIGN_MAX_ATTEMPTS") or 8),
-        clock_spec=get("CAMPAIGN_CLOCK") or "system",
         bluesky_service=get("BLUESKY_SERVICE") or "https://bsky.social",
         bluesky_handle=get("BLUESKY_HANDLE"),
         bluesky_app_password=Secret(get("BLUESKY_APP_PASSWORD")),

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from scheduler.clock import Clock, clock_from_spec
+from scheduler.clock import Clock, SystemClock
 from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy
 from scheduler.settings import Settings, load_settings
@@ -84,7 +84,7 @@ def get_runtime() -> Runtime:
             _runtime = Runtime(
                 settings=settings,
                 store=Store(settings.database_url),
-                clock=clock_from_spec(settings.clock_spec),
+                clock=SystemClock(),
                 policy=policy_from(settings),
                 adapters=Adapters(settings),
                 limiter=RateLimiter(settings.redis_url) if settings.redis_url else None,

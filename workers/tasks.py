@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from scheduler.clock import Clock, CompressedClock
+from scheduler.clock import Clock
 from scheduler.dispatch import Claim, tick
 from workers.app import app
 from workers.publishing import publish_delivery
@@ -18,8 +18,6 @@ log = logging.getLogger("campaign.tasks")
 def real_eta(clock: Clock, instant: datetime) -> datetime | None:
     """The wall-clock instant at which `instant` arrives on `clock` (None: it already has)."""
     seconds = (instant - clock.now()).total_seconds()
-    if isinstance(clock, CompressedClock):
-        seconds /= clock.speed
     if seconds <= 0:
         return None
     return datetime.now(UTC) + timedelta(seconds=seconds)
