@@ -1,5 +1,6 @@
 from alembic import context
 
+import scheduler.collection_models  # noqa: F401  (registers the collection tables on Base.metadata)
 from scheduler.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,233 @@
+"""How long does the weekly report take over a big store, against a plain SQL GROUP BY of the same data, and is
+its memory flat as mentions grow?
+
+Builds two SQLite stores (schema by the project's migrations) holding SMALL and N mentions (defaults 100,000
+and 1,000,000), all inside the two weeks a report reads (the report's week, 2027-W05, and the week before: the
+report compares them), from N/8 accounts, with a few replies to our posts and allow-listed accounts, plus a
+calendar's worth of deliveries and engagement snapshots. Then, for each size, in a fresh process:
+
+- report:   scheduler.reports.build_weekly_report + write_report (HTML with both charts, Markdown, CSV)
+- baseline: SELECT platform, date(created_at), count(*) FROM mentions GROUP BY 1, 2 (the same rows, sqlite3)
+
+and prints the times, their ratio (goal <= 3), and the report's peak memory: tracemalloc's peak of Python
+allocations during the report, and the process's peak RSS. Aggregation happens in SQL and only the few listed
+rows are fetched, so memory should not grow with the number of mentions. One run, no repeats.
+
+    .venv/bin/python bench/report.py [--mentions 1000000] [--small 100000] [--strict]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+GOAL_RATIO = 3.0
+CAMPAIGN = "sasvaw-week"
+WEEK = "2027-W05"
+START = datetime(2027, 1, 25, tzinfo=UTC)  # Monday of the week before (GMT: London = UTC)
+SPAN = timedelta(days=14)
+
+
+def sqlite_time(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def build(path: Path, mentions: int, seed: int = 5) -> None:
+    """A store with `mentions` mentions and a week's calendar, written with plain inserts (this bench measures
+    the report, not ingestion: see bench/ingest.py)."""
+    from scheduler.db import Store
+
+    Store(f"sqlite:///{path}").dispose()  # schema by the migrations
+    rng = random.Random(seed)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+    connection.execute("BEGIN")
+    now = sqlite_time(START + SPAN)
+    deliveries = []
+    for day in range(14):
+        for slot, platform in enumerate(("bluesky", "mastodon")):
+            post_pk = day + 1
+            if slot == 0:
+                connection.execute(
+                    "INSERT INTO posts (id, campaign, post_id, source, status, planned_at, timezone, summary, "
+                    "created_at, updated_at) VALUES (?, ?, ?, 'bench.yaml', 'approved', ?, 'Europe/London', ?, ?, ?)",
+                    (post_pk, CAMPAIGN, f"day-{day}", sqlite_time(START + timedelta(days=day, hours=9)),
+                     f"Day {day} of the campaign #ItsNotOK", now, now),
+                )  # fmt: skip
+            due = START + timedelta(days=day, hours=9)
+            cursor = connection.execute(
+                "INSERT INTO deliveries (post_pk, campaign, post_id, platform, part, state, due_at, misfire_grace_s,"
+                " payload, payload_hash, idempotency_key, attempts, outcome_unknown, remote_id, remote_uri,"
+                " remote_url, published_at, dry_run, created_at, updated_at) VALUES (?, ?, ?, ?, 0, 'published', ?,"
+                " 1800, '{}', '', ?, 1, 0, ?, ?, ?, ?, 0, ?, ?)",
+                (post_pk, CAMPAIGN, f"day-{day}", platform, sqlite_time(due), f"key-{day}-{platform}",
+                 f"remote-{day}-{platform}", f"remote-{day}-{platform}", f"https://example.test/{day}/{platform}",
+                 sqlite_time(due + timedelta(seconds=3)), now, now),
+            )  # fmt: skip
+            deliveries.append((cursor.lastrowid, platform, due))
+    snapshots = []
+    for delivery_id, platform, due in deliveries:
+        for hour in range(1, 24 * 7, 1):
+            taken = due + timedelta(hours=hour)
+            if taken < START + SPAN:
+                snapshots.append((delivery_id, CAMPAIGN, platform, sqlite_time(taken), hour, hour // 3, hour // 7,
+                                  hour // 11))  # fmt: skip
+    connection.executemany(
+        "INSERT INTO engagement_snapshots (delivery_id, campaign, platform, taken_at, likes, reposts, replies, "
+        "quotes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        snapshots,
+    )
+    authors = max(10, mentions // 8)
+    author_keys = [rng.getrandbits(64) - (1 << 63) for _ in range(authors)]  # random, as keyed hashes are
+    first_seen: dict[int, tuple[str, str]] = {}
+    author_weeks: set[tuple[int, str, str]] = set()
+    step = SPAN / mentions
+    rows = []
+    for index in range(mentions):
+        author = rng.randrange(authors)
+        platform = "bluesky" if author % 3 else "mastodon"
+        created = sqlite_time(START + step * index)
+        named = author < 3
+        reply = deliveries[index % len(deliveries)][0] if index % 97 == 0 else None
+        rows.append((
+            CAMPAIGN, platform, f"{index:032x}", author_keys[author], created, now, "https://bsky.test", "#ItsNotOK",
+            reply, int(named), "napac.org.uk" if named else None, None, None,
+            "Support is there for you #ItsNotOK" if named else None,
+        ))  # fmt: skip
+        first_seen.setdefault(author, (created, platform))
+        monday = (START + step * index).date()
+        author_weeks.add((author, (monday - timedelta(days=monday.weekday())).isoformat(), platform))
+        if len(rows) == 100_000:
+            _insert_mentions(connection, rows)
+            rows = []
+    _insert_mentions(connection, rows)
+    connection.executemany(
+        "INSERT INTO mention_authors (campaign, author_key, platform, first_mention_at) VALUES (?, ?, ?, ?)",
+        [(CAMPAIGN, author_keys[author], platform, at) for author, (at, platform) in first_seen.items()],
+    )
+    connection.executemany(
+        "INSERT INTO mention_author_weeks (campaign, week_start, author_key, platform) VALUES (?, ?, ?, ?)",
+        [(CAMPAIGN, week, author_keys[author], platform) for author, week, platform in sorted(author_weeks)],
+    )
+    connection.execute("COMMIT")
+    connection.execute("ANALYZE")
+    connection.close()
+
+
+def _insert_mentions(connection: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+    connection.executemany(
+        "INSERT INTO mentions (campaign, platform, uri_key, author_key, created_at, collected_at, seen_on, "
+        "matched_tag, reply_to_delivery_id, allow_listed, author_handle, uri, url, text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def measure(path: Path, out_dir: Path) -> dict[str, float]:
+    """Runs in a fresh process: the report cold (imports included) and warm, then once more under tracemalloc
+    for its peak memory (tracemalloc slows code down, so that run is not timed), the peak RSS so far, and last
+    the baseline query (so its memory is not in the report's RSS)."""
+    import resource
+    import tracemalloc
+
+    from scheduler.db import Store
+    from scheduler.reports import IsoWeek, build_weekly_report, write_report
+
+    store = Store(f"sqlite:///{path}", migrate_schema=False)
+    week = IsoWeek.parse(WEEK)
+
+    def make_report() -> tuple[float, float, int]:
+        began = time.perf_counter()
+        report = build_weekly_report(store, CAMPAIGN, week, organisation_accounts=["napac.org.uk"])
+        queried = time.perf_counter() - began
+        write_report(report, out_dir)
+        return time.perf_counter() - began, queried, report.mentions.total + report.previous.mentions.total
+
+    cold, queried, counted = make_report()
+    warm, warm_queries, _ = make_report()
+    tracemalloc.start()
+    make_report()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    store.dispose()
+
+    connection = sqlite3.connect(path)
+    began = time.perf_counter()
+    grouped = connection.execute(
+        "SELECT platform, date(created_at), count(*) FROM mentions GROUP BY platform, date(created_at)"
+    ).fetchall()
+    baseline = time.perf_counter() - began
+    connection.close()
+    assert sum(row[2] for row in grouped) == counted
+    return {
+        "baseline": baseline,
+        "report": cold,
+        "queries": queried,
+        "warm": warm,
+        "warm_queries": warm_queries,
+        "peak_python_mb": peak / 1e6,
+        "max_rss_mb": rss,
+        "mentions_in_report": counted,
+    }
+
+
+def run_child(path: Path, out_dir: Path) -> dict[str, float]:
+    finished = subprocess.run(
+        [sys.executable, __file__, "--measure", str(path), "--out", str(out_dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mentions", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="the second size, for the memory comparison")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the goal is not met")
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.out)))
+        return 0
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        for size in (args.small, args.mentions):
+            path = Path(tmp) / f"store-{size}.db"
+            began = time.perf_counter()
+            build(path, size)
+            built = time.perf_counter() - began
+            results[size] = run_child(path, Path(tmp) / f"out-{size}")
+            results[size]["build"] = built
+    for size, r in results.items():
+        assert r["mentions_in_report"] == size, (size, r["mentions_in_report"])
+        print(f"{size:>10,} mentions: report {r['report']:.3f} s cold, {r['warm']:.3f} s warm (queries "
+              f"{r['queries']:.3f} / {r['warm_queries']:.3f} s); plain GROUP BY {r['baseline']:.3f} s; peak Python "
+              f"memory {r['peak_python_mb']:.1f} MB, peak RSS {r['max_rss_mb']:.0f} MB (store built in "
+              f"{r['build']:.1f} s)")  # fmt: skip
+    big, small = results[args.mentions], results[args.small]
+    ratio = big["report"] / big["baseline"]
+    warm_ratio = big["warm"] / big["baseline"]
+    verdict = "meets" if ratio <= GOAL_RATIO else "MISSES"
+    print(f"ratio at {args.mentions:,} (report / plain GROUP BY): {ratio:.2f} cold, {warm_ratio:.2f} warm "
+          f"({verdict} the goal <= {GOAL_RATIO:g}, cold)")  # fmt: skip
+    print(f"memory as mentions grow x{args.mentions / args.small:g}: peak Python {small['peak_python_mb']:.1f} -> "
+          f"{big['peak_python_mb']:.1f} MB, peak RSS {small['max_rss_mb']:.0f} -> {big['max_rss_mb']:.0f} MB")
+    return 1 if args.strict and ratio > GOAL_RATIO else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

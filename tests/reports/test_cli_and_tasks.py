@@ -1,0 +1,160 @@
+"""`campaign report weekly` and `campaign collect` through Click, and the `collect` queue's Celery tasks run by a
+real worker process (real Redis, started and stopped by pid) that consumes only that queue."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from celery import Celery
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from scheduler.collection_models import CollectorRun
+from scheduler.db import Store
+from scheduler.embedded import ChildProcess, EmbeddedRedis, celery_env
+from scheduler.models import State
+from scheduler.operations import latest_report
+from scheduler.report_commands import collect, report
+from scheduler.reports import IsoWeek
+from tests.reports.builders import StoreBuilder, known_week
+from tests.support.engine import redis_dir, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def environment(tmp_path: Path, campaigns: Path | None = None) -> dict[str, str]:
+    return {
+        "CAMPAIGN_DATA_DIR": str(tmp_path / "data"),
+        "CAMPAIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'campaign.db'}",
+        "CAMPAIGN_CAMPAIGNS_DIR": str(campaigns or REPO / "campaigns"),
+        "CAMPAIGN_REPORTS_DIR": str(tmp_path / "reports"),
+        "BLUESKY_HANDLE": "",
+        "BLUESKY_APP_PASSWORD": "",
+        "MASTODON_API_BASE_URL": "",
+        "MASTODON_ACCESS_TOKEN": "",
+    }
+
+
+def test_report_weekly_writes_each_format(tmp_path: Path) -> None:
+    known_week(Store(f"sqlite:///{tmp_path / 'campaign.db'}"))
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(report, ["weekly", "--campaign", "sasvaw-week", "--week", "2027-W05", "--format", "md",
+                                    "--format", "csv", "-o", str(out)], env=environment(tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"{out / 'sasvaw-week-2027-W05.md'}" in result.output
+    markdown = (out / "sasvaw-week-2027-W05.md").read_text()
+    # The campaign's name and allow-list come from campaigns/sasvaw-week/campaign.yaml.
+    assert markdown.startswith("# National Sexual Abuse and Sexual Violence Awareness Week: week 2027-W05")
+    assert "| napac.org.uk | Bluesky | 1 |" in markdown
+    assert not (out / "sasvaw-week-2027-W05.html").exists()
+    assert (out / "sasvaw-week-2027-W05-summary.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+    # Without --campaign and -o: every campaign in the store, into the reports folder `campaign status` reads.
+    result = runner.invoke(report, ["weekly", "--week", "2027-W05"], env=environment(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert latest_report(tmp_path / "reports") == tmp_path / "reports" / "sasvaw-week" / "sasvaw-week-2027-W05.html"
+
+
+def test_report_weekly_refuses_clearly(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(report, ["weekly", "--week", "2027-W60", "--campaign", "x"], env=environment(tmp_path))
+    assert bad.exit_code == 2 and "2027 has no ISO week 60" in bad.output
+    empty = runner.invoke(report, ["weekly"], env=environment(tmp_path))
+    assert empty.exit_code == 1 and "The store has no campaigns yet" in empty.output
+
+
+def test_collect_without_credentials_says_so_and_skips(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    b = StoreBuilder(store)
+    pk = b.post("p1", datetime.now(UTC) - timedelta(hours=2))
+    b.delivery(pk, "p1", "bluesky", datetime.now(UTC) - timedelta(hours=2), State.PUBLISHED,
+               published=datetime.now(UTC) - timedelta(hours=2))  # fmt: skip
+    result = CliRunner().invoke(collect, ["--campaign", "sasvaw-week", "--since", "2027-02-01"],
+                                env=environment(tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Bluesky has no credentials (BLUESKY_HANDLE, BLUESKY_APP_PASSWORD)" in result.output
+    assert "sasvaw-week mastodon (mentions): skipped" in result.output
+    assert "sasvaw-week bluesky (engagement): skipped" in result.output
+    with store.transaction() as session:
+        outcomes = {(r.platform, r.kind, r.outcome) for r in session.execute(select(CollectorRun)).scalars()}
+    assert outcomes == {("bluesky", "mentions", "skipped"), ("mastodon", "mentions", "skipped"),
+                        ("bluesky", "engagement", "skipped")}  # fmt: skip
+    bad = CliRunner().invoke(collect, ["--since", "last tuesday"], env=environment(tmp_path))
+    assert bad.exit_code == 2 and "is not a date" in bad.output
+
+
+# --- the Celery tasks, in a real worker ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(redis_dir(tmp_path), persistent=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def collect_worker(env: dict[str, str], log: Path) -> ChildProcess:
+    """A worker for the `collect` queue only, loading workers.collect_tasks (the lead adds it to the app's
+    `include`; -I does the same here)."""
+    args = [
+        sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "collect", "-I", "workers.collect_tasks",
+        "--pool", "threads", "--concurrency", "2", "-n", "collect@%h", "--without-gossip", "--without-mingle",
+        "--loglevel", "INFO",
+    ]  # fmt: skip
+    return ChildProcess("collect-worker", args, celery_env(env), log)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_collect_queue_tasks_in_a_real_worker(tmp_path: Path, redis: EmbeddedRedis) -> None:
+    campaigns = tmp_path / "campaigns"
+    shutil.copytree(REPO / "campaigns" / "sasvaw-week", campaigns / "sasvaw-week",
+                    ignore=shutil.ignore_patterns("calendars", "media"))  # fmt: skip
+    store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    known_week(store)
+    env = {**environment(tmp_path, campaigns), "CAMPAIGN_REDIS_URL": redis.url}
+    worker = collect_worker(env, tmp_path / "worker.log")
+    worker.start()
+    client = Celery(broker=redis.url)
+    try:
+        # A given week, now.
+        client.send_task("campaign.report_weekly", kwargs={"week": "2027-W05"}, queue="collect")
+        chosen = tmp_path / "reports" / "sasvaw-week" / "sasvaw-week-2027-W05.html"
+        wait_for(chosen.exists, timeout=60, what=f"{chosen} written by the worker")
+        # With no arguments, as beat calls it: last week's report, since it is due.
+        now = datetime.now(ZoneInfo("Europe/London"))
+        monday = now.date() - timedelta(days=now.weekday())
+        if now.hour < 7 and now.weekday() == 0:
+            monday -= timedelta(days=7)
+        due = IsoWeek.containing(monday - timedelta(days=7))
+        client.send_task("campaign.report_weekly", queue="collect")
+        expected = tmp_path / "reports" / "sasvaw-week" / f"sasvaw-week-{due.label}.html"
+        wait_for(expected.exists, timeout=60, what=f"{expected} written by the worker")
+
+        # Beat's collection calls fan out one task per campaign and platform; without credentials each says so.
+        client.send_task("campaign.collect_mentions", queue="collect")
+        client.send_task("campaign.collect_engagement", queue="collect")
+
+        def recorded() -> set[tuple[str, str, str]] | None:
+            with store.transaction() as session:
+                rows = {(r.platform, r.kind, r.outcome) for r in session.execute(select(CollectorRun)).scalars()}
+            return rows if len(rows) == 4 else None
+
+        assert wait_for(recorded, timeout=60, what="the collectors' skip records") == {
+            ("bluesky", "mentions", "skipped"), ("mastodon", "mentions", "skipped"),
+            ("bluesky", "engagement", "skipped"), ("mastodon", "engagement", "skipped"),
+        }  # fmt: skip
+    finally:
+        worker.stop()
+    log = (tmp_path / "worker.log").read_text()
+    assert "campaign.collect_mentions" in log and "ERROR" not in log, log[-3000:]

@@ -1,0 +1,164 @@
+"""The HTML report in a real browser (headless Chromium, Debian's `chromium` package): it loads as one file
+with nothing from the network, its charts decode and paint on a phone-sized screen, and a hostile mention
+stays text."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from scheduler.db import Store
+from scheduler.models import State
+from scheduler.reports import IsoWeek, build_weekly_report, write_report
+from tests.reports.builders import ORGS, StoreBuilder, add_mentions, known_week, london, mention
+
+pytestmark = pytest.mark.integration
+
+PHONE_WIDTH = 412
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+)  # fmt: skip
+PHONE_FRAME = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"></head><body style="margin:0;background:#fff">
+<iframe id="phone" style="border:0;display:block;width:{width}px;height:{height}px" srcdoc="{report}"></iframe>
+{probe}
+</body></html>
+"""
+# Runs in the frame page, reads the report inside the frame (a srcdoc frame shares the page's origin).
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var doc = document.getElementById("phone").contentDocument;
+  var out = [];
+  doc.querySelectorAll("img.chart").forEach(function (img) {
+    var box = img.getBoundingClientRect();
+    out.push({id: img.id, complete: img.complete, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+              left: box.left, top: box.top, width: box.width, height: box.height});
+  });
+  var probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({images: out, height: doc.documentElement.scrollHeight,
+                                      width: doc.documentElement.scrollWidth,
+                                      viewport: doc.documentElement.clientWidth});
+  document.body.appendChild(probe);
+});
+</script>"""
+def chromium_binary() -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        message = "chromium is not installed: `apt-get install -y chromium` (scripts/bootstrap does it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture
+def browser_profile() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="report-chromium-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def run_chromium(profile: Path, *args: str) -> str:
+    command = [chromium_binary(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout
+
+
+def dump_dom(profile: Path, page: Path, height: int = 2000) -> str:
+    return run_chromium(profile, f"--window-size=500,{height}", "--virtual-time-budget=5000", "--dump-dom",
+                        page.as_uri())  # fmt: skip
+
+
+def phone_frame(page: Path, *, height: int, probe: bool) -> Path:
+    """The report in a 412 px wide frame. Headless Chromium will not make a window narrower than 500 px, so a
+    frame gives the report a phone's viewport; the report itself is unchanged (its CSP, allowing no script,
+    applies inside the frame; the probe runs in the outer page)."""
+    frame = page.with_name(("probe-" if probe else "frame-") + page.name)
+    frame.write_text(PHONE_FRAME.format(
+        width=PHONE_WIDTH, height=height, report=html.escape(page.read_text(), quote=True),
+        probe=PROBE if probe else "",
+    ))  # fmt: skip
+    return frame
+
+
+def probed(page: Path, profile: Path) -> dict:  # type: ignore[type-arg]
+    """Layout facts of the report as the browser laid it out on a phone-width screen."""
+    dom = dump_dom(profile, phone_frame(page, height=2000, probe=True))
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+def report_file(store: Store, directory: Path) -> Path:
+    report = build_weekly_report(
+        store, "sasvaw-week", IsoWeek.parse("2027-W05"), campaign_name="SASVAW week", organisation_accounts=ORGS
+    )
+    return next(p for p in write_report(report, directory, ["html"]) if p.suffix == ".html")
+
+
+def test_charts_decode_and_paint_on_a_phone_screen(tmp_path: Path, browser_profile: Path) -> None:
+    page = report_file(known_week(Store(f"sqlite:///{tmp_path / 'c.db'}")), tmp_path / "out")
+    facts = probed(page, browser_profile)
+    images = {image["id"]: image for image in facts["images"]}
+    assert set(images) == {"mentions-chart", "growth-chart"}
+    for image in images.values():
+        assert image["complete"] and image["naturalWidth"] > 0 and image["naturalHeight"] > 0, image
+        assert 0 < image["width"] <= PHONE_WIDTH, image  # scaled to the screen, no sideways scrolling
+    assert facts["viewport"] == PHONE_WIDTH
+    assert facts["width"] <= PHONE_WIDTH, "the page itself must not scroll sideways on a phone"
+
+    # Screenshot the report (CSP and all) in a phone-wide frame as tall as the whole page.
+    shot = tmp_path / "report.png"
+    height = int(facts["height"])
+    frame = phone_frame(page, height=height, probe=False)
+    run_chromium(browser_profile, f"--window-size=500,{height + 20}", f"--screenshot={shot}", frame.as_uri())
+    picture = Image.open(shot).convert("RGB").crop((0, 0, PHONE_WIDTH, height))
+    chart = images["mentions-chart"]
+    region = picture.crop((int(chart["left"]), int(chart["top"]),
+                           int(chart["left"] + chart["width"]), int(chart["top"] + chart["height"])))  # fmt: skip
+    colours = region.getcolors(maxcolors=1 << 16) or []
+    assert len(colours) > 20, "the chart region is blank"
+    # The bars themselves: Bluesky blue and Mastodon purple are painted in the chart's box.
+    pixels = {colour for _, colour in colours}
+    assert any(abs(r - 0x15) < 30 and abs(g - 0x65) < 30 and abs(b - 0xC0) < 30 for r, g, b in pixels)
+    assert any(abs(r - 0x6A) < 30 and abs(g - 0x1B) < 30 and abs(b - 0x9A) < 30 for r, g, b in pixels)
+    # And outside any chart, a white band where nothing is drawn stays blank: the check can fail.
+    blank = picture.crop((0, height - 12, PHONE_WIDTH, height - 2)).getcolors(maxcolors=1 << 16) or []
+    assert len(blank) == 1
+
+
+def test_hostile_mention_stays_text_in_the_browser(tmp_path: Path, browser_profile: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    hostile = (
+        '<script>document.title="pwned"</script><img id="pwned" src=x onerror="document.title=\'pwned\'">'
+        "<b id=\"bold\">x</b>\u202egnp.exe\u202c #ItsNotOK"
+    )
+    builder = StoreBuilder(store)
+    pk = builder.post("p1", london(2027, 2, 1, 9), '<i id="own">our own summary</i>')
+    delivery = builder.delivery(pk, "p1", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED,
+                                published=london(2027, 2, 1, 9))  # fmt: skip
+    builder.snapshot(delivery, "bluesky", "bluesky-remote-p1-0", london(2027, 2, 3), 3, 0, 0)
+    add_mentions(store, [mention("at://did:plc:napac/app.bsky.feed.post/h", "napac.org.uk", london(2027, 2, 2),
+                                 text=hostile)], organisations=ORGS)  # fmt: skip
+    page = report_file(store, tmp_path / "out")
+    dom = dump_dom(browser_profile, page)
+    assert "<title>SASVAW week: week 2027-W05</title>" in dom
+    for element in ('<img id="pwned"', '<b id="bold"', '<i id="own"', "<script"):
+        assert element not in dom, element
+    assert "&lt;script&gt;document.title=\"pwned\"&lt;/script&gt;" in dom  # shown as the text it is
+    assert "\u202e" not in dom
