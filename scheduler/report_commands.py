@@ -148,7 +148,7 @@ def collect(
     for platform in chosen:
         configured = settings.bluesky_configured if platform == "bluesky" else settings.mastodon_configured
         if not configured:
-            click.secho(NO_CREDENTIALS[platform], fg="yellow", err=True)
+            click.secho(f"{NO_CREDENTIALS[platform]}: its collectors are skipped.", fg="yellow", err=True)
     try:
         campaigns = campaigns_to_collect(settings.campaigns_dir, campaign) if mentions else []
     except CalendarError as error:

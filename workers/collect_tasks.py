@@ -11,6 +11,7 @@ import logging
 import threading
 
 from content_calendar.campaign import load_campaign
+from content_calendar.model import CalendarError
 from scheduler.collection import campaigns_in_store
 from scheduler.reports import IsoWeek, weekly_report_for, write_due_reports, write_report
 from workers.app import app
@@ -56,9 +57,14 @@ def collect_mentions_task(campaign: str | None = None, platform: str | None = No
                 collect_mentions_task.apply_async((item.slug, name), queue="collect", expires=expires)
                 queued.append(f"{item.slug}/{name}")
         return queued
+    try:
+        subject = load_campaign(runtime.settings.campaigns_dir / campaign)
+    except CalendarError as error:
+        log.error("campaign %s cannot be read, so its mentions are not collected: %s", campaign, error)
+        return [f"{campaign}: campaign.yaml cannot be read"]
     outcomes = collect_mentions(
         runtime.store,
-        load_campaign(runtime.settings.campaigns_dir / campaign),
+        subject,
         platform,
         adapters_for(runtime),
         clock=runtime.clock,

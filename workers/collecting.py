@@ -67,9 +67,8 @@ DEFAULT_COLLECT_SECONDS = 300.0  # mentions: every 5 minutes
 DEFAULT_ENGAGEMENT_SECONDS = 600.0  # engagement: checked every 10 minutes, snapshots only when due
 REPORT_CHECK_SECONDS = 600.0  # the weekly report task checks whether last week's report is due
 NO_CREDENTIALS = {
-    "bluesky": "Bluesky has no credentials (BLUESKY_HANDLE, BLUESKY_APP_PASSWORD): its collector is skipped.",
-    "mastodon": "Mastodon has no credentials (MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN): its collector is "
-    "skipped.",
+    "bluesky": "Bluesky has no credentials (set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD)",
+    "mastodon": "Mastodon has no credentials (set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)",
 }
 
 

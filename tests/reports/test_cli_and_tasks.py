@@ -79,9 +79,10 @@ def test_collect_without_credentials_says_so_and_skips(tmp_path: Path) -> None:
     result = CliRunner().invoke(collect, ["--campaign", "sasvaw-week", "--since", "2027-02-01"],
                                 env=environment(tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "Bluesky has no credentials (BLUESKY_HANDLE, BLUESKY_APP_PASSWORD)" in result.output
-    assert "sasvaw-week mastodon (mentions): skipped" in result.output
-    assert "sasvaw-week bluesky (engagement): skipped" in result.output
+    assert "Bluesky has no credentials (set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD): its collectors are skipped." \
+        in result.output
+    assert "sasvaw-week mastodon (mentions): skipped: Mastodon has no credentials" in result.output
+    assert "sasvaw-week bluesky (engagement): skipped: Bluesky has no credentials" in result.output
     with store.transaction() as session:
         outcomes = {(r.platform, r.kind, r.outcome) for r in session.execute(select(CollectorRun)).scalars()}
     assert outcomes == {("bluesky", "mentions", "skipped"), ("mastodon", "mentions", "skipped"),
