@@ -101,3 +101,21 @@ def test_a_status_that_arrives_late_is_still_read_thanks_to_the_cursor_overlap(
 ) -> None:
     assert not _late_status_read(mastodon_federation, timedelta(0))  # why the overlap exists
     assert _late_status_read(mastodon_federation, timedelta(minutes=10))
+
+
+def test_a_burst_larger_than_one_call_is_read_over_several_calls_with_the_overlap_on(
+    mastodon_federation: MastodonFederation,
+) -> None:
+    """Awareness week: more statuses inside the overlap window than one call reads must not pin the cursor."""
+    b = mastodon_federation.b
+    b.create_account("ally")
+    adapter = _adapter(mastodon_federation, mention_pages=1, cursor_overlap=timedelta(minutes=10))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    posted = [b.post_as("ally", f"Burst {n} #ItsNotOK")["uri"] for n in range(95)]
+    seen: set[str] = set()
+    cursor = None
+    for _ in range(4):  # 40 a call: three calls read 95, the fourth finds nothing new
+        page = adapter.search_mentions(["ItsNotOK"], since=since, cursor=cursor)
+        seen.update(m.uri for m in page.mentions)
+        cursor = page.cursor
+    assert seen == set(posted)

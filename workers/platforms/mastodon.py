@@ -748,36 +748,51 @@ class MastodonAdapter:
     ) -> Iterator[Mention]:
         own = base_url == self.api_base_url
         client = self._client() if own else self._public_client(base_url)
-        min_id = positions.get(key) or (str(snowflake_at(since)) if since is not None else None)
+        start = positions.get(key)
+        min_id = start or (str(snowflake_at(since)) if since is not None else None)
         newest_page = min_id is None
         parents: dict[str, str | None] = {}
-        newest: datetime | None = None
-        for _ in range(self.mention_pages):
+
+        def fetch(**paging: str) -> list[Any]:
             try:
-                page = client.timeline_hashtag(tag, min_id=min_id, limit=TIMELINE_PAGE_SIZE)
+                return list(client.timeline_hashtag(tag, limit=TIMELINE_PAGE_SIZE, **paging) or [])
             except MastodonError as error:
                 self._raise(error, doing=f"reading #{tag} on {_host(base_url)}", client=client)
-            if not page:
-                break
+
+        def mentions_of(page: list[Any]) -> Iterator[Mention]:
             by_id = {str(_get(s, "id")): s for s in page}
             for status in page:
                 created = _as_datetime(_get(status, "created_at"))
-                if created is not None and (newest is None or created > newest):
-                    newest = created
                 if since is not None and created is not None and created < since:
                     continue
                 yield self._mention(client, base_url, status, by_id, parents)
-            highest = max(by_id, key=int)
+
+        # Forward from the stored position: the position always moves to the highest id read, so a burst
+        # larger than one call's pages is read over several calls, never re-read forever.
+        for _ in range(self.mention_pages):
+            page = fetch(**({"min_id": min_id} if min_id is not None else {}))
+            if not page:
+                break
+            yield from mentions_of(page)
+            highest = max((str(_get(s, "id")) for s in page), key=int)
             positions[key] = highest
             if newest_page or len(page) < TIMELINE_PAGE_SIZE:
                 break
             min_id = highest
-        if newest is not None and key in positions and self.cursor_overlap > timedelta(0):
-            # A status that reaches this instance late gets an id from its own creation time, below ids
-            # already read: the stored position stays `cursor_overlap` behind the newest status, so the next
-            # call reads it. Mentions read twice are the same uri: the store keeps one.
-            behind = snowflake_at(newest - self.cursor_overlap)
-            positions[key] = str(min(int(positions[key]), behind))
+        if start is not None and self.cursor_overlap > timedelta(0):
+            # A status that reaches this instance late gets an id from its own creation time, below the
+            # position already read past: re-read the `cursor_overlap` window just below where this call
+            # started, newest first. Mentions read twice are the same uri: the store keeps one.
+            floor = str(max(0, int(start) - (int(self.cursor_overlap.total_seconds() * 1000) << 16)))
+            max_id = start
+            for _ in range(self.mention_pages):
+                page = fetch(max_id=max_id, since_id=floor)
+                if not page:
+                    break
+                yield from mentions_of(page)
+                if len(page) < TIMELINE_PAGE_SIZE:
+                    break
+                max_id = min((str(_get(s, "id")) for s in page), key=int)
 
     def _mention(
         self, client: Mastodon, base_url: str, status: Any, page: Mapping[str, Any], parents: dict[str, str | None]
