@@ -18,6 +18,7 @@ from scheduler import dispatch, operations
 from scheduler.calendar_commands import calendar
 from scheduler.clock import SystemClock
 from scheduler.db import Store
+from scheduler.report_commands import collect, report
 from scheduler.settings import Settings, load_settings
 
 clock = SystemClock()
@@ -82,6 +83,8 @@ def main() -> None:
 
 
 main.add_command(calendar)
+main.add_command(report)
+main.add_command(collect)
 
 
 @main.command()
@@ -345,10 +348,10 @@ def outbox(tail: int, as_json: bool, path: Path | None) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--concurrency", default=4, show_default=True, help="Worker threads.")
+@click.option("--concurrency", default=4, show_default=True, help="Threads of the posting worker.")
 def run(paths: tuple[Path, ...], concurrency: int) -> None:
     """Run the scheduler here: schedule PATHS (if given), then start Redis (unless CAMPAIGN_REDIS_URL is set),
-    a Celery worker and beat, and post everything on time until Ctrl-C.
+    Celery beat, a posting worker and a collection worker, and post everything on time until Ctrl-C.
 
     Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
     nothing: the schedule lives in the database, and starting again resumes where it stopped.
@@ -372,7 +375,11 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
     child_env = celery_env(env)
     services.children = [
         beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),
-        worker_process(child_env, name="campaign", concurrency=concurrency, log_path=logs / "worker.log"),
+        worker_process(
+            child_env, name="publish", queues=("publish",), concurrency=concurrency, log_path=logs / "worker.log"
+        ),
+        # Collection has its own worker, so slow hashtag reads never hold a thread a post needs.
+        worker_process(child_env, name="collect", queues=("collect",), concurrency=2, log_path=logs / "collect.log"),
     ]
     stopping = False
 

@@ -56,14 +56,15 @@ def test_the_awareness_week_runs_monday_to_sunday_with_a_theme_a_day() -> None:
 def test_docker_compose_runs_redis_worker_beat_and_flower_with_the_database_on_a_volume() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"redis", "worker", "beat", "flower", "postgres"} <= set(services)
-    assert services["worker"]["entrypoint"][:4] == ["celery", "-A", "workers.app", "worker"]
+    assert {"redis", "worker", "collector", "beat", "flower", "postgres"} <= set(services)
+    assert services["worker"]["entrypoint"][:6] == ["celery", "-A", "workers.app", "worker", "-Q", "publish"]
+    assert services["collector"]["entrypoint"][:6] == ["celery", "-A", "workers.app", "worker", "-Q", "collect"]
     assert services["beat"]["entrypoint"][:4] == ["celery", "-A", "workers.app", "beat"]
     assert "noeviction" in services["redis"]["command"] and "--appendonly" in services["redis"]["command"]
     assert any(v.startswith("postgres-data:") for v in services["postgres"]["volumes"])
     assert set(compose["volumes"]) >= {"postgres-data", "redis-data", "campaign-data"}
     assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]
-    assert not any("ports" in services[name] for name in ("redis", "postgres", "worker", "beat"))
+    assert not any("ports" in services[name] for name in ("redis", "postgres", "worker", "collector", "beat"))
     worker_env = services["worker"]["environment"]
     assert worker_env["CAMPAIGN_REDIS_URL"].startswith("redis://redis:")
     assert worker_env["CAMPAIGN_DATABASE_URL"].startswith("postgresql+psycopg://")

@@ -7,12 +7,13 @@ from celery import Celery
 from kombu import Queue
 
 from scheduler.settings import load_settings
+from workers.collecting import collect_beat_schedule
 
 
 def make_celery() -> Celery:
     settings = load_settings()
     broker = settings.redis_url or "redis+socket:///nonexistent-set-CAMPAIGN_REDIS_URL-or-use-campaign-run"
-    app = Celery("campaign", broker=broker, include=["workers.tasks"])
+    app = Celery("campaign", broker=broker, include=["workers.tasks", "workers.collect_tasks"])
     app.conf.update(
         task_queues=(Queue("publish"), Queue("collect")),
         task_default_queue="publish",
@@ -32,6 +33,7 @@ def make_celery() -> Celery:
                 "schedule": settings.tick_seconds,
                 "options": {"queue": "publish", "expires": settings.tick_seconds * 2},
             },
+            **collect_beat_schedule(),
         },
     )
     return app
