@@ -170,6 +170,17 @@ def status(campaign: str | None, as_json: bool, limit: int) -> None:
     section("In flight", report.in_flight, "yellow", "due")
     section("Upcoming", report.upcoming, None, "due")
     section("Recently published", report.published, "green", "url")
+    from scheduler.collection import collector_states
+
+    failing = [c for c in collector_states(_store(settings), campaign) if c.consecutive_failures]
+    if failing:
+        click.secho("\nCollectors failing (posting is not affected)", bold=True, fg="yellow")
+        for c in failing:
+            where = f" {c.source}" if c.source else ""
+            click.echo(
+                f"  {c.campaign} {c.kind} {c.platform}{where}: {c.consecutive_failures} failure(s), "
+                f"next try {_local(c.next_attempt_at)}: {c.last_error or ''}".rstrip()
+            )
     if report.latest_report:
         click.echo(f"\nLatest weekly report: {report.latest_report}")
     dry_run_notice(settings)

@@ -196,3 +196,28 @@ def test_accounts_check_without_credentials_reports_dry_run(env: dict[str, str])
     code, output = invoke("accounts", "check")
     assert code == 0
     assert "bluesky: dry run (no credentials)" in output and "mastodon: dry run (no credentials)" in output
+
+
+def test_status_names_failing_collectors_and_the_latest_report(env: dict[str, str], tmp_path: Path) -> None:
+    from scheduler.collection_models import CollectorState
+
+    store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
+    with store.transaction() as session:
+        session.add(
+            CollectorState(
+                campaign="demo",
+                kind="mentions",
+                platform="mastodon",
+                source="https://m.example",
+                consecutive_failures=2,
+                last_error="429 Too many requests",
+                next_attempt_at=FUTURE,
+            )
+        )
+    report = Path(env["CAMPAIGN_DATA_DIR"]) / "reports" / "demo" / "2027-W05.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html></html>")
+    code, output = invoke("status")
+    assert code == 0
+    assert "demo mentions mastodon https://m.example: 2 failure(s)" in output and "429 Too many requests" in output
+    assert f"Latest weekly report: {report}" in output
