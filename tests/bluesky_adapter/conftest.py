@@ -4,7 +4,6 @@ an account that posts with an app password, and the engine (real Redis, Celery w
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,9 @@ import httpx
 import pytest
 from atproto import Client, models
 
-from scheduler.embedded import EmbeddedRedis
 from scheduler.settings import Secret
 from tests.bluesky_net.proxy import FaultProxy
 from tests.support.bluesky_fixtures import BlueskyAccount, BlueskyNetwork
-from tests.support.engine import Engine, redis_dir
 from workers.platforms.bluesky import BlueskyAdapter
 
 ACCOUNTS_CHECK_FIX = ("Settings > App passwords", "BLUESKY_APP_PASSWORD", "campaign accounts check")
@@ -138,13 +135,3 @@ def campaign_account(bluesky_network: BlueskyNetwork) -> Publisher:
 def publisher(campaign_account: Publisher, bluesky_proxy: FaultProxy) -> Publisher:
     """The shared campaign account, with the proxy reset and a baseline of its records."""
     return campaign_account.started_now()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    redis = EmbeddedRedis(redis_dir(tmp_path), persistent=True)
-    redis.start()
-    try:
-        yield Engine(tmp_path, redis, f"sqlite:///{tmp_path / 'campaign.db'}", tmp_path / "outbox.jsonl")
-    finally:
-        redis.stop()

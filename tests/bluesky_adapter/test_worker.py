@@ -8,9 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from scheduler.sync import schedule_calendars
 from tests.bluesky_adapter.conftest import ACCOUNTS_CHECK_FIX, Publisher
 from tests.bluesky_net.proxy import REPO_WRITES, FaultProxy, RequestMatch
 from tests.support.bluesky_fixtures import BlueskyNetwork
-from tests.support.engine import Engine, calendar_input, started, wait_for
+from tests.support.engine import Engine, calendar_input, database_held, started, wait_for
 from workers.platforms.bluesky import created_at, record_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -97,18 +96,6 @@ def fetch_blob(network: BlueskyNetwork, did: str, blob: dict[str, Any]) -> bytes
     )
     answer.raise_for_status()
     return answer.content
-
-
-@contextmanager
-def database_held(engine: Engine) -> Iterator[None]:
-    """Hold SQLite's write lock: a worker that has written to the platform blocks before recording it."""
-    connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
 
 
 def running(*children: Any) -> Any:

@@ -5,37 +5,23 @@ once and the store agrees."""
 from __future__ import annotations
 
 import fcntl
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from scheduler.clock import SystemClock
 from scheduler.db import Store
-from scheduler.embedded import EmbeddedRedis
 from scheduler.models import Delivery, Event, State
 from scheduler.operations import pause_and_drain
 from scheduler.sync import schedule_calendars
-from tests.support.engine import Engine, calendar_input, campaign, post, redis_dir, started, wait_for
+from tests.support.engine import Engine, calendar_input, campaign, database_held, post, started, wait_for
 from workers.platforms.outbox import read_outbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    redis = EmbeddedRedis(redis_dir(tmp_path), persistent=True)
-    redis.start()
-    try:
-        yield Engine(tmp_path, redis, f"sqlite:///{tmp_path / 'campaign.db'}", tmp_path / "outbox.jsonl")
-    finally:
-        redis.stop()
 
 
 def schedule_burst(
@@ -119,18 +105,6 @@ def test_worker_killed_between_claim_and_publish_loses_nothing(engine: Engine) -
     with store.transaction() as session:
         rearmed = session.scalars(select(Event).where(Event.action == "lease-expired")).all()
     assert len(rearmed) == 10
-
-
-@contextmanager
-def database_held(engine: Engine) -> Iterator[None]:
-    """Hold SQLite's write lock: a worker that has written to the platform blocks before recording it."""
-    connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
 
 
 def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposting(engine: Engine) -> None:

@@ -5,10 +5,9 @@ server and checks each delivery is there exactly once, as the calendar asked."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from scheduler.models import Delivery, Event, State
 from scheduler.sync import schedule_calendars
 from tests.mastodon_adapter.helpers import CW, api_status, campaign_in, make_image, mastodon_post, source_of
 from tests.mastodon_server import MastodonControl, TestAccount
-from tests.support.engine import Engine, calendar_input, started, wait_for
+from tests.support.engine import Engine, calendar_input, database_held, started, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,18 +66,6 @@ def assert_each_delivery_once_on_the_server(store: Store, mastodon: MastodonCont
     assert keys == Counter({d.idempotency_key: 1 for d in rows}), f"statuses per key: {keys}"
     assert sorted(s["id"] for s in statuses) == sorted(d.remote_id for d in rows)
     return statuses
-
-
-@contextmanager
-def database_held(engine: Engine) -> Iterator[None]:
-    """Hold SQLite's write lock: a worker that has posted blocks before recording it."""
-    connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        connection.execute("ROLLBACK")
-        connection.close()
 
 
 def test_the_calendar_goes_out_as_it_asked(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,3 +144,27 @@ def write_calendar(folder: Path, name: str, posts: Sequence[tuple[str, datetime,
     path = folder / "calendars" / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@contextmanager
+def database_held(engine: Engine) -> Iterator[None]:
+    """Hold SQLite's write lock: a worker that has written to a platform blocks before recording it, so a
+    fault test can kill it at exactly that point."""
+    connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        connection.execute("ROLLBACK")
+        connection.close()
+
+
+@contextmanager
+def running_engine(base: Path) -> Iterator[Engine]:
+    """A data dir with a real Redis (append-only), a SQLite store and an outbox, for worker/beat processes."""
+    redis = EmbeddedRedis(redis_dir(base), persistent=True)
+    redis.start()
+    try:
+        yield Engine(base, redis, f"sqlite:///{base / 'campaign.db'}", base / "outbox.jsonl")
+    finally:
+        redis.stop()
