@@ -201,12 +201,18 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                 continue
             if delivery.parent_id is not None and parent_states.get(delivery.parent_id) != State.PUBLISHED:
                 continue
-            run_at = max(delivery.due_at, delivery.next_attempt_at or delivery.due_at)
-            delivery.lease_until = max(now, run_at) + policy.lease
-            delivery.claimed_by = actor
-            transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason="due", now=now)
-            claimed.append(Claim(delivery.id, run_at))
+            claimed.append(_claim(session, delivery, now, policy, actor=actor, reason="due"))
         return TickResult(claimed=claimed, rearmed=rearmed, missed=missed, paused=paused)
+
+
+def _claim(
+    session: Session, delivery: Delivery, now: datetime, policy: DispatchPolicy, *, actor: str, reason: str
+) -> Claim:
+    run_at = max(delivery.due_at, delivery.next_attempt_at or delivery.due_at)
+    delivery.lease_until = max(now, run_at) + policy.lease
+    delivery.claimed_by = actor
+    transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason=reason, now=now)
+    return Claim(delivery.id, run_at)
 
 
 def _rearm_expired_leases(session: Session, now: datetime, actor: str) -> list[int]:
@@ -542,6 +548,8 @@ __all__ = [
     "TickResult",
     "begin_publish",
     "cancel",
+    "claim_now",
+    "claim_replies",
     "complete_publish",
     "fail_publish",
     "in_flight",
@@ -559,14 +567,24 @@ def claim_now(
 ) -> list[Claim]:
     """Claim these scheduled deliveries at once (for `post-now`), with the same guard and lease as a tick."""
     with store.transaction() as session:
-        claims = []
-        for delivery in session.scalars(
+        deliveries = session.scalars(
             _locked(
-                session, select(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.state == State.SCHEDULED)
+                session,
+                select(Delivery).where(Delivery.id.in_(list(delivery_ids)), Delivery.state == State.SCHEDULED),
             )
-        ):
-            delivery.lease_until = now + policy.lease
-            delivery.claimed_by = actor
-            transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason="post-now", now=now)
-            claims.append(Claim(delivery.id, now))
-        return claims
+        ).all()
+        return [_claim(session, d, now, policy, actor=actor, reason="post-now") for d in deliveries]
+
+
+def claim_replies(store: Store, parent_id: int, now: datetime, policy: DispatchPolicy, *, actor: str) -> list[Claim]:
+    """Claim the thread parts that answer a part just published, so they follow at once instead of waiting
+    for the next tick."""
+    with store.transaction() as session:
+        replies = session.scalars(
+            _locked(session, select(Delivery).where(Delivery.parent_id == parent_id, Delivery.state == State.SCHEDULED))
+        ).all()
+        return [
+            _claim(session, reply, now, policy, actor=actor, reason="the part it answers is out")
+            for reply in replies
+            if max(reply.due_at, reply.next_attempt_at or reply.due_at) <= now + policy.claim_window
+        ]

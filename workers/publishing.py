@@ -18,14 +18,18 @@ from scheduler.db import Store
 from scheduler.dispatch import (
     Claim,
     DispatchPolicy,
+    OperatorError,
     PublishJob,
     RemoteRef,
     Skip,
     begin_publish,
+    claim_now,
+    claim_replies,
     complete_publish,
     fail_publish,
     release,
-    transition,
+    retry,
+    set_due_now,
 )
 from scheduler.models import Delivery, State
 from workers.platforms.base import (
@@ -186,29 +190,8 @@ def _call_adapter(
         dry_run=adapter.dry_run,
         already_existed=outcome.already_existed,
     )
-    follow_ups = claim_next_parts(store, job.delivery_id, now, policy, actor=worker)
+    follow_ups = claim_replies(store, job.delivery_id, now, policy, actor=worker)
     return Outcome(job.delivery_id, "published", post.url, follow_ups=follow_ups)
-
-
-def claim_next_parts(
-    store: Store, delivery_id: int, now: datetime, policy: DispatchPolicy, *, actor: str
-) -> list[Claim]:
-    """Claim the thread parts that reply to a part just published, so they follow at once instead of
-    waiting for the next tick."""
-    with store.transaction() as session:
-        children = session.scalars(
-            select(Delivery).where(Delivery.parent_id == delivery_id, Delivery.state == State.SCHEDULED)
-        ).all()
-        claims = []
-        for child in children:
-            run_at = max(child.due_at, child.next_attempt_at or child.due_at)
-            if run_at > now + policy.claim_window:
-                continue
-            child.lease_until = max(now, run_at) + policy.lease
-            child.claimed_by = actor
-            transition(session, child, State.CLAIMED, action="claim", actor=actor, reason="its parent is out", now=now)
-            claims.append(Claim(child.id, run_at))
-        return claims
 
 
 def post_now(
@@ -226,8 +209,6 @@ def post_now(
 ) -> list[Outcome]:
     """Publish one post (and its thread) to one platform now, through the same path and idempotency key as a
     scheduled delivery: a second call finds it published and posts nothing."""
-    from scheduler.dispatch import OperatorError, claim_now, retry, set_due_now
-
     with store.transaction() as session:
         statement = select(Delivery).where(Delivery.post_id == post_id, Delivery.platform == platform)
         if campaign:
