@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -24,9 +25,10 @@ T0 = datetime(2027, 2, 1, 9, 0, tzinfo=LONDON)
 POSTS = 60  # x 2 platforms = 120 deliveries
 
 
-def _ticker(url: str, now_iso: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _ticker(url: str, now_iso: str, queue: multiprocessing.Queue, start: Any) -> None:  # type: ignore[type-arg]
     store = Store(url, migrate_schema=False)
     policy = DispatchPolicy(claim_batch=7)
+    start.wait(60)  # every ticker is connected and ready: they begin together, so they really race
     claimed: list[int] = []
     idle = 0
     while idle < 3:
@@ -44,8 +46,9 @@ def race(url: str, tmp_path: Path, processes: int = 4) -> list[list[int]]:
     store.dispose()
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
+    start = context.Barrier(processes)
     workers = [
-        context.Process(target=_ticker, args=(url, (T0 + timedelta(seconds=1)).isoformat(), queue))
+        context.Process(target=_ticker, args=(url, (T0 + timedelta(seconds=1)).isoformat(), queue, start))
         for _ in range(processes)
     ]
     for worker in workers:
