@@ -409,7 +409,8 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
         if report.paused:
             click.secho(f"Posting is PAUSED: {report.pause_reason}", fg="red")
         for view in report.upcoming:
-            click.echo(f"  next: {_local(view.due_at)}  {view.campaign}/{view.post_id} {view.platform}")
+            part = f" part {view.part}" if view.part else ""
+            click.echo(f"  next: {_local(view.due_at)}  {view.campaign}/{view.post_id} {view.platform}{part}")
         dry_run_notice(settings)
         while not stopping:
             for name in services.supervise_once():
