@@ -1186,8 +1186,15 @@ def load_calendar_detailed(
     file = str(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".csv"):
-        problem = Problem("error", "unsupported-file", file, f"`{path.name}` is not a calendar file.",
-                          "Calendars are .yaml/.yml or .csv files.")
+        if not path.exists():  # say so first: "not a calendar file" would send the user looking at its name
+            problem = Problem("error", "file-not-found", file, "The file does not exist.",
+                              "Check the path (calendars are .yaml/.yml or .csv files).")
+        elif path.is_dir():
+            problem = Problem("error", "file-not-found", file, "This is a folder, not a file.",
+                              "Give the path of a calendar file (.yaml/.yml or .csv).")
+        else:
+            problem = Problem("error", "unsupported-file", file, f"`{path.name}` is not a calendar file.",
+                              "Calendars are .yaml/.yml or .csv files.")
         return LoadedCalendar(file, None, None, [problem])
     text, problem = read_text(path, file)
     if problem is not None:

@@ -428,13 +428,20 @@ def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
     """Problems only visible across files: the same post id in two calendars of one campaign.
 
     Ids identify posts within a campaign (updates and idempotency hang on them), so two files of a campaign
-    must not share one. Within one file, check_calendar already reports duplicates.
+    must not share one. Within one file, check_calendar already reports duplicates. Files are told apart by
+    their resolved path: one file checked under two spellings (relative and absolute, or through a symbolic
+    link) is one file, not two that share every id.
     """
-    first_seen: dict[tuple[str, str], tuple[str, int | None]] = {}
+    first_seen: dict[tuple[str, str], tuple[str, Path, int | None]] = {}
+    checked: set[Path] = set()
     problems: list[Problem] = []
     for result in results:
         if result.calendar is None:
             continue
+        real = result.path.resolve()
+        if real in checked:
+            continue
+        checked.add(real)
         slug = result.campaign.slug if result.campaign is not None else result.calendar.campaign
         file = str(result.path)
         seen_here: set[str] = set()
@@ -444,10 +451,10 @@ def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
             seen_here.add(post.id)
             key = (slug, post.id)
             if key not in first_seen:
-                first_seen[key] = (file, post.line)
+                first_seen[key] = (file, real, post.line)
                 continue
-            other_file, other_line = first_seen[key]
-            if other_file == file:
+            other_file, other_real, other_line = first_seen[key]
+            if other_real == real:
                 continue
             where = f"{other_file}:{other_line}" if other_line else other_file
             problems.append(Problem(

@@ -69,8 +69,14 @@ def _limits(mastodon_max_characters: int | None) -> PlatformLimits:
 
 
 def _calendar_files(paths: Iterable[Path]) -> list[Path]:
-    """The paths given, with folders expanded to the calendar files inside them (campaign.yaml excluded)."""
+    """The paths given, with folders expanded to the calendar files inside them (campaign.yaml excluded).
+
+    A file reached twice (named twice, inside a folder also given, or by a relative and an absolute path) is
+    checked once, under the first spelling: checking it twice would report its ids as used in two files.
+    A folder with no calendar file in it is a usage error (exit status 2), not an empty success.
+    """
     files: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             found = sorted(
@@ -78,9 +84,18 @@ def _calendar_files(paths: Iterable[Path]) -> list[Path]:
                 for p in path.rglob("*")
                 if p.suffix.lower() in CALENDAR_SUFFIXES and p.name != "campaign.yaml" and p.is_file()
             )
-            files.extend(found)
+            if not found:
+                raise click.BadParameter(
+                    f"the folder {path} has no calendar files ({', '.join(CALENDAR_SUFFIXES)}) in it.",
+                    param_hint="PATHS",
+                )
         else:
-            files.append(path)
+            found = [path]
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
     return files
 
 
@@ -150,7 +165,7 @@ def calendar() -> None:
 
 
 @calendar.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--json",
     "as_json",
@@ -177,7 +192,8 @@ def validate_command(
     already in the past.
 
     Exit status: 0 when there are no errors (warnings are printed but allowed), 1 when there is any error,
-    2 when the command itself is used wrongly.
+    2 when the command itself is used wrongly (including a path that does not exist or a folder without
+    calendar files).
     """
     moment = now or datetime.now(UTC)
     roots = _campaigns_roots(campaigns_dir)
@@ -203,9 +219,7 @@ def validate_command(
             line.append(verdict)
             line.append(f" ({posts} posts; {_summary(len(result.errors), len(result.warnings))})")
             console.print(line)
-        if len(results) == 0:
-            console.print("No calendar files found.", style="yellow")
-    if errors or not results:
+    if errors:
         raise SystemExit(1)
 
 
@@ -295,7 +309,7 @@ def _post_block(
 
 
 @calendar.command("show")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--platform",
     type=click.Choice(["bluesky", "mastodon"]),
@@ -395,7 +409,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
 
 
 @calendar.command("export-ical")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
     "--output",

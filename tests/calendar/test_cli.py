@@ -136,9 +136,51 @@ def test_validate_usage_errors_exit_2(runner: CliRunner, write_calendar: WriteCa
     assert runner.invoke(calendar, ["validate", str(path), "--campaigns-dir", "/no/such/dir"]).exit_code == 2
 
 
-def test_validate_missing_file_is_an_error_not_a_crash(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(calendar, ["validate", str(tmp_path / "nope.yaml"), "--now", NOW])
-    assert result.exit_code == 1 and "[file-not-found]" in result.output
+def test_validate_missing_path_is_a_usage_error_that_says_not_found(runner: CliRunner, tmp_path: Path) -> None:
+    for missing in (tmp_path / "nope.yaml", tmp_path / "nonexistent"):
+        result = runner.invoke(calendar, ["validate", str(missing), "--now", NOW])
+        assert result.exit_code == 2, result.output
+        assert f"'{missing}' does not exist" in result.output
+        assert "not a calendar file" not in result.output
+    for command in ("show", "export-ical"):
+        args = [command, str(tmp_path / "nonexistent")] + (["-o", "-"] if command == "export-ical" else [])
+        result = runner.invoke(calendar, args)
+        assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_validate_a_folder_without_calendars_is_a_usage_error(runner: CliRunner, tmp_path: Path,
+                                                              write_calendar: WriteCalendar) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a calendar", encoding="utf-8")
+    result = runner.invoke(calendar, ["validate", str(empty), "--now", NOW])
+    assert result.exit_code == 2
+    assert f"the folder {empty} has no calendar files (.yaml, .yml, .csv) in it" in result.output
+    # even next to a good file: the folder was named for a reason, so saying nothing would hide a mistake
+    good = write_calendar("clean.yaml", CLEAN)
+    assert runner.invoke(calendar, ["validate", str(good), str(empty), "--now", NOW]).exit_code == 2
+
+
+def test_validate_one_file_reached_by_two_spellings_is_checked_once(
+    runner: CliRunner, write_calendar: WriteCalendar, campaign_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sheet = write_calendar("day1.csv", "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\n"
+                                       "row-2,01/02/2027,12:00,Second #DemoCampaign\n")
+    write_calendar("week.yaml", CLEAN)
+    (tmp_path / "link.csv").symlink_to(sheet)
+    monkeypatch.chdir(tmp_path)
+    relative_folder = str(campaign_dir.relative_to(tmp_path))
+    for spellings in (
+        [relative_folder, str(sheet)],  # the folder (relative) and the file in it (absolute)
+        [str(sheet.relative_to(tmp_path)), str(sheet)],
+        [str(sheet), "link.csv"],  # a symbolic link to the same file
+    ):
+        result = runner.invoke(calendar, ["validate", *spellings, "--now", NOW, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == []
+    text = runner.invoke(calendar, ["validate", relative_folder, str(sheet), "--now", NOW]).output
+    assert text.count("day1.csv: OK") == 1 and "week.yaml: OK" in text
 
 
 def test_campaigns_dir_option_and_environment(runner: CliRunner, tmp_path: Path, campaign_dir: Path,

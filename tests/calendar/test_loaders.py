@@ -385,3 +385,15 @@ def test_localize_other_zone_half_hour_gap() -> None:
     # Lord Howe Island moves its clocks by 30 minutes
     with pytest.raises(TimeError, match="clocks go forward from 02:00 to 02:30"):
         localize(datetime(2027, 10, 3, 2, 15), ZoneInfo("Australia/Lord_Howe"))
+
+
+def test_a_missing_path_is_reported_as_not_found_whatever_its_name(tmp_path: Path) -> None:
+    for name in ("nonexistent", "notes.txt", "plan.yaml"):
+        _, _, problems = load_calendar(tmp_path / name)
+        assert [(p.code, p.message) for p in problems] == [("file-not-found", "The file does not exist.")]
+    (tmp_path / "folder").mkdir()
+    _, _, problems = load_calendar(tmp_path / "folder")
+    assert [(p.code, p.message) for p in problems] == [("file-not-found", "This is a folder, not a file.")]
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    _, _, problems = load_calendar(tmp_path / "notes.txt")
+    assert [p.code for p in problems] == ["unsupported-file"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from content_calendar.model import PlatformLimits
-from content_calendar.validate import check_calendar
+from content_calendar.validate import check_calendar, cross_file_problems
 from tests.calendar.conftest import WriteCalendar
 
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one grapheme, 5 code points, 18 UTF-8 bytes
@@ -355,3 +355,16 @@ def test_images_and_a_link_card_on_bluesky_warn_that_the_card_is_left_out(write_
     """)
     result = check_calendar(path)
     assert result.ok and _summary(result) == [("warning", "bluesky-card-and-images", "both", 6)]
+
+
+def test_cross_file_ids_compare_files_by_resolved_path(write_calendar: WriteCalendar, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    sheet = write_calendar("day1.csv", "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\n")
+    monkeypatch.chdir(tmp_path)
+    relative = check_calendar(sheet.relative_to(tmp_path))
+    absolute = check_calendar(sheet)
+    assert relative.ok and absolute.ok
+    assert cross_file_problems([relative, absolute]) == []
+    other = write_calendar("other.csv", "id,date,time,text\nrow-1,02/02/2027,09:00,Other #DemoCampaign\n")
+    (problem,) = cross_file_problems([relative, absolute, check_calendar(other)])
+    assert (problem.code, problem.file, problem.post_id) == ("duplicate-id", str(other), "row-1")
