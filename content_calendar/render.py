@@ -273,9 +273,11 @@ def _thread_texts(post: Post, platform: str) -> list[tuple[str, tuple[Image, ...
 def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> list[RenderedPart]:
     override = post.overrides.get("bluesky") or _NO_OVERRIDE
     body = _with_helpline(_main_text(post, override), post, campaign)
+    # Bluesky has no content-warning field: the warning is a first line, on every part of the thread (as
+    # Mastodon's spoiler_text is), because a reply is also read on its own (notifications, search, quotes).
     warning = _content_warning(post, override)
-    if warning:
-        body = f"CW: {warning}\n\n{body}"
+    warning_line = f"CW: {warning}\n\n" if warning else ""
+    body = warning_line + body
     language = post.language or campaign.language
     langs = (language,) if language else ()
     labels = tuple(override.labels) if override.labels else ()
@@ -299,7 +301,8 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
             reply_rules=tuple(reply_rules) if reply_rules is not None else None, allow_quotes=allow_quotes,
         )
     ]
-    for number, (text, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
+    for number, (reply, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
+        text = warning_line + reply
         parts.append(
             RenderedPart(
                 campaign=campaign.slug, post_id=post.id, platform="bluesky", part=number, at=post.at, text=text,

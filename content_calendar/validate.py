@@ -216,7 +216,8 @@ class _Checker:
                     "warning",
                     "bluesky-no-content-warning",
                     "Bluesky has no content warnings: this post goes to Bluesky only, so its warning will just "
-                    f"be a first line \"CW: {warning}\" and nothing will hide the post.",
+                    f"be a first line \"CW: {warning}\" (on the post and on each reply) and nothing will hide "
+                    "the post.",
                     "If the content must be hidden, add a self-label (bluesky: {labels: [graphic-media]}); "
                     "otherwise this is fine as it is.",
                     lines.at("content_warning"),
@@ -415,7 +416,7 @@ def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
     notes = []
     if part.part == 0 and post.helpline:
         notes.append("the helpline")
-    if platform == "bluesky" and part.part == 0 and part.text.startswith("CW: "):
+    if platform == "bluesky" and part.text.startswith("CW: "):
         notes.append("the \"CW:\" line")
     if platform == "mastodon" and part.spoiler_text:
         notes.append("the content warning")

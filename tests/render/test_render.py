@@ -60,6 +60,7 @@ def test_golden_full_post_on_both_platforms(campaign: Campaign, bench_image: Ima
     bluesky_root = (
         "CW: Child sexual abuse\n\nImplement all 20 IICSA recommendations as one package. #ActOnIICSA\n\n" + HELPLINE
     )
+    cw_line = "CW: Child sexual abuse\n\n"  # Bluesky has no content-warning field: a first line on every part
     tag_start = len("CW: Child sexual abuse\n\nImplement all 20 IICSA recommendations as one package. ")
     helpline_domain = bluesky_root.index("napac.org.uk")
     assert rendered == {
@@ -94,11 +95,11 @@ def test_golden_full_post_on_both_platforms(campaign: Campaign, bench_image: Ima
                 platform="bluesky",
                 part=1,
                 at=at,
-                text="Part 2: mandatory reporting. Thanks @napac.org.uk",
-                length=49,
+                text=f"{cw_line}Part 2: mandatory reporting. Thanks @napac.org.uk",
+                length=len(cw_line) + 49,
                 limit=300,
                 images=(second,),
-                facets=(Facet(36, 49, "mention", "napac.org.uk"),),
+                facets=(Facet(len(cw_line) + 36, len(cw_line) + 49, "mention", "napac.org.uk"),),
                 langs=("en",),
                 reply_rules=None,
                 allow_quotes=False,
@@ -109,8 +110,8 @@ def test_golden_full_post_on_both_platforms(campaign: Campaign, bench_image: Ima
                 platform="bluesky",
                 part=2,
                 at=at,
-                text="Part 3",
-                length=6,
+                text=f"{cw_line}Part 3",
+                length=len(cw_line) + 6,
                 limit=300,
                 langs=("en",),
                 reply_rules=None,
@@ -265,16 +266,28 @@ def test_mastodon_appends_a_link_that_is_only_a_prefix_of_one_in_the_text(campai
     assert render_post(post, campaign)["mastodon"][0].text == "See https://example.org/a."
 
 
-def test_cw_and_helpline_only_on_the_root_and_reply_rules_only_on_root(campaign: Campaign) -> None:
+def test_cw_on_every_part_helpline_and_reply_rules_only_on_the_root(campaign: Campaign) -> None:
     post = make_post(content_warning="CSA", helpline=True, thread=(ThreadPart("two"), ThreadPart("three")))
     bluesky = render_post(post, campaign)["bluesky"]
-    assert [p.text for p in bluesky] == [f"CW: CSA\n\n{TEXT}\n\n{HELPLINE}", "two", "three"]
+    # Bluesky has no content-warning field: the "CW:" line goes on each reply too, as Mastodon's spoiler_text does
+    assert [p.text for p in bluesky] == [f"CW: CSA\n\n{TEXT}\n\n{HELPLINE}", "CW: CSA\n\ntwo", "CW: CSA\n\nthree"]
+    assert [p.length for p in bluesky][1:] == [len("CW: CSA\n\ntwo"), len("CW: CSA\n\nthree")]
     assert [p.reply_rules for p in bluesky] == [("following", "mentioned"), None, None]
     assert [p.allow_quotes for p in bluesky] == [False, False, False]
     assert [p.part for p in bluesky] == [0, 1, 2]
     mastodon = render_post(post, campaign)["mastodon"]
     assert [p.text for p in mastodon] == [f"{TEXT}\n\n{HELPLINE}", "two", "three"]
     assert [p.spoiler_text for p in mastodon] == ["CSA", "CSA", "CSA"]
+
+
+def test_a_bluesky_content_warning_override_applies_to_the_replies_too(campaign: Campaign) -> None:
+    thread = (ThreadPart("two"),)
+    off = make_post(content_warning="CSA", thread=thread, overrides={"bluesky": PlatformOverride(content_warning="")})
+    assert [p.text for p in render_post(off, campaign)["bluesky"]] == [TEXT, "two"]
+    other = make_post(content_warning="CSA", thread=thread,
+                      overrides={"bluesky": PlatformOverride(content_warning="Abuse")})
+    assert [p.text for p in render_post(other, campaign)["bluesky"]] == [f"CW: Abuse\n\n{TEXT}", "CW: Abuse\n\ntwo"]
+    assert [p.spoiler_text for p in render_post(other, campaign)["mastodon"]] == ["CSA", "CSA"]
 
 
 def test_helpline_is_not_added_when_the_campaign_has_none(campaign: Campaign) -> None:
