@@ -145,6 +145,10 @@ class PostEngagement:
     published_local: str
     url: str
     tracked: bool  # at least one snapshot before the week's end
+    # Growth is measured from the last snapshot before the week (or from zero for a post published during it).
+    # False when the post was published before the week and its first snapshot came during it: the week's
+    # growth is then unknown, and its growth fields stay 0.
+    growth_known: bool = True
     likes: int = 0
     reposts: int = 0
     replies: int = 0
@@ -161,6 +165,25 @@ class PostEngagement:
     @property
     def growth(self) -> int:
         return self.likes_growth + self.reposts_growth + self.replies_growth + self.quotes_growth
+
+    @property
+    def growth_note(self) -> str:
+        """Where this week's growth is measured from, for the CSV."""
+        if not self.tracked:
+            return "not measured yet"
+        return "" if self.growth_known else NO_EARLIER_SNAPSHOT
+
+
+NO_EARLIER_SNAPSHOT = "no earlier snapshot"
+
+
+def signed(value: int) -> Markup:
+    """A change as people read it: +3, \u22123 (a real minus sign), 0. Markup: it is our own text, never escaped."""
+    if value > 0:
+        return Markup(f"+{value}")
+    if value < 0:
+        return Markup(f"\u2212{-value}")
+    return Markup("0")
 
 
 @dataclass(frozen=True)
@@ -224,10 +247,9 @@ class Change:
 
     @property
     def delta_text(self) -> str:
-        sign = "+" if self.delta > 0 else ""
-        if self.previous_week:
-            return f"{sign}{self.delta} ({sign}{round(100 * self.delta / self.previous_week)}%)"
-        return f"{sign}{self.delta}" if self.delta else "0"
+        if self.previous_week and self.delta:
+            return f"{signed(self.delta)} ({signed(round(100 * self.delta / self.previous_week))}%)"
+        return str(signed(self.delta))
 
 
 @dataclass
@@ -293,9 +315,8 @@ def _local(moment: datetime | None, zone: str) -> str:
 
 def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetime) -> DeliveryFigures:
     figures = DeliveryFigures()
-    statement = (
-        select(Delivery.state, Delivery.dry_run, Delivery.due_at, Delivery.published_at)
-        .where(Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end)
+    statement = select(Delivery.state, Delivery.dry_run, Delivery.due_at, Delivery.published_at).where(
+        Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end
     )
     with store.transaction() as session:
         for state, dry_run, due_at, published_at in session.execute(statement):
@@ -322,12 +343,16 @@ def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetim
 def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime, zone: str) -> list[DeliveryLine]:
     """Deliveries of the week that were late, missed, failed, still pending, or dry runs."""
     with store.transaction() as session:
-        deliveries = session.execute(
-            select(Delivery)
-            .where(Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end)
-            .where(Delivery.state != State.CANCELLED)
-            .order_by(Delivery.due_at, Delivery.post_id, Delivery.platform, Delivery.part)
-        ).scalars().all()
+        deliveries = (
+            session.execute(
+                select(Delivery)
+                .where(Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end)
+                .where(Delivery.state != State.CANCELLED)
+                .order_by(Delivery.due_at, Delivery.post_id, Delivery.platform, Delivery.part)
+            )
+            .scalars()
+            .all()
+        )
         lines = []
         for d in deliveries:
             late = d.published_at is not None and d.published_at - d.due_at > ON_TIME
@@ -346,19 +371,28 @@ def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime,
             elif d.state in (State.MISSED, State.FAILED):
                 outcome = str(d.state)
                 if not reason:
-                    reason = session.execute(
-                        select(Event.reason)
-                        .where(Event.delivery_id == d.id, Event.to_state == d.state)
-                        .order_by(Event.id.desc())
-                        .limit(1)
-                    ).scalar_one_or_none() or ""
+                    reason = (
+                        session.execute(
+                            select(Event.reason)
+                            .where(Event.delivery_id == d.id, Event.to_state == d.state)
+                            .order_by(Event.id.desc())
+                            .limit(1)
+                        ).scalar_one_or_none()
+                        or ""
+                    )
             else:
                 outcome = "pending"
                 reason = reason or f"still {d.state} when this report was made"
             lines.append(
                 DeliveryLine(
-                    d.post_id, d.platform, d.part, _local(d.due_at, zone), outcome,
-                    _local(d.published_at, zone), reason, d.remote_url or "",
+                    d.post_id,
+                    d.platform,
+                    d.part,
+                    _local(d.due_at, zone),
+                    outcome,
+                    _local(d.published_at, zone),
+                    reason,
+                    d.remote_url or "",
                 )
             )
     return lines
@@ -378,8 +412,14 @@ def _engagement(store: Store, campaign: str, start: datetime, end: datetime, zon
 
     statement = (
         select(
-            Delivery.id, Delivery.post_id, Delivery.platform, Delivery.part, Delivery.published_at,
-            Delivery.remote_url, PostRecord.summary, latest_before(end).label("end_id"),
+            Delivery.id,
+            Delivery.post_id,
+            Delivery.platform,
+            Delivery.part,
+            Delivery.published_at,
+            Delivery.remote_url,
+            PostRecord.summary,
+            latest_before(end).label("end_id"),
             latest_before(start).label("start_id"),
         )
         .join(PostRecord, PostRecord.id == Delivery.post_pk)
@@ -396,12 +436,16 @@ def _engagement(store: Store, campaign: str, start: datetime, end: datetime, zon
     with store.transaction() as session:
         rows = session.execute(statement).all()
         snapshot_ids = {i for row in rows for i in (row.end_id, row.start_id) if i is not None}
-        snapshots = {
-            s.id: s
-            for s in session.execute(
-                select(EngagementSnapshot).where(EngagementSnapshot.id.in_(snapshot_ids))
-            ).scalars()
-        } if snapshot_ids else {}
+        snapshots = (
+            {
+                s.id: s
+                for s in session.execute(
+                    select(EngagementSnapshot).where(EngagementSnapshot.id.in_(snapshot_ids))
+                ).scalars()
+            }
+            if snapshot_ids
+            else {}
+        )
     posts: dict[tuple[str, str], PostEngagement] = {}
     for row in rows:
         end_snap = snapshots.get(row.end_id)
@@ -418,11 +462,18 @@ def _engagement(store: Store, campaign: str, start: datetime, end: datetime, zon
         if end_snap is None:
             continue
         post.tracked = True
+        # Published during the week: it started from nothing. Published before: from the last snapshot before the
+        # week, and without one the week's growth is unknown (its whole count is not this week's growth).
+        baseline_known = row.published_at >= start or start_snap is not None
+        post.growth_known = post.growth_known and baseline_known
         for metric in ("likes", "reposts", "replies", "quotes"):
             now_value = getattr(end_snap, metric)
             before = getattr(start_snap, metric) if start_snap is not None else 0
             setattr(post, metric, getattr(post, metric) + now_value)
             setattr(post, f"{metric}_growth", getattr(post, f"{metric}_growth") + now_value - before)
+    for post in posts.values():
+        if not post.growth_known:  # one part without a baseline makes the whole post's growth unknown
+            post.likes_growth = post.reposts_growth = post.replies_growth = post.quotes_growth = 0
     return list(posts.values())
 
 
@@ -432,10 +483,11 @@ def _top_posts(posts: Sequence[PostEngagement]) -> list[TopPost]:
         by_post[post.post_id].append(post)
     ranked = []
     for post_id, rows in by_post.items():
-        growth = sum(r.growth for r in rows)
+        measured = [r for r in rows if r.growth_known]  # a post without a baseline has no known growth
+        growth = sum(r.growth for r in measured)
         if growth <= 0:
             continue
-        platforms = ", ".join(PLATFORM_NAMES.get(r.platform, r.platform) for r in rows if r.growth > 0)
+        platforms = ", ".join(PLATFORM_NAMES.get(r.platform, r.platform) for r in measured if r.growth > 0)
         ranked.append(TopPost(post_id, rows[0].summary, growth, sum(r.total for r in rows), platforms))
     ranked.sort(key=lambda t: (-t.growth, -t.total, t.post_id))
     return ranked[:TOP_POSTS]
@@ -531,8 +583,11 @@ def _examples(
     with store.transaction() as session:
         rows = session.execute(
             select(
-                MentionRecord.platform, MentionRecord.author_handle, MentionRecord.created_at,
-                MentionRecord.text, MentionRecord.url,
+                MentionRecord.platform,
+                MentionRecord.author_handle,
+                MentionRecord.created_at,
+                MentionRecord.text,
+                MentionRecord.url,
             )
             .where(
                 MentionRecord.campaign == campaign,
@@ -559,7 +614,7 @@ def _week_figures(
     bounds = week.boundaries(zone)
     posts = _engagement(store, campaign, bounds[0], bounds[7], zone)
     deliveries = _delivery_figures(store, campaign, bounds[0], bounds[7])
-    return WeekFigures(deliveries, mentions, sum(p.growth for p in posts)), posts
+    return WeekFigures(deliveries, mentions, sum(p.growth for p in posts if p.growth_known)), posts
 
 
 def build_weekly_report(
@@ -731,6 +786,8 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
     return {
         "r": report,
         "platform_names": PLATFORM_NAMES,
+        "signed": signed,
+        "no_earlier_snapshot": NO_EARLIER_SNAPSHOT,
         "generated_local": report.generated_at.astimezone(ZoneInfo(report.zone)).strftime("%a %-d %b %Y %H:%M"),
     }
 
@@ -758,6 +815,13 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def _growth_cells(post: PostEngagement) -> list[Any]:
+    """This week's gains, or empty cells when they are unknown (no snapshot before the week)."""
+    if not post.growth_known:
+        return [""] * 5
+    return [post.likes_growth, post.reposts_growth, post.replies_growth, post.quotes_growth, post.growth]
+
+
 def csv_tables(report: WeeklyReport) -> dict[str, list[list[Any]]]:
     """name -> rows (header first) for the CSV files."""
     m = report.mentions
@@ -770,10 +834,10 @@ def csv_tables(report: WeeklyReport) -> dict[str, list[list[Any]]]:
         "engagement": [[
             "post", "platform", "published", "likes", "reposts", "replies", "quotes", "total",
             "likes this week", "reposts this week", "replies this week", "quotes this week", "gained this week",
-            "summary", "url",
+            "summary", "url", "note",
         ]] + [[
             p.post_id, p.platform, p.published_local, p.likes, p.reposts, p.replies, p.quotes, p.total,
-            p.likes_growth, p.reposts_growth, p.replies_growth, p.quotes_growth, p.growth, p.summary, p.url,
+            *_growth_cells(p), p.summary, p.url, p.growth_note,
         ] for p in report.posts],
         "mentions_per_day": [["date", *[PLATFORM_NAMES.get(p, p) for p in m.platforms], "total"]]
         + [[d.isoformat(), *[m.per_day[p][i] for p in m.platforms], m.day_total(i)] for i, d in enumerate(m.days)],

@@ -243,7 +243,7 @@ def test_iso_weeks() -> None:
 
 HOSTILE = (
     '<script>document.title="pwned"</script><img id="pwned" src=x onerror="document.title=\'pwned\'">'
-    "\u202egnp.exe\u202c [click](javascript:alert(1)) *bold* | =HYPERLINK(\"http://evil.test\") #ItsNotOK"
+    '\u202egnp.exe\u202c [click](javascript:alert(1)) *bold* | =HYPERLINK("http://evil.test") #ItsNotOK'
 )
 
 
@@ -263,7 +263,7 @@ def hostile_store(store: Store) -> Store:
 
 def test_hostile_mention_is_inert_in_html(store: Store) -> None:
     html = render_html(report_of(hostile_store(store)))
-    assert "<script" not in html and "<img id=" not in html and "onerror=\"document" not in html
+    assert "<script" not in html and "<img id=" not in html and 'onerror="document' not in html
     assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;" in html
     assert "\u202e" not in html and "\u202c" not in html
     assert '<blockquote class="example"><bdi>&lt;script&gt;' in html
@@ -308,3 +308,60 @@ def test_monday_report_is_written_once_when_due(known: Store, tmp_path: Path) ->
     from scheduler.operations import latest_report
 
     assert latest_report(reports) == reports / "sasvaw-week" / "sasvaw-week-2027-W05.html"
+
+
+def test_growth_is_measured_from_the_last_snapshot_before_the_week_and_losses_are_signed(
+    store: Store, tmp_path: Path
+) -> None:
+    b = StoreBuilder(store)
+    # Published the week before W05 and counted then: W05's growth is measured from that count (a loss here).
+    old = b.post("old", london(2027, 1, 28, 9), "Counted before the week")
+    d_old = b.delivery(old, "old", "bluesky", london(2027, 1, 28, 9), State.PUBLISHED, published=london(2027, 1, 28, 9))
+    b.snapshot(d_old, "bluesky", "bluesky-remote-old-0", london(2027, 1, 29, 9), 5, 2, 0)
+    b.snapshot(d_old, "bluesky", "bluesky-remote-old-0", london(2027, 2, 3, 9), 2, 2, 1)
+    # Published the week before too, but first counted during W05 (engagement collection was not running yet):
+    # its 40 likes are not this week's growth, which is unknown.
+    late = b.post("late", london(2027, 1, 27, 9), "First counted during the week")
+    d_late = b.delivery(late, "late", "bluesky", london(2027, 1, 27, 9), State.PUBLISHED,
+                        published=london(2027, 1, 27, 9))  # fmt: skip
+    b.snapshot(d_late, "bluesky", "bluesky-remote-late-0", london(2027, 2, 2, 9), 40, 4, 0)
+    # Published during W05: it grew from nothing.
+    new = b.post("new", london(2027, 2, 1, 9), "Published during the week")
+    d_new = b.delivery(new, "new", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED, published=london(2027, 2, 1, 9))
+    b.snapshot(d_new, "bluesky", "bluesky-remote-new-0", london(2027, 2, 2, 9), 3, 0, 0)
+
+    r = report_of(store)
+    by_post = {p.post_id: p for p in r.posts}
+    assert [(p.post_id, p.growth_known, p.total, p.growth) for p in r.posts] == [
+        ("late", False, 44, 0),
+        ("old", True, 5, -2),
+        ("new", True, 3, 3),
+    ]
+    assert (by_post["old"].likes_growth, by_post["old"].replies_growth) == (-3, 1)
+    assert r.figures.engagement_growth == 1  # -2 + 3: the unmeasured post adds nothing
+    assert [(t.post_id, t.growth) for t in r.top_posts] == [("new", 3)]
+    gained = {c.label: c for c in r.changes}["Engagement gained (likes, reposts, replies, quotes)"]
+    assert (gained.this_week, gained.previous_week, gained.delta_text) == (1, 7, "\u22126 (\u221286%)")
+
+    html = render_html(r)
+    markdown = render_markdown(r)
+    for text in (html, markdown):
+        assert "+-" not in text
+        assert "\u22123" in text and "\u22122" in text  # old's lost likes and its total, with a real minus sign
+        assert "no earlier snapshot" in text
+    assert '<td class="n">2<br><span class="note">\u22123</span></td>' in html
+    assert "| old | Bluesky | Thu 28 Jan 09:00 | 2 (\u22123) | 2 (0) | 1 (+1) | 0 (0) | \u22122 |" in markdown
+    assert "| late | Bluesky | Wed 27 Jan 09:00 | 40 | 4 | 0 | 0 | no earlier snapshot |" in markdown
+    engagement = {row[0]: row for row in csv_tables(r)["engagement"][1:]}
+    assert engagement["late"][8:13] == ["", "", "", "", ""] and engagement["late"][-1] == "no earlier snapshot"
+    assert engagement["old"][8:13] == [-3, 0, 1, 0, -2] and engagement["old"][-1] == ""
+
+
+def test_changes_are_signed_with_a_real_minus_sign() -> None:
+    from scheduler.reports import Change
+
+    assert Change("x", 7, 10).delta_text == "\u22123 (\u221230%)"
+    assert Change("x", 13, 10).delta_text == "+3 (+30%)"
+    assert Change("x", 0, 3).delta_text == "\u22123 (\u2212100%)"
+    assert Change("x", 3, 0).delta_text == "+3"
+    assert Change("x", 4, 4).delta_text == "0"
