@@ -113,14 +113,14 @@ class IsoWeek:
 @dataclass
 class DeliveryFigures:
     planned: int = 0  # due in the week, not cancelled
-    published: int = 0
+    published: int = 0  # posted to a platform (dry runs are not)
     on_time: int = 0
     late: int = 0
     missed: int = 0
     failed: int = 0
     pending: int = 0  # still scheduled or in flight when the report was made
     cancelled: int = 0
-    dry_run: int = 0  # published to the dry-run outbox, not to a platform
+    dry_run: int = 0  # written to the dry-run outbox (no credentials), not posted: its own outcome
 
 
 @dataclass(frozen=True)
@@ -324,9 +324,10 @@ def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetim
                 figures.cancelled += 1
                 continue
             figures.planned += 1
-            if state == State.PUBLISHED:
+            if state == State.PUBLISHED and dry_run:
+                figures.dry_run += 1  # written to the outbox, not posted: neither published nor on time
+            elif state == State.PUBLISHED:
                 figures.published += 1
-                figures.dry_run += bool(dry_run)
                 if published_at is not None and published_at - due_at > ON_TIME:
                     figures.late += 1
                 else:
@@ -359,15 +360,14 @@ def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime,
             if d.state == State.PUBLISHED and not late and not d.dry_run:
                 continue
             reason = d.last_error or ""
-            if d.state == State.PUBLISHED:
-                outcome = "late" if late else "dry run"
-                if late:
-                    assert d.published_at is not None
-                    minutes = int((d.published_at - d.due_at).total_seconds() // 60)
-                    reason = f"published {minutes} min after its planned time" + (f"; {reason}" if reason else "")
-                if d.dry_run:
-                    outcome = f"{outcome}, dry run" if late else outcome
-                    reason = reason or "no credentials: written to the dry-run outbox, not posted"
+            if d.state == State.PUBLISHED and d.dry_run:
+                outcome = "dry run"
+                reason = "no credentials: written to the dry-run outbox, not posted" + (f"; {reason}" if reason else "")
+            elif d.state == State.PUBLISHED:
+                outcome = "late"
+                assert d.published_at is not None
+                minutes = int((d.published_at - d.due_at).total_seconds() // 60)
+                reason = f"published {minutes} min after its planned time" + (f"; {reason}" if reason else "")
             elif d.state in (State.MISSED, State.FAILED):
                 outcome = str(d.state)
                 if not reason:
@@ -664,6 +664,7 @@ def _changes(this: WeekFigures, before: WeekFigures) -> list[Change]:
         ("Published late", this.deliveries.late, before.deliveries.late),
         ("Missed", this.deliveries.missed, before.deliveries.missed),
         ("Failed", this.deliveries.failed, before.deliveries.failed),
+        ("Dry runs (outbox only, not posted)", this.deliveries.dry_run, before.deliveries.dry_run),
         ("Engagement gained (likes, reposts, replies, quotes)", this.engagement_growth, before.engagement_growth),
         ("Mentions", this.mentions.total, before.mentions.total),
         ("Mentions replying to us", this.mentions.replies_to_us, before.mentions.replies_to_us),

@@ -50,7 +50,7 @@ def report_of(store: Store, week: IsoWeek = W05, **options: object):  # type: ig
 def test_every_figure_of_a_known_week(known: Store) -> None:
     r = report_of(known)
     assert r.deliveries == DeliveryFigures(
-        planned=8, published=5, on_time=4, late=1, missed=1, failed=1, pending=1, cancelled=1, dry_run=1
+        planned=8, published=4, on_time=3, late=1, missed=1, failed=1, pending=1, cancelled=1, dry_run=1
     )
     assert r.previous.deliveries == DeliveryFigures(planned=2, published=2, on_time=2)
     problems = [(p.post_id, p.platform, p.part, p.outcome, p.reason) for p in r.problems]
@@ -100,10 +100,11 @@ def test_every_figure_of_a_known_week(known: Store) -> None:
     changes = {c.label: (c.this_week, c.previous_week, c.delta_text) for c in r.changes}
     assert changes == {
         "Deliveries planned": (8, 2, "+6 (+300%)"),
-        "Published on time": (4, 2, "+2 (+100%)"),
+        "Published on time": (3, 2, "+1 (+50%)"),
         "Published late": (1, 0, "+1"),
         "Missed": (1, 0, "+1"),
         "Failed": (1, 0, "+1"),
+        "Dry runs (outbox only, not posted)": (1, 0, "+1"),
         "Engagement gained (likes, reposts, replies, quotes)": (27, 3, "+24 (+800%)"),
         "Mentions": (6, 2, "+4 (+200%)"),
         "Mentions replying to us": (1, 0, "+1"),
@@ -124,7 +125,8 @@ def test_the_same_figures_reach_every_format(known: Store, tmp_path: Path) -> No
     )  # fmt: skip
     html = (tmp_path / "out" / "sasvaw-week-2027-W05.html").read_text()
     assert (
-        "8 planned this week: 4 published on time (within 5 minutes),\n1 late, 1 missed, 1 failed, 1 not yet sent"
+        "8 planned this week: 3 published on time (within 5 minutes),\n1 late, 1 missed, 1 failed, 1 dry run, "
+        "1 not yet sent."
     ) in html
     assert "1 mention replied to our posts." in html
     assert "4 accounts mentioned the campaign: 3 for the first time, 1 returning." in html
@@ -365,3 +367,37 @@ def test_changes_are_signed_with_a_real_minus_sign() -> None:
     assert Change("x", 0, 3).delta_text == "\u22123 (\u2212100%)"
     assert Change("x", 3, 0).delta_text == "+3"
     assert Change("x", 4, 4).delta_text == "0"
+
+
+def test_dry_runs_are_their_own_outcome_never_published_on_time(store: Store, tmp_path: Path) -> None:
+    b = StoreBuilder(store)
+    posted = b.post("posted", london(2027, 2, 1, 9))
+    b.delivery(posted, "posted", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED, published=london(2027, 2, 1, 9))
+    for name, delay in (("dry", 0), ("dry-late", 45)):
+        pk = b.post(name, london(2027, 2, 2, 9))
+        b.delivery(pk, name, "mastodon", london(2027, 2, 2, 9), State.PUBLISHED,
+                   published=london(2027, 2, 2, 9, delay), dry_run=True)  # fmt: skip
+    r = report_of(store)
+    assert r.deliveries == DeliveryFigures(planned=3, published=1, on_time=1, dry_run=2)
+    assert [(p.post_id, p.outcome) for p in r.problems] == [("dry", "dry run"), ("dry-late", "dry run")]
+    changes = {c.label: (c.this_week, c.previous_week) for c in r.changes}
+    assert changes["Published on time"] == (1, 0) and changes["Published late"] == (0, 0)
+    assert changes["Dry runs (outbox only, not posted)"] == (2, 0)
+
+    paths = write_report(r, tmp_path)
+    html = next(p for p in paths if p.suffix == ".html").read_text()
+    assert (
+        "3 planned this week: 1 published on time (within 5 minutes),\n0 late, 0 missed, 0 failed, 2 dry runs." in html
+    )
+    assert '<div class="card dry" id="dry-runs"><b>2</b><span>dry runs: outbox only, not posted</span></div>' in html
+    assert html.count('<span class="outcome dry-run">dry run</span>') == 2
+    markdown = next(p for p in paths if p.suffix == ".md").read_text()
+    assert "3 planned: 1 published on time (within 5 minutes), 0 late, 0 missed, 0 failed, 2 dry runs." in markdown
+    assert "| Dry runs (outbox only, not posted) | 2 | 0 | +2 |" in markdown
+    summary = list(csv.reader(io.StringIO(next(p for p in paths if p.name.endswith("-summary.csv"))
+                                          .read_text(encoding="utf-8-sig"))))  # fmt: skip
+    assert ["Published on time", "1", "0", "1"] in summary
+    assert ["Dry runs (outbox only, not posted)", "2", "0", "2"] in summary
+    deliveries = list(csv.reader(io.StringIO(next(p for p in paths if p.name.endswith("-deliveries.csv"))
+                                             .read_text(encoding="utf-8-sig"))))  # fmt: skip
+    assert [row[4] for row in deliveries[1:]] == ["dry run", "dry run"]
