@@ -184,8 +184,25 @@ def pause_and_drain(
         time.sleep(poll_seconds)
 
 
-def latest_report(reports_dir: Path) -> Path | None:
+def latest_report(reports_dir: Path, campaign: str | None = None) -> Path | None:
+    """The weekly report of the latest ISO week, read from its name (<campaign>-<year>-W<week>.html), of one
+    campaign when given. Not the newest file: a report rewritten for an older week, or another campaign's
+    report, must not hide the latest one. Files named otherwise are not weekly reports."""
+    import re
+
     if not reports_dir.is_dir():
         return None
-    candidates = sorted(reports_dir.glob("**/*.html"), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
+    name = re.compile(r"(?P<campaign>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})-W(?P<week>\d{2})\.html")
+    best: tuple[tuple[int, int, float], Path] | None = None
+    for path in reports_dir.glob("**/*.html"):
+        found = name.fullmatch(path.name)
+        if found is None or (campaign is not None and found["campaign"] != campaign):
+            continue
+        try:
+            modified = path.stat().st_mtime  # only to choose between campaigns' reports of the same week
+        except OSError:
+            continue
+        key = (int(found["year"]), int(found["week"]), modified)
+        if best is None or key > best[0]:
+            best = (key, path)
+    return best[1] if best else None

@@ -79,8 +79,10 @@ def test_collect_without_credentials_says_so_and_skips(tmp_path: Path) -> None:
     result = CliRunner().invoke(collect, ["--campaign", "sasvaw-week", "--since", "2027-02-01"],
                                 env=environment(tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "Bluesky has no credentials (set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD): its collectors are skipped." \
+    assert (
+        "Bluesky has no credentials (set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD): its collectors are skipped."
         in result.output
+    )
     assert "sasvaw-week mastodon (mentions): skipped: Mastodon has no credentials" in result.output
     assert "sasvaw-week bluesky (engagement): skipped: Bluesky has no credentials" in result.output
     with store.transaction() as session:
@@ -159,3 +161,26 @@ def test_collect_queue_tasks_in_a_real_worker(tmp_path: Path, redis: EmbeddedRed
         worker.stop()
     log = (tmp_path / "worker.log").read_text()
     assert "campaign.collect_mentions" in log and "ERROR" not in log, log[-3000:]
+
+
+def test_latest_report_goes_by_the_iso_week_in_the_name_per_campaign(tmp_path: Path) -> None:
+    import os
+
+    reports = tmp_path / "reports"
+    files = {
+        "sasvaw-week/sasvaw-week-2027-W05.html": 100,
+        "sasvaw-week/sasvaw-week-2026-W52.html": 400,  # an older week, rewritten last
+        "sasvaw-week/sasvaw-week-2027-W05.md": 500,  # not the HTML report
+        "act-on-iicsa/act-on-iicsa-2027-W03.html": 300,
+        "act-on-iicsa/notes.html": 600,  # not a weekly report
+    }
+    for name, modified in files.items():
+        path = reports / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("<html></html>")
+        os.utime(path, (modified, modified))
+    assert latest_report(reports, "sasvaw-week") == reports / "sasvaw-week" / "sasvaw-week-2027-W05.html"
+    assert latest_report(reports, "act-on-iicsa") == reports / "act-on-iicsa" / "act-on-iicsa-2027-W03.html"
+    assert latest_report(reports) == reports / "sasvaw-week" / "sasvaw-week-2027-W05.html"  # the latest week
+    assert latest_report(reports, "other") is None
+    assert latest_report(tmp_path / "missing") is None
