@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import make_url
 
 from scheduler import dispatch, operations
 from scheduler.calendar_commands import calendar
@@ -216,21 +217,45 @@ def resume() -> None:
 @click.argument("post_id")
 @click.option("--campaign", help="The campaign, when the same post id exists in several.")
 def cancel(post_id: str, campaign: str | None) -> None:
-    """Cancel every unpublished delivery of POST_ID (published ones are never touched)."""
+    """Cancel every unpublished delivery of POST_ID (published ones are never touched).
+
+    A part being published at this moment cannot be called back: it ends cancelled if that attempt fails, and
+    the thread parts after it are cancelled now."""
     try:
-        cancelled = dispatch.cancel(_store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign)
+        result = dispatch.cancel(_store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign)
     except dispatch.OperatorError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"Cancelled {len(cancelled)} deliver{'y' if len(cancelled) == 1 else 'ies'} of {post_id}.")
+    count = len(result.cancelled)
+    click.echo(f"Cancelled {count} deliver{'y' if count == 1 else 'ies'} of {post_id}.")
+    for where in result.in_flight:
+        click.secho(
+            f"{post_id} {where} is being published right now and cannot be called back; if that attempt fails "
+            f"it ends cancelled. See `campaign status` in a minute.",
+            fg="yellow",
+        )
+    for where in result.maybe_live:
+        click.secho(
+            f"{post_id} {where}: its last attempt ended with an unknown outcome, so it may be live already. "
+            f"Check the account and delete it there if it must not be up.",
+            fg="yellow",
+        )
 
 
 @main.command()
 @click.argument("post_id")
 @click.option("--campaign", help="The campaign, when the same post id exists in several.")
-def retry(post_id: str, campaign: str | None) -> None:
-    """Post POST_ID's missed or failed deliveries now (an explicit decision to post late)."""
+@click.option(
+    "--platform", type=click.Choice(["bluesky", "mastodon"]), help="Only this platform's deliveries (default: all)."
+)
+def retry(post_id: str, campaign: str | None, platform: str | None) -> None:
+    """Post POST_ID's missed or failed deliveries now (an explicit decision to post late).
+
+    One whose last attempt ended with an unknown outcome is looked for on the platform first and posted only
+    if it is not there."""
     try:
-        rearmed = dispatch.retry(_store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign)
+        rearmed = dispatch.retry(
+            _store(_settings()), post_id, clock.now(), actor=_actor(), campaign=campaign, platform=platform
+        )
     except dispatch.OperatorError as error:
         raise click.ClickException(str(error)) from error
     click.echo(
@@ -367,7 +392,7 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
     Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
     nothing: the schedule lives in the database, and starting again resumes where it stopped.
     """
-    from scheduler.embedded import EmbeddedRedis, Services, beat_process, celery_env, worker_process
+    from scheduler.embedded import CrashLoop, EmbeddedRedis, Services, beat_process, celery_env, worker_process
 
     settings = _settings()
     store = _store(settings)
@@ -393,6 +418,7 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
         worker_process(child_env, name="collect", queues=("collect",), concurrency=2, log_path=logs / "collect.log"),
     ]
     stopping = False
+    crashed: CrashLoop | None = None
 
     def request_stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -404,7 +430,7 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
         for child in services.children:
             child.start()
         report = operations.status(store, clock.now(), limit=5)
-        click.echo(f"Database: {settings.database_url}")
+        click.echo(f"Database: {make_url(settings.database_url).render_as_string(hide_password=True)}")
         click.echo(f"Worker and beat running (logs in {logs}). Ctrl-C stops cleanly.")
         if report.paused:
             click.secho(f"Posting is PAUSED: {report.pause_reason}", fg="red")
@@ -416,10 +442,14 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
             for name in services.supervise_once():
                 click.secho(f"{name} stopped unexpectedly; restarted it (see {logs}).", fg="yellow", err=True)
             time.sleep(0.5)
+    except CrashLoop as error:
+        crashed = error
     finally:
         click.echo("Stopping: beat, then the worker (finishing what it holds), then Redis...")
         services.stop()
         click.echo("Stopped. Nothing is lost: `campaign run` resumes from the database.")
+    if crashed is not None:
+        raise click.ClickException(str(crashed))
 
 
 @main.command()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import Store
@@ -39,6 +39,9 @@ class DispatchPolicy:
     base_backoff_seconds: float = 5.0
     max_backoff_seconds: float = 900.0
     claim_batch: int = 1000
+    # A live worker keeps extending its publish lease while the adapter call runs; past this it stops, so a
+    # call that hangs for good is eventually taken as lost and reconciled.
+    max_publish_hold: timedelta = timedelta(minutes=30)
 
     def backoff(self, attempts: int, retry_after: float | None, rng: random.Random | None = None) -> float:
         """Exponential backoff with full jitter, never sooner than a platform's own reset time."""
@@ -82,6 +85,7 @@ class PublishJob:
     idempotency_key: str
     outcome_unknown: bool
     attempts: int
+    write_attempt_at: datetime  # when the attempt that may have written it began (this one, unless unknown)
     root: RemoteRef | None
     parent: RemoteRef | None
 
@@ -153,6 +157,18 @@ def _locked(session: Session, statement: Any) -> Any:
     return statement
 
 
+def _for_update(session: Session, statement: Any) -> Any:
+    """Row locks on PostgreSQL, waiting for a holder (operator actions and outcomes must not skip a row a
+    worker is changing, nor overwrite its change); SQLite's BEGIN IMMEDIATE already serialises writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update()
+    return statement
+
+
+def _delivery(session: Session, delivery_id: int) -> Delivery | None:
+    return session.scalars(_for_update(session, select(Delivery).where(Delivery.id == delivery_id))).one_or_none()
+
+
 def is_paused(session: Session, *, for_publish: bool = False) -> bool:
     statement = select(Setting.value).where(Setting.key == PAUSED_KEY)
     if for_publish and session.get_bind().dialect.name == "postgresql":
@@ -172,7 +188,11 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
             _locked(
                 session,
                 select(Delivery)
-                .where(Delivery.state == State.SCHEDULED, Delivery.due_at <= horizon)
+                .where(
+                    Delivery.state == State.SCHEDULED,
+                    Delivery.due_at <= horizon,
+                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= horizon),
+                )
                 .order_by(Delivery.due_at, Delivery.id)
                 .limit(policy.claim_batch),
             )
@@ -183,21 +203,19 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
         for delivery in candidates:
             if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
                 late = now - delivery.due_at
-                transition(
-                    session,
-                    delivery,
-                    State.MISSED,
-                    action="misfire",
-                    actor=actor,
-                    reason=f"not published within its misfire grace ({_minutes(delivery.misfire_grace_s)}); "
-                    f"{_minutes(int(late.total_seconds()))} late. Use `campaign retry` to post it now.",
-                    now=now,
+                reason = (
+                    f"not published within its misfire grace ({_minutes(delivery.misfire_grace_s)}); "
+                    f"{_minutes(int(late.total_seconds()))} late. Use `campaign retry` to post it now."
                 )
+                if delivery.outcome_unknown:
+                    reason += (
+                        " Its last attempt ended with an unknown outcome, so it may be live already: "
+                        "`campaign retry` looks for it first and posts only if it is not there."
+                    )
+                transition(session, delivery, State.MISSED, action="misfire", actor=actor, reason=reason, now=now)
                 missed.append(delivery.id)
                 continue
             if paused:
-                continue
-            if delivery.next_attempt_at is not None and delivery.next_attempt_at > horizon:
                 continue
             if delivery.parent_id is not None and parent_states.get(delivery.parent_id) != State.PUBLISHED:
                 continue
@@ -223,13 +241,21 @@ def _rearm_expired_leases(session: Session, now: datetime, actor: str) -> list[i
         )
     ).all()
     for delivery in expired:
+        delivery.lease_until = None
+        delivery.claimed_by = None
         if delivery.state == State.PUBLISHING:
             delivery.outcome_unknown = True
+            if delivery.cancel_requested:
+                delivery.cancel_requested = False
+                reason = (
+                    "cancelled by operator while it was being published; the worker publishing it was lost, so "
+                    "it may be live: check the account"
+                )
+                transition(session, delivery, State.CANCELLED, action="cancel", actor=actor, reason=reason, now=now)
+                continue
             reason = "the worker publishing it was lost; the next attempt reconciles before posting"
         else:
             reason = "its publish task was lost (worker or broker restart); claiming again"
-        delivery.lease_until = None
-        delivery.claimed_by = None
         transition(session, delivery, State.SCHEDULED, action="lease-expired", actor=actor, reason=reason, now=now)
     return [d.id for d in expired]
 
@@ -259,11 +285,7 @@ def begin_publish(
     parent is not out yet. The pause switch is read in the same transaction as the change."""
     with store.transaction() as session:
         paused = is_paused(session, for_publish=True)
-        delivery = session.scalars(
-            select(Delivery).where(Delivery.id == delivery_id).with_for_update()
-            if session.get_bind().dialect.name == "postgresql"
-            else select(Delivery).where(Delivery.id == delivery_id)
-        ).one_or_none()
+        delivery = _delivery(session, delivery_id)
         if delivery is None:
             return Skip(delivery_id, "no such delivery")
         if delivery.state != State.CLAIMED:
@@ -310,6 +332,8 @@ def begin_publish(
                 )
             ).one()
         delivery.attempts += 1
+        if not delivery.outcome_unknown or delivery.write_attempt_at is None:
+            delivery.write_attempt_at = now
         delivery.lease_until = now + policy.publish_lease
         delivery.claimed_by = worker
         transition(
@@ -332,6 +356,7 @@ def begin_publish(
             idempotency_key=delivery.idempotency_key,
             outcome_unknown=delivery.outcome_unknown,
             attempts=delivery.attempts,
+            write_attempt_at=delivery.write_attempt_at,
             root=_ref(root),
             parent=_ref(parent),
         )
@@ -348,7 +373,7 @@ def complete_publish(
     already_existed: bool,
 ) -> None:
     with store.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = _delivery(session, delivery_id)
         if delivery is None or delivery.state == State.PUBLISHED:
             return
         delivery.remote_id = remote.remote_id
@@ -361,6 +386,9 @@ def complete_publish(
         delivery.outcome_unknown = False
         delivery.last_error = None
         reason = "found the earlier attempt's post" if already_existed else "posted"
+        if delivery.cancel_requested:
+            delivery.cancel_requested = False
+            reason += " (a cancel came too late: it was already being published)"
         if delivery.state != State.PUBLISHING:
             reason += f" (it had become {delivery.state} meanwhile; the post exists, so it counts as published)"
         transition(session, delivery, State.PUBLISHED, action="published", actor=worker, reason=reason, now=now)
@@ -377,16 +405,38 @@ def fail_publish(
     permanent: bool,
     retry_after: float | None = None,
     outcome_unknown: bool = False,
+    attempt: int | None = None,
 ) -> datetime | None:
-    """Record a failed attempt. Returns when the next attempt may run, or None if it will not."""
+    """Record a failed attempt. Returns when the next attempt may run, or None if it will not.
+
+    With `attempt`, only that attempt's failure is recorded: if the delivery has moved on (its lease ran out
+    and another attempt holds it), the stale failure is noted and changes nothing."""
     with store.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = _delivery(session, delivery_id)
         if delivery is None or delivery.state in FINAL_STATES:
+            return None
+        if attempt is not None and (delivery.state != State.PUBLISHING or delivery.attempts != attempt):
+            record(
+                session,
+                action="stale-attempt",
+                actor=worker,
+                delivery=delivery,
+                reason=f"attempt {attempt} failed after the delivery had moved on ({delivery.state}, attempt "
+                f"{delivery.attempts}): {error}",
+                now=now,
+            )
             return None
         delivery.last_error = error
         delivery.lease_until = None
         delivery.claimed_by = None
         delivery.outcome_unknown = delivery.outcome_unknown or outcome_unknown
+        if delivery.cancel_requested:
+            delivery.cancel_requested = False
+            why = f"cancelled by operator while it was being published; that attempt failed: {error}"
+            if delivery.outcome_unknown:
+                why += " (it may be live all the same: check the account)"
+            transition(session, delivery, State.CANCELLED, action="cancel", actor=worker, reason=why, now=now)
+            return None
         if permanent or delivery.attempts >= policy.max_attempts:
             why = error if permanent else f"gave up after {delivery.attempts} attempts; last error: {error}"
             transition(session, delivery, State.FAILED, action="failed", actor=worker, reason=why, now=now)
@@ -408,13 +458,24 @@ def fail_publish(
 def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until: datetime, reason: str) -> None:
     """Give a claimed delivery back without an attempt (e.g. our own rate limiter said wait)."""
     with store.transaction() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = _delivery(session, delivery_id)
         if delivery is None or delivery.state != State.CLAIMED:
             return
         delivery.lease_until = None
         delivery.claimed_by = None
         delivery.next_attempt_at = until
         transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason=reason, now=now)
+
+
+def extend_lease(store: Store, delivery_id: int, attempt: int, until: datetime) -> bool:
+    """Keep a publishing delivery's lease while its attempt is alive. False if the attempt is no longer the
+    current one (then it must not be extended)."""
+    with store.transaction() as session:
+        delivery = _delivery(session, delivery_id)
+        if delivery is None or delivery.state != State.PUBLISHING or delivery.attempts != attempt:
+            return False
+        delivery.lease_until = max(delivery.lease_until or until, until)
+        return True
 
 
 # --- operator actions ------------------------------------------------------------------------------------
@@ -444,7 +505,7 @@ def in_flight(store: Store) -> int:
 
 def resume(store: Store, now: datetime, *, actor: str) -> None:
     with store.transaction() as session:
-        setting = session.get(Setting, PAUSED_KEY)
+        setting = session.get(Setting, PAUSED_KEY, with_for_update=session.get_bind().dialect.name == "postgresql")
         if setting is not None:
             setting.value = "0"
             setting.updated_at = now
@@ -458,13 +519,19 @@ def pause_state(store: Store) -> tuple[bool, str]:
         return paused, reason if paused else ""
 
 
-def _deliveries_of_post(session: Session, post_id: str, campaign: str | None) -> Sequence[Delivery]:
+def _deliveries_of_post(
+    session: Session, post_id: str, campaign: str | None, platform: str | None = None
+) -> Sequence[Delivery]:
     statement = select(Delivery).where(Delivery.post_id == post_id)
     if campaign:
         statement = statement.where(Delivery.campaign == campaign)
-    deliveries = session.scalars(statement.order_by(Delivery.platform, Delivery.part)).all()
+    if platform:
+        statement = statement.where(Delivery.platform == platform)
+    deliveries = session.scalars(
+        _for_update(session, statement.order_by(Delivery.campaign, Delivery.platform, Delivery.part))
+    ).all()
     if not deliveries:
-        where = f" in campaign {campaign}" if campaign else ""
+        where = (f" in campaign {campaign}" if campaign else "") + (f" to {platform}" if platform else "")
         raise OperatorError(f"no scheduled post {post_id!r}{where}. Check the id with `campaign status`.")
     campaigns = {d.campaign for d in deliveries}
     if len(campaigns) > 1:
@@ -475,20 +542,37 @@ def _deliveries_of_post(session: Session, post_id: str, campaign: str | None) ->
     return deliveries
 
 
-def cancel(store: Store, post_id: str, now: datetime, *, actor: str, campaign: str | None = None) -> list[int]:
-    """Cancel every unpublished delivery of a post. Refused while one is being published."""
+@dataclass
+class Cancellation:
+    cancelled: list[int]  # deliveries now cancelled
+    in_flight: list[str]  # "platform part N" being published right now: cancelled if that attempt fails
+    maybe_live: list[str]  # cancelled ones whose last attempt had an unknown outcome: may be posted already
+
+
+def cancel(store: Store, post_id: str, now: datetime, *, actor: str, campaign: str | None = None) -> Cancellation:
+    """Cancel every unpublished delivery of a post. A part being published right now cannot be stopped: it is
+    marked so that it ends cancelled if that attempt fails, and the parts after it never go out."""
     with store.transaction() as session:
         deliveries = _deliveries_of_post(session, post_id, campaign)
-        busy = [d for d in deliveries if d.state == State.PUBLISHING]
-        if busy:
-            raise OperatorError(
-                f"post {post_id} is being published to {busy[0].platform} right now; "
-                f"run `campaign cancel {post_id}` again in a minute to cancel what is left."
-            )
-        cancelled = []
+        result = Cancellation([], [], [])
         for delivery in deliveries:
-            if delivery.state in (State.SCHEDULED, State.CLAIMED, State.FAILED, State.MISSED):
+            where = f"{delivery.platform} part {delivery.part}"
+            if delivery.state == State.PUBLISHING:
+                delivery.cancel_requested = True
+                delivery.operator_cancelled = True
+                record(
+                    session,
+                    action="cancel-requested",
+                    actor=actor,
+                    delivery=delivery,
+                    reason="cancelled by operator while being published: cancelled if this attempt fails",
+                    now=now,
+                )
+                result.in_flight.append(where)
+            elif delivery.state in (State.SCHEDULED, State.CLAIMED, State.FAILED, State.MISSED):
                 delivery.lease_until = None
+                delivery.claimed_by = None
+                delivery.operator_cancelled = True
                 transition(
                     session,
                     delivery,
@@ -498,14 +582,25 @@ def cancel(store: Store, post_id: str, now: datetime, *, actor: str, campaign: s
                     reason="cancelled by operator",
                     now=now,
                 )
-                cancelled.append(delivery.id)
-        return cancelled
+                result.cancelled.append(delivery.id)
+                if delivery.outcome_unknown:
+                    result.maybe_live.append(where)
+        return result
 
 
-def retry(store: Store, post_id: str, now: datetime, *, actor: str, campaign: str | None = None) -> list[int]:
-    """Re-arm a post's missed or failed deliveries to go out now (an explicit decision to post late)."""
+def retry(
+    store: Store,
+    post_id: str,
+    now: datetime,
+    *,
+    actor: str,
+    campaign: str | None = None,
+    platform: str | None = None,
+) -> list[int]:
+    """Re-arm a post's missed or failed deliveries (to one platform, or all) to go out now: an explicit
+    decision to post late. A delivery whose last attempt had an unknown outcome is looked for first."""
     with store.transaction() as session:
-        deliveries = _deliveries_of_post(session, post_id, campaign)
+        deliveries = _deliveries_of_post(session, post_id, campaign, platform)
         rearmed = []
         for delivery in deliveries:
             if delivery.state in (State.MISSED, State.FAILED):
@@ -524,7 +619,9 @@ def retry(store: Store, post_id: str, now: datetime, *, actor: str, campaign: st
 def set_due_now(store: Store, delivery_ids: Iterable[int], now: datetime, *, actor: str) -> None:
     """Used by `post-now`: bring scheduled deliveries forward to now."""
     with store.transaction() as session:
-        for delivery in session.scalars(select(Delivery).where(Delivery.id.in_(list(delivery_ids)))):
+        for delivery in session.scalars(
+            _for_update(session, select(Delivery).where(Delivery.id.in_(list(delivery_ids))).order_by(Delivery.id))
+        ):
             if delivery.state == State.SCHEDULED:
                 delivery.due_at = now
                 delivery.next_attempt_at = None
@@ -539,6 +636,7 @@ def set_due_now(store: Store, delivery_ids: Iterable[int], now: datetime, *, act
 
 
 __all__ = [
+    "Cancellation",
     "Claim",
     "DispatchPolicy",
     "OperatorError",
@@ -551,6 +649,7 @@ __all__ = [
     "claim_now",
     "claim_replies",
     "complete_publish",
+    "extend_lease",
     "fail_publish",
     "in_flight",
     "pause",

@@ -99,6 +99,9 @@ class EmbeddedRedis:
             self.process.kill()
             self.process.wait()
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def kill(self) -> None:
         """SIGKILL, for fault tests."""
         if self.process is not None and self.process.poll() is None:
@@ -114,6 +117,8 @@ class ChildProcess:
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    recent_restarts: list[float] = field(default_factory=list)  # monotonic times, within the crash-loop window
+    restart_at: float | None = None  # monotonic time of the next restart, after a back-off
 
     def start(self) -> None:
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - the child owns it
@@ -199,12 +204,42 @@ class Services:
         if self.redis is not None:
             self.redis.stop()
 
-    def supervise_once(self, max_restarts: int = 5) -> list[str]:
-        """Restart a child that died on its own. Returns what was restarted."""
+    def supervise_once(self, *, window: float = 600.0, max_restarts: int = 10, now: float | None = None) -> list[str]:
+        """Restart what died on its own (Redis first: the others need it), after a back-off that doubles with
+        each recent restart (1 s up to 60 s). Returns what was restarted. A child that died more than
+        `max_restarts` times within `window` seconds raises CrashLoop: posting must not stop in silence."""
+        now = time.monotonic() if now is None else now
+        if self.redis is not None and self.redis.process is not None and not self.redis.alive():
+            self.redis.start()
+            return ["redis", *self._restart_children(window, max_restarts, now)]
+        return self._restart_children(window, max_restarts, now)
+
+    def _restart_children(self, window: float, max_restarts: int, now: float) -> list[str]:
         restarted = []
         for child in self.children:
-            if not child.alive() and child.restarts < max_restarts:
-                child.restarts += 1
-                child.start()
-                restarted.append(child.name)
+            if child.alive() or child.process is None:
+                continue
+            child.recent_restarts = [at for at in child.recent_restarts if now - at < window]
+            if len(child.recent_restarts) >= max_restarts:
+                raise CrashLoop(child.name, len(child.recent_restarts), window, child.log_path)
+            if child.restart_at is None:
+                child.restart_at = now + min(60.0, 2.0 ** len(child.recent_restarts) / 2)
+            if now < child.restart_at:
+                continue
+            child.restart_at = None
+            child.recent_restarts.append(now)
+            child.restarts += 1
+            child.start()
+            restarted.append(child.name)
         return restarted
+
+
+class CrashLoop(RuntimeError):
+    """A supervised process keeps dying: stop everything and say where to look."""
+
+    def __init__(self, name: str, restarts: int, window: float, log_path: Path | None):
+        where = f" (see {log_path})" if log_path else ""
+        super().__init__(
+            f"the {name} process died {restarts + 1} times within {window / 60:.0f} minutes{where}; stopped "
+            f"everything rather than run without it. Nothing is lost: fix the cause and run `campaign run` again."
+        )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -104,7 +105,14 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Cancelled while an attempt was under way: if that attempt fails, the delivery ends cancelled.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Cancelled with `campaign cancel`: `campaign schedule` leaves it cancelled until the post changes in the file.
+    operator_cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the attempt that may have written this delivery began: set by each attempt with a clean history,
+    # kept while the outcome is unknown. Platforms stamp the post with it and reconcile from it.
+    write_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     remote_id: Mapped[str | None] = mapped_column(Text, nullable=True)

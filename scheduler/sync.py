@@ -22,7 +22,9 @@ from scheduler.db import Store
 from scheduler.dispatch import record, transition
 from scheduler.models import Delivery, PostRecord, State
 
-Action = Literal["added", "updated", "rescheduled", "cancelled", "unchanged", "kept-published", "draft"]
+Action = Literal[
+    "added", "updated", "rescheduled", "cancelled", "unchanged", "kept-published", "kept-cancelled", "draft"
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class SyncReport:
 
     @property
     def changed(self) -> bool:
-        return any(c.action not in ("unchanged", "kept-published", "draft") for c in self.changes)
+        return any(c.action not in ("unchanged", "kept-published", "kept-cancelled", "draft") for c in self.changes)
 
 
 class SyncRefused(Exception):
@@ -104,9 +106,10 @@ def _sync_one(
     grace = int(item.campaign.misfire_grace.total_seconds())
     records = {r.post_id: r for r in session.scalars(select(PostRecord).where(PostRecord.campaign == campaign)).all()}
     deliveries: dict[str, list[Delivery]] = {}
-    for delivery in session.scalars(
-        select(Delivery).where(Delivery.campaign == campaign).order_by(Delivery.platform, Delivery.part)
-    ):
+    statement = select(Delivery).where(Delivery.campaign == campaign).order_by(Delivery.id)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update()  # a worker's claim or publish waits for this sync, or it for them
+    for delivery in session.scalars(statement):
         deliveries.setdefault(delivery.post_id, []).append(delivery)
 
     in_file = {post.id for post in item.calendar.posts}
@@ -235,6 +238,18 @@ def _upsert(
     if unchanged and delivery.state != State.CANCELLED:
         report.changes.append(Change("unchanged", part.campaign, part.post_id, part.platform, part.part))
         return delivery
+    if unchanged and delivery.operator_cancelled:
+        report.changes.append(
+            Change(
+                "kept-cancelled",
+                part.campaign,
+                part.post_id,
+                part.platform,
+                part.part,
+                "cancelled with `campaign cancel`: stays cancelled until the post changes in the file",
+            )
+        )
+        return delivery
     where = f"{part.campaign}/{part.post_id} on {part.platform}" + (f" (thread part {part.part})" if part.part else "")
     if delivery.state == State.PUBLISHED:
         report.changes.append(
@@ -255,14 +270,23 @@ def _upsert(
             f"`campaign schedule` again (or `campaign cancel {part.post_id}` first if it must not go out)."
         )
         return delivery
-    if delivery.outcome_unknown and delivery.state != State.CANCELLED:
-        # The last attempt may have posted the old version: changing what we would send (text, time, and
-        # so the Bluesky record key) could make the reconcile miss it and post twice.
+    if delivery.outcome_unknown and not unchanged:
+        # The last attempt may have posted the old version: changing what we would send could make the
+        # reconcile (which compares content) miss it and post twice.
+        if delivery.state == State.CANCELLED:
+            fix = (
+                "Fix: put the post back as it was (unchanged, it is looked for before it is posted again), or "
+                "check the account and give the changed post a new id."
+            )
+        else:
+            fix = (
+                f"Fix: run `campaign post-now {part.post_id} --platform {part.platform}` to settle it (it finds "
+                f"the earlier post or posts it), then `campaign schedule` again; or `campaign cancel "
+                f"{part.post_id}`."
+            )
         refusals.append(
             f"{post_record.source}: post {part.post_id}: {where} may already be posted (its last attempt ended "
-            f"with an unknown outcome: {delivery.last_error or 'worker lost'}), so it cannot be changed yet. "
-            f"Fix: run `campaign post-now {part.post_id} --platform {part.platform}` to settle it (it finds the "
-            f"earlier post or posts it), then `campaign schedule` again; or `campaign cancel {part.post_id}`."
+            f"with an unknown outcome: {delivery.last_error or 'worker lost'}), so it cannot be changed. {fix}"
         )
         return delivery
     delivery.payload = payload
@@ -271,6 +295,7 @@ def _upsert(
     delivery.misfire_grace_s = grace
     delivery.parent_id = parent.id if parent else None
     if delivery.state == State.CANCELLED or (not same_time and delivery.state in (State.MISSED, State.FAILED)):
+        delivery.operator_cancelled = False
         delivery.attempts = 0
         delivery.next_attempt_at = None
         delivery.last_error = None

@@ -5,6 +5,9 @@ idempotency key, and records the outcome."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +29,7 @@ from scheduler.dispatch import (
     claim_now,
     claim_replies,
     complete_publish,
+    extend_lease,
     fail_publish,
     release,
     retry,
@@ -66,6 +70,46 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, "********")
         return text
+
+
+class LeaseKeeper:
+    """Extends a publishing delivery's lease while its adapter call runs, so a slow but live call (large
+    uploads, a platform's slow answer) is never taken for a lost one and attempted a second time alongside it.
+    The lease runs out only when the worker is gone, or after `policy.max_publish_hold`."""
+
+    def __init__(self, store: Store, job: PublishJob, *, clock: Clock, policy: DispatchPolicy):
+        self._store, self._job, self._clock, self._policy = store, job, clock, policy
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job.delivery_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = max(0.05, self._policy.publish_lease.total_seconds() / 3)
+        give_up = time.monotonic() + self._policy.max_publish_hold.total_seconds()
+        while not self._stop.wait(interval):
+            if time.monotonic() > give_up:
+                log.warning("delivery %s: adapter call still running; no longer extending its lease",
+                            self._job.delivery_id)  # fmt: skip
+                return
+            try:
+                current = extend_lease(
+                    self._store,
+                    self._job.delivery_id,
+                    self._job.attempts,
+                    self._clock.now() + self._policy.publish_lease,
+                )
+            except Exception as error:  # the store is briefly unreachable: try again at the next beat
+                log.warning("delivery %s: could not extend its lease: %s", self._job.delivery_id, error)
+                continue
+            if not current:
+                return
 
 
 def _remote(ref: RemoteRef | None) -> RemotePost | None:
@@ -129,8 +173,24 @@ def _call_adapter(
     part = RenderedPart.from_json(job.payload)
     root, parent = _remote(job.root), _remote(job.parent)
     reply_to = ThreadRefs(root=root, parent=parent) if root and parent else None
+    if job.part > 0 and reply_to is None:
+        # Never let a reply go out as a post of its own.
+        message = (
+            f"thread part {job.part} has no published post to reply to on {job.platform} (part 0 has no remote "
+            f"id); run `campaign status` and `campaign retry {job.post_id}` once the thread's first post is out"
+        )
+        fail_publish(store, job.delivery_id, clock.now(), policy, worker=worker, error=message, permanent=True,
+                     attempt=job.attempts)  # fmt: skip
+        return Outcome(job.delivery_id, "failed", message)
     try:
-        outcome = adapter.publish(part, job.idempotency_key, reply_to=reply_to, outcome_unknown=job.outcome_unknown)
+        with LeaseKeeper(store, job, clock=clock, policy=policy):
+            outcome = adapter.publish(
+                part,
+                job.idempotency_key,
+                reply_to=reply_to,
+                outcome_unknown=job.outcome_unknown,
+                written_at=job.write_attempt_at,
+            )
     except RateLimited as error:
         now = clock.now()
         retry_after = (error.reset_at - now).total_seconds() if error.reset_at else error.retry_after
@@ -143,6 +203,7 @@ def _call_adapter(
             error=redact(str(error)),
             permanent=False,
             retry_after=retry_after,
+            attempt=job.attempts,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
     except TransientError as error:
@@ -156,17 +217,26 @@ def _call_adapter(
             permanent=False,
             retry_after=error.retry_after,
             outcome_unknown=error.outcome_unknown,
+            attempt=job.attempts,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
     except PermanentError as error:
         fail_publish(
-            store, job.delivery_id, clock.now(), policy, worker=worker, error=redact(str(error)), permanent=True
+            store,
+            job.delivery_id,
+            clock.now(),
+            policy,
+            worker=worker,
+            error=redact(str(error)),
+            permanent=True,
+            attempt=job.attempts,
         )
         log.error("delivery %s failed: %s", job.delivery_id, redact(str(error)))
         return Outcome(job.delivery_id, "failed", redact(str(error)))
     except Exception as error:  # an adapter bug: the write may or may not have happened
         message = redact(f"unexpected {type(error).__name__}: {error}")
-        log.exception("delivery %s: %s", job.delivery_id, message)
+        # Not log.exception: the traceback's own text would bypass the redactor.
+        log.error("delivery %s: %s\n%s", job.delivery_id, message, redact(traceback.format_exc()))
         next_at = fail_publish(
             store,
             job.delivery_id,
@@ -176,6 +246,7 @@ def _call_adapter(
             error=message,
             permanent=False,
             outcome_unknown=True,
+            attempt=job.attempts,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", message, next_at)
 
@@ -220,7 +291,7 @@ def post_now(
         raise OperatorError(f"post id {post_id!r} exists in several campaigns: say which with --campaign.")
     now = clock.now()
     if any(d.state in (State.MISSED, State.FAILED) for d in parts):
-        retry(store, post_id, now, actor=worker, campaign=parts[0].campaign)
+        retry(store, post_id, now, actor=worker, campaign=parts[0].campaign, platform=platform)
     set_due_now(store, [d.id for d in parts], now, actor=worker)
     outcomes: list[Outcome] = []
     with store.transaction() as session:
@@ -233,7 +304,13 @@ def post_now(
         return [Outcome(parts[0].id, "skipped", f"already published: {current[parts[0].id][1]}")]
     pending = claim_now(store, [first_unpublished.id], now, policy, actor=worker)
     if not pending:
-        outcomes.append(Outcome(first_unpublished.id, "skipped", f"it is {current[first_unpublished.id][0]}"))
+        state = current[first_unpublished.id][0]
+        why = {
+            State.CLAIMED: "the scheduler has just picked it up and is posting it: see `campaign status`",
+            State.PUBLISHING: "it is being published right now: see `campaign status`",
+            State.CANCELLED: "it is cancelled: put it back in the calendar and run `campaign schedule` first",
+        }.get(state, f"it is {state}")
+        outcomes.append(Outcome(first_unpublished.id, "skipped", why))
     while pending:
         claim = pending.pop(0)
         outcome = publish_delivery(

@@ -3,11 +3,13 @@ Built lazily once per process (after any fork), so nothing is shared across proc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from scheduler.clock import Clock, SystemClock
 from scheduler.db import Store
@@ -29,7 +31,15 @@ def policy_from(settings: Settings) -> DispatchPolicy:
 
 
 def redactor_from(settings: Settings) -> Redactor:
-    return Redactor([settings.bluesky_app_password.reveal(), settings.mastodon_access_token.reveal()])
+    """Every secret a message could carry: the platform credentials and any password in the database or
+    Redis URL (a driver's error can quote its connection string)."""
+    secrets = [settings.bluesky_app_password.reveal(), settings.mastodon_access_token.reveal()]
+    for url in (settings.database_url, settings.redis_url):
+        if url:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(url).password or ""
+                secrets += [password, unquote(password)]
+    return Redactor(secrets)
 
 
 @dataclass

@@ -110,7 +110,9 @@ def assert_published_once(publisher: Publisher, store: Store) -> dict[str, dict[
     assert [(d.post_id, d.part, d.state) for d in rows if d.state != State.PUBLISHED] == []
     assert sorted(d.remote_id for d in rows) == sorted(posts), "a post is missing or was posted twice"
     for d in rows:
-        rkey = record_key(d.idempotency_key, rendered(d).at)
+        # Keyed and dated by the attempt that wrote it (the worker's clock), not by the plan.
+        assert d.write_attempt_at is not None
+        rkey = record_key(d.idempotency_key, d.write_attempt_at)
         assert d.remote_id == d.remote_uri == f"at://{publisher.did}/app.bsky.feed.post/{rkey}"
         assert d.remote_url == f"https://bsky.app/profile/{publisher.handle}/post/{rkey}"
         assert d.remote_cid == posts[d.remote_id]["cid"]
@@ -193,7 +195,9 @@ def test_a_calendar_arrives_on_bluesky_exactly_as_written(
         part = rendered(d)
         record = posts_by_uri[d.remote_id]["value"]
         assert record["text"] == part.text
-        assert record["createdAt"] == created_at(part.at)
+        assert d.write_attempt_at is not None and d.published_at is not None
+        assert record["createdAt"] == created_at(d.write_attempt_at)
+        assert d.write_attempt_at <= d.published_at
         assert record["langs"] == list(part.langs)
         if part.labels:
             assert record["labels"] == {

@@ -4,6 +4,7 @@ IMMEDIATE, guarded updates) and PostgreSQL (FOR UPDATE SKIP LOCKED), with real p
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ def _ticker(url: str, now_iso: str, queue: multiprocessing.Queue, start: Any) ->
         result = dispatch.tick(store, datetime.fromisoformat(now_iso), policy, actor="racer")
         claimed.extend(c.delivery_id for c in result.claimed)
         idle = idle + 1 if not result.claimed else 0
+        # A beat ticks every few seconds; a short pause here keeps one process from taking SQLite's write lock
+        # back-to-back while the others are still in their busy handler's sleep, so the race really happens.
+        time.sleep(0.03)
     store.dispose()
     queue.put(claimed)
 

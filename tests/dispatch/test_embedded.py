@@ -46,3 +46,36 @@ def test_a_second_server_on_the_same_data_dir_is_refused_and_a_stale_socket_is_c
     again = EmbeddedRedis(tmp_path / "redis")
     again.start()
     again.stop()
+
+
+def test_the_supervisor_restarts_with_back_off_and_stops_a_crash_loop_loudly(tmp_path: Path) -> None:
+    """`campaign run` must never keep going without its worker in silence: a child that dies is restarted after
+    a growing back-off, and one that keeps dying ends the run with a message naming it and its log."""
+    import sys
+
+    from scheduler.embedded import ChildProcess, CrashLoop, Services
+
+    dies = ChildProcess("worker", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), tmp_path / "w.log")
+    services = Services(redis=None, children=[dies])
+    dies.start()
+    assert dies.process is not None
+    dies.process.wait()
+
+    now = 1000.0
+    assert services.supervise_once(now=now) == []  # first death: restart after 0.5 s
+    assert services.supervise_once(now=now + 0.6) == ["worker"]
+    waits = []
+    for _ in range(9):
+        assert dies.process is not None
+        dies.process.wait()
+        died_at = now = now + 1.0
+        while not services.supervise_once(now=now):
+            now += 0.25
+        waits.append(now - died_at)
+    assert waits == sorted(waits) and waits[-1] > waits[0]  # the back-off grows
+    dies.process.wait()
+    with pytest.raises(CrashLoop, match=r"worker process died 11 times within 10 minutes \(see .*w\.log\)"):
+        services.supervise_once(now=now + 120)
+    # After a quiet spell the count starts again.
+    dies.recent_restarts = [now - 700]
+    assert services.supervise_once(now=now + 1) == [] and dies.restart_at is not None

@@ -331,3 +331,161 @@ def test_a_delivery_whose_last_attempt_had_an_unknown_outcome_cannot_be_changed(
         schedule_calendars(store, [calendar_input(path, moved, camp=camp)], T0, actor="t")
     assert "unknown outcome" in str(refused.value) and "campaign post-now a --platform bluesky" in str(refused.value)
     assert [(d.payload, d.due_at) for d in deliveries(store)] == before
+
+
+def _one_mastodon_post(store: Store, tmp_path: Path, *, thread: list[str] | None = None) -> None:
+    camp = campaign(tmp_path)
+    item = calendar_input(tmp_path / "c.yaml", [post("a", T0, platforms=["mastodon"], thread=thread or [])], camp=camp)
+    schedule_calendars(store, [item], T0 - timedelta(days=1), actor="t")
+
+
+def test_a_stale_attempt_cannot_undo_the_attempt_that_took_over(store: Store, tmp_path: Path) -> None:
+    """Attempt 1's lease ran out and attempt 2 holds the delivery: attempt 1's late failure changes nothing."""
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    first = dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="slow")
+    assert not isinstance(first, Skip)
+    later = T0 + POLICY.publish_lease + timedelta(seconds=1)
+    assert dispatch.tick(store, later, POLICY).rearmed == [claim.delivery_id]
+    dispatch.tick(store, later, POLICY)
+    second = dispatch.begin_publish(store, claim.delivery_id, later, POLICY, worker="fresh")
+    assert not isinstance(second, Skip) and second.attempts == first.attempts + 1
+    assert second.outcome_unknown and second.write_attempt_at == first.write_attempt_at == T0
+
+    assert dispatch.fail_publish(
+        store, claim.delivery_id, later, POLICY, worker="slow", error="timed out", permanent=False,
+        attempt=first.attempts,
+    ) is None  # fmt: skip
+    (delivery,) = deliveries(store)
+    assert delivery.state == State.PUBLISHING and delivery.attempts == second.attempts
+    assert not dispatch.extend_lease(store, claim.delivery_id, first.attempts, later + timedelta(hours=1))
+    assert dispatch.extend_lease(store, claim.delivery_id, second.attempts, later + timedelta(hours=1))
+    with store.transaction() as session:
+        actions = session.scalars(select(Event.action).where(Event.delivery_id == claim.delivery_id)).all()
+    assert "stale-attempt" in actions
+
+
+def test_a_clean_retry_is_dated_by_its_own_attempt_an_unknown_one_keeps_the_first(store: Store, tmp_path: Path) -> None:
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    next_at = dispatch.fail_publish(store, claim.delivery_id, T0, POLICY, worker="w", error="429", permanent=False)
+    assert next_at is not None
+    dispatch.tick(store, next_at, POLICY)
+    job = dispatch.begin_publish(store, claim.delivery_id, next_at, POLICY, worker="w")
+    assert not isinstance(job, Skip) and job.write_attempt_at == next_at  # nothing was written at T0
+    dispatch.fail_publish(
+        store, claim.delivery_id, next_at, POLICY, worker="w", error="dropped", permanent=False, outcome_unknown=True
+    )
+    (delivery,) = deliveries(store)
+    assert delivery.next_attempt_at is not None
+    dispatch.tick(store, delivery.next_attempt_at, POLICY)
+    job = dispatch.begin_publish(store, claim.delivery_id, delivery.next_attempt_at, POLICY, worker="w")
+    assert not isinstance(job, Skip) and job.write_attempt_at == next_at  # the attempt that may have written it
+
+
+def test_cancel_during_a_thread_stops_the_rest_and_the_part_in_flight_if_it_fails(store: Store, tmp_path: Path) -> None:
+    _one_mastodon_post(store, tmp_path, thread=["two", "three"])
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    job = dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    assert not isinstance(job, Skip) and job.part == 0
+    result = dispatch.cancel(store, "a", T0, actor="operator")
+    assert result.in_flight == ["mastodon part 0"] and len(result.cancelled) == 2
+    dispatch.fail_publish(
+        store, job.delivery_id, T0, POLICY, worker="w", error="503", permanent=False, attempt=job.attempts
+    )
+    assert set(states(store).values()) == {State.CANCELLED}
+    # `campaign schedule` of the unchanged calendar leaves an operator's cancel alone.
+    again = schedule_calendars(
+        store,
+        [calendar_input(tmp_path / "c.yaml", [post("a", T0, platforms=["mastodon"], thread=["two", "three"])],
+                        camp=campaign(tmp_path))],
+        T0 - timedelta(hours=1),
+        actor="t",
+    )  # fmt: skip
+    assert again.count("kept-cancelled") == 3 and not again.changed
+    assert set(states(store).values()) == {State.CANCELLED}
+
+
+def test_a_cancelled_part_that_was_already_posting_counts_as_published(store: Store, tmp_path: Path) -> None:
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    dispatch.cancel(store, "a", T0, actor="operator")
+    dispatch.complete_publish(
+        store,
+        claim.delivery_id,
+        T0,
+        worker="w",
+        remote=dispatch.RemoteRef("1", "https://x/1", None, "https://x/1"),
+        dry_run=False,
+        already_existed=False,
+    )
+    (delivery,) = deliveries(store)
+    assert delivery.state == State.PUBLISHED and not delivery.cancel_requested
+
+
+def test_retry_of_one_platform_leaves_the_other_alone(store: Store, tmp_path: Path) -> None:
+    camp = campaign(tmp_path)
+    schedule_calendars(store, [calendar_input(tmp_path / "c.yaml", [post("a", T0)], camp=camp)], T0, actor="t")
+    late = T0 + timedelta(hours=2)
+    assert len(dispatch.tick(store, late, POLICY).missed) == 2
+    dispatch.retry(store, "a", late, actor="operator", platform="mastodon")
+    assert states(store) == {("a", "bluesky", 0): State.MISSED, ("a", "mastodon", 0): State.SCHEDULED}
+
+
+def test_a_slow_adapter_call_keeps_its_lease_and_is_never_attempted_twice(store: Store, tmp_path: Path) -> None:
+    """A live worker extends its lease while the platform is slow, so ticks meanwhile do not take the delivery
+    for lost and hand it to a second worker."""
+    import threading
+    import time
+
+    from scheduler.clock import SystemClock
+
+    clock = SystemClock()
+    now = clock.now()
+    camp = campaign(tmp_path)
+    schedule_calendars(
+        store,
+        [calendar_input(tmp_path / "c.yaml", [post("slow", now + timedelta(days=1), platforms=["mastodon"])],
+                        camp=camp)],
+        now,
+        actor="t",
+    )  # fmt: skip
+    policy = DispatchPolicy(publish_lease=timedelta(seconds=0.6))
+    outbox = OutboxAdapter(tmp_path / "outbox.jsonl", "mastodon")
+    calls = []
+
+    class SlowPlatform:
+        platform, account, dry_run = "mastodon", "slow", True
+
+        def publish(self, part, key, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(key)
+            time.sleep(2.0)  # more than three leases
+            return outbox.publish(part, key, **kwargs)
+
+        def find_published(self, part, key, **kwargs):  # type: ignore[no-untyped-def]
+            return outbox.find_published(part, key)
+
+    (delivery,) = deliveries(store)
+    dispatch.set_due_now(store, [delivery.id], clock.now(), actor="t")
+    (claim,) = dispatch.claim_now(store, [delivery.id], clock.now(), policy, actor="t")
+    done = threading.Event()
+    rearmed: list[int] = []
+
+    def ticking() -> None:
+        while not done.is_set():
+            rearmed.extend(dispatch.tick(store, clock.now(), policy).rearmed)
+            time.sleep(0.1)
+
+    ticker = threading.Thread(target=ticking)
+    ticker.start()
+    try:
+        outcome = publish_delivery(
+            store, claim.delivery_id, adapter_for=lambda _c, _p: SlowPlatform(), clock=clock, policy=policy, worker="w"
+        )
+    finally:
+        done.set()
+        ticker.join()
+    assert outcome.result == "published"
+    assert rearmed == [] and len(calls) == 1

@@ -441,3 +441,19 @@ def test_engagement_in_batches_and_one_by_one_on_older_instances(
     older = adapter_for(account).engagement(ids[:3])
     assert [c.likes for c in older] == [3, 0, 0]
     assert len(requests_to(mastodon, "GET", "/api/v1/statuses/")) == 3
+
+
+def test_reconcile_finds_a_status_sent_early_by_post_now(
+    mastodon: MastodonControl, account: TestAccount, tmp_path: Path
+) -> None:
+    """`post-now` can send a post days before its plan; if that attempt's outcome was lost, the look-up must
+    start from when it was written, not from the plan."""
+    camp = campaign_in(tmp_path)
+    sent = _now()
+    text = "Sent ahead of its plan #ActOnIICSA"
+    (part,) = rendered(mastodon_post("early", sent + timedelta(days=10), text), camp)
+    real = mastodon.post_as("campaign", text, created_at=sent)
+    adapter = adapter_for(account)
+    assert adapter.find_published(part, "early") is None  # looking from the plan misses it
+    found = adapter.find_published(part, "early", written_at=sent)
+    assert found is not None and found.remote_id == real["id"]

@@ -119,14 +119,24 @@ class PlatformAdapter(Protocol):
     dry_run: bool  # True for the outbox: nothing reaches a platform
 
     def publish(
-        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None, outcome_unknown: bool
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        *,
+        reply_to: ThreadRefs | None,
+        outcome_unknown: bool,
+        written_at: datetime | None = None,
     ) -> PublishOutcome:
         """Create the post exactly once. Calling again with the same key after any failure, crash or
         success must not create a second post: return the first one with `already_existed=True`.
-        `outcome_unknown` says an earlier attempt may have written it: reconcile before writing."""
+        `outcome_unknown` says an earlier attempt may have written it: reconcile before writing.
+        `written_at` is when the attempt that may have written it began (the planned time if not given): the
+        post is dated by it and an earlier attempt is looked for from it, so neither depends on the plan."""
         ...
 
-    def find_published(self, part: RenderedPart, idempotency_key: str) -> RemotePost | None:
+    def find_published(
+        self, part: RenderedPart, idempotency_key: str, *, written_at: datetime | None = None
+    ) -> RemotePost | None:
         """The post an earlier attempt with this key created, if any."""
         ...
 

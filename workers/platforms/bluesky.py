@@ -123,11 +123,12 @@ def _tid(microseconds: int, clock_id: int) -> str:
 
 
 def record_key(idempotency_key: str, at: datetime) -> str:
-    """The record key (a TID) of a delivery's post: the same for every attempt of that delivery.
+    """The record key (a TID) of a delivery's post: the same for every attempt that may have written it.
 
-    Its timestamp is the planned instant with the low 20 bits of microseconds (about a second) replaced by
-    bits of a hash of the key, and its clock id is 10 more bits of that hash: two deliveries planned within
-    the same second (a thread's parts share their instant) collide with probability 2**-30.
+    Its timestamp is the instant the delivery is written at (see PlatformAdapter.publish), with the low 20
+    bits of microseconds (about a second) replaced by bits of a hash of the key, and its clock id is 10 more
+    bits of that hash: two deliveries written within the same second (a thread's parts can be) collide with
+    probability 2**-30.
     """
     if at.tzinfo is None:
         raise ValueError("the planned instant must be timezone-aware")
@@ -140,7 +141,8 @@ def record_key(idempotency_key: str, at: datetime) -> str:
 
 
 def created_at(at: datetime) -> str:
-    """A record's createdAt from the planned instant (never from the clock), so a retry builds the same record."""
+    """A record's createdAt from the delivery's write instant (never from the clock), so a retry builds the same
+    record."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
@@ -591,6 +593,7 @@ class _Target:
     gates: list[_Write]
     action: str  # for messages: "posting <post id> part <n>"
     outcome_unknown: bool
+    at: datetime  # the instant the record is dated and keyed by
 
 
 class BlueskyAdapter:
@@ -713,17 +716,20 @@ class BlueskyAdapter:
             created_at=at.astimezone(UTC) if at else None,
         )
 
-    def find_published(self, part: RenderedPart, idempotency_key: str) -> RemotePost | None:
+    def find_published(
+        self, part: RenderedPart, idempotency_key: str, *, written_at: datetime | None = None
+    ) -> RemotePost | None:
         did = self._did()
+        at = written_at or part.at
         try:
-            found = self._get_record(did, POST, record_key(idempotency_key, part.at))
+            found = self._get_record(did, POST, record_key(idempotency_key, at))
         except _FAILURES as error:
             raise translate_error(
                 error, action="looking for an earlier post", write=False, handle=self.account
             ) from None
         if found is None:
             return None
-        return self._remote(found["uri"], found.get("cid"), part.at)
+        return self._remote(found["uri"], found.get("cid"), at)
 
     def _did(self) -> str:
         try:
@@ -732,11 +738,18 @@ class BlueskyAdapter:
             raise translate_error(error, action="logging in", write=False, handle=self.account) from None
 
     def publish(
-        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None, outcome_unknown: bool
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        *,
+        reply_to: ThreadRefs | None,
+        outcome_unknown: bool,
+        written_at: datetime | None = None,
     ) -> PublishOutcome:
         did = self._did()
-        rkey = record_key(idempotency_key, part.at)
-        stamp = created_at(part.at)
+        at = written_at or part.at
+        rkey = record_key(idempotency_key, at)
+        stamp = created_at(at)
         target = _Target(
             did=did,
             rkey=rkey,
@@ -746,6 +759,7 @@ class BlueskyAdapter:
             gates=self._gates(part, post_uri(did, rkey), stamp),
             action=f"posting {part.post_id} part {part.part}",
             outcome_unknown=outcome_unknown,
+            at=at,
         )
         try:
             if outcome_unknown and target.gates:
@@ -808,7 +822,7 @@ class BlueskyAdapter:
         already = not answer.get("commit")  # putRecord of the identical record is a no-op without a commit
         if already:
             log.info("%s: found the post an earlier attempt wrote (%s)", target.action, answer.get("uri"))
-        return PublishOutcome(self._remote(answer["uri"], answer.get("cid"), target.part.at), already_existed=already)
+        return PublishOutcome(self._remote(answer["uri"], answer.get("cid"), target.at), already_existed=already)
 
     def _apply_writes(self, target: _Target, record: dict[str, Any], *, checked_absent: bool) -> PublishOutcome:
         writes = [
@@ -837,7 +851,7 @@ class BlueskyAdapter:
         results = answer.get("results") or []
         first = results[0] if results else {}
         uri = first.get("uri") or post_uri(target.did, target.rkey)
-        return PublishOutcome(self._remote(uri, first.get("cid"), target.part.at), already_existed=False)
+        return PublishOutcome(self._remote(uri, first.get("cid"), target.at), already_existed=False)
 
     def _adopt(self, target: _Target, existing: dict[str, Any], *, text: str | None) -> PublishOutcome:
         """Take the post found under our record key as this delivery's, once it is clearly ours: same
@@ -862,7 +876,7 @@ class BlueskyAdapter:
                 error, action="adding the gates of an earlier post", write=True, handle=self.account
             ) from None
         log.info("%s: found the post an earlier attempt wrote (%s)", target.action, existing.get("uri"))
-        return PublishOutcome(self._remote(existing["uri"], existing.get("cid"), target.part.at), already_existed=True)
+        return PublishOutcome(self._remote(existing["uri"], existing.get("cid"), target.at), already_existed=True)
 
     def _ensure_gates(self, did: str, rkey: str, gates: list[_Write]) -> None:
         """The gates of a post an earlier attempt wrote: present (applyWrites put them in with it) or added."""

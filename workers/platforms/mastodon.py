@@ -507,12 +507,18 @@ class MastodonAdapter:
                 )
 
     def publish(
-        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None, outcome_unknown: bool
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        *,
+        reply_to: ThreadRefs | None,
+        outcome_unknown: bool,
+        written_at: datetime | None = None,
     ) -> PublishOutcome:
         limits = self.limits()
         self.check_part(part, limits)
         if outcome_unknown:
-            found = self.find_published(part, idempotency_key, reply_to=reply_to)
+            found = self.find_published(part, idempotency_key, reply_to=reply_to, written_at=written_at)
             if found is not None:
                 self._pending_uploads.pop(idempotency_key, None)
                 return PublishOutcome(found, already_existed=True)
@@ -655,15 +661,21 @@ class MastodonAdapter:
     # ------------------------------------------------------------------ reconciling
 
     def find_published(
-        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None = None
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        *,
+        reply_to: ThreadRefs | None = None,
+        written_at: datetime | None = None,
     ) -> RemotePost | None:
         """The status an earlier attempt of this delivery created, looked for among the account's own statuses
-        since the part's planned time (minus a margin for clock skew): same text, content warning, reply
+        since the earlier of the part's planned time and the attempt that may have written it (`post-now` can
+        send it well before its plan), minus a margin for clock skew: same text, content warning, reply
         parent and number of attachments. Bounded: `reconcile_pages` pages of 40."""
         client = self._client()
         me = self.me()
         known = self._posted.get(idempotency_key)
-        lower = part.at - self.reconcile_margin
+        lower = min(part.at, written_at or part.at) - self.reconcile_margin
         max_id: str | None = None
         for _ in range(self.reconcile_pages):
             try:

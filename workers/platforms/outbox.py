@@ -88,14 +88,22 @@ class OutboxAdapter:
             created_at=datetime.fromisoformat(entry["written_at"]),
         )
 
-    def find_published(self, part: RenderedPart, idempotency_key: str) -> RemotePost | None:
+    def find_published(
+        self, part: RenderedPart, idempotency_key: str, *, written_at: datetime | None = None
+    ) -> RemotePost | None:
         with self._locked():
             self._refresh()
             entry = self._seen.get(idempotency_key)
             return self._post_of(entry) if entry else None
 
     def publish(
-        self, part: RenderedPart, idempotency_key: str, *, reply_to: ThreadRefs | None, outcome_unknown: bool
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        *,
+        reply_to: ThreadRefs | None,
+        outcome_unknown: bool,
+        written_at: datetime | None = None,
     ) -> PublishOutcome:
         with self._locked():
             self._refresh()
