@@ -9,8 +9,9 @@ author. One writer per run, one transaction per batch (--batch, default 10,000: 
 
 The baseline is sqlite3's executemany of as many rows as were offered, already prepared (the rows our path
 stored, plus copies of some standing for the duplicates and ignored posts), into a fresh database with the same
-schema and indexes, INSERT ... ON CONFLICT DO NOTHING, in transactions of the same size: the mentions table's
-own database work and nothing else (ours also keeps each account's first mention and weeks, filters, hashes).
+schema and indexes, INSERT ... ON CONFLICT DO NOTHING, in transactions of the same size and, like ours, each
+transaction's rows sorted by uri_key: the mentions table's own database work and nothing else (ours also keeps
+each account's first mention and weeks, filters, hashes).
 Prints both rates and the ratio (goal >= 0.5) measured in this one run.
 
     .venv/bin/python bench/ingest.py [--mentions 100000] [--duplicates 20] [--batch 10000]
@@ -39,8 +40,23 @@ CAMPAIGN = "sasvaw-week"
 TAGS = ("#ItsNotOK", "#ItsNotOk", "#itsnotokay", "#ItsNotOK2027")
 ORGANISATIONS = ("napac.org.uk", "rapecrisis.org.uk", "actoniicsa@mastodon.social")
 WORDS = (
-    "survivors", "deserve", "to", "be", "heard", "it", "is", "not", "ok", "we", "believe", "you", "support",
-    "here", "speak", "out", "today",
+    "survivors",
+    "deserve",
+    "to",
+    "be",
+    "heard",
+    "it",
+    "is",
+    "not",
+    "ok",
+    "we",
+    "believe",
+    "you",
+    "support",
+    "here",
+    "speak",
+    "out",
+    "today",
 )
 
 
@@ -87,8 +103,16 @@ def generate(count: int, duplicate_percent: float, seed: int = 7) -> Generated:
         seen_on = "https://mastodon.online" if original.seen_on.endswith("social") else "https://mastodon.social"
         mentions.append(
             Mention(
-                original.platform, original.uri, original.url, original.author_handle, original.author_id,
-                original.text, original.created_at, original.tags, original.in_reply_to_uri, seen_on=seen_on,
+                original.platform,
+                original.uri,
+                original.url,
+                original.author_handle,
+                original.author_id,
+                original.text,
+                original.created_at,
+                original.tags,
+                original.in_reply_to_uri,
+                seen_on=seen_on,
             )
         )
     rng.shuffle(mentions)
@@ -130,7 +154,12 @@ def run_raw(template: Path, path: Path, offered: int, batch: int, seed: int = 11
     source.close()
     rng = random.Random(seed)
     rows += [rows[rng.randrange(len(rows))] for _ in range(offered - len(rows))]
-    rng.shuffle(rows)
+    rng.shuffle(rows)  # arrival order, as the mentions come to our path
+    # Our path sorts each transaction's rows by uri_key (MentionWriter.write) so the B-trees fill left to right;
+    # the baseline gets the same order within each transaction, or the ratio would credit that sort to us.
+    key = columns.index("uri_key")
+    for start in range(0, len(rows), batch):
+        rows[start : start + batch] = sorted(rows[start : start + batch], key=lambda row: row[key])
     Store(f"sqlite:///{path}").dispose()  # the schema and indexes, by the same migrations
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -167,11 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     raw_rate = raw_rows / raw_seconds
     ratio = ours_rate / raw_rate
     print(f"mentions offered:  {offered:,} ({args.mentions:,} distinct posts + {args.duplicates:g}% re-reads)")
-    print(f"stored: {stored:,}, duplicates: {duplicates:,}, ignored (no campaign tag / our own): "
-          f"{offered - stored - duplicates:,}")
+    print(
+        f"stored: {stored:,}, duplicates: {duplicates:,}, ignored (no campaign tag / our own): "
+        f"{offered - stored - duplicates:,}"
+    )
     print(f"ours (storage path, {args.batch:,} per transaction): {ours_seconds:.3f} s = {ours_rate:,.0f} mentions/s")
-    print(f"raw sqlite3 executemany of {raw_rows:,} prepared rows, {args.batch:,} per transaction: "
-          f"{raw_seconds:.3f} s = {raw_rate:,.0f} rows/s")
+    print(
+        f"raw sqlite3 executemany of {raw_rows:,} prepared rows, {args.batch:,} per transaction, each "
+        f"transaction's rows sorted by uri_key as ours are: {raw_seconds:.3f} s = {raw_rate:,.0f} rows/s"
+    )
     verdict = "meets" if ratio >= GOAL_RATIO else "MISSES"
     print(f"ratio (ours / raw): {ratio:.2f}  ({verdict} the goal >= {GOAL_RATIO})")
     return 1 if args.strict and ratio < GOAL_RATIO else 0
