@@ -121,6 +121,7 @@ class PostLines:
     images: list[int | None] = field(default_factory=list)
     thread: list[PartLines] = field(default_factory=list)
     timed: bool = True  # False when `at` could not be read (the post is then not in Calendar.posts)
+    generated_id: bool = False  # a spreadsheet row without an id: display_id was derived from time and text
 
     def at(self, key: str) -> int | None:
         return self.keys.get(key, self.line)
@@ -151,12 +152,18 @@ _RELATIVE_AT = re.compile(r"day\s+(-?\d+)(?:,?\s+(?:at\s+)?(.+))?", re.IGNORECAS
 
 
 class TimeError(ValueError):
-    """A time that cannot be read; the message says what is wrong, `fix` what to write."""
+    """A time that cannot be read; the message says what is wrong, `fix` what to write.
 
-    def __init__(self, message: str, fix: str, code: str = "invalid-time"):
+    For an ambiguous time, `choices` holds the wall-clock time and its two UTC offsets (first, second), so a
+    reader can say how to pick one in its own file format.
+    """
+
+    def __init__(self, message: str, fix: str, code: str = "invalid-time",
+                 choices: tuple[datetime, str, str] | None = None):
         super().__init__(message)
         self.fix = fix
         self.code = code
+        self.choices = choices
 
 
 _AT_FIX = 'Write the local time as "2027-02-01 09:00" (or "day 3 18:30" with an `anchor`).'
@@ -210,6 +217,22 @@ def parse_clock(text: str) -> time:
     return time(hour, minute, second)
 
 
+_CLOCK_OFFSET = re.compile(r"(?P<clock>.*?\d)\s*(?P<offset>Z|[+-]\d{2}(?::?\d{2})?)", re.IGNORECASE)
+
+
+def parse_clock_with_offset(text: str) -> tuple[time, tzinfo | None]:
+    """A spreadsheet's time cell: parse_clock's forms, optionally with a UTC offset (01:30+01:00, 09:00Z), which
+    says which of two equal wall-clock times is meant when the clocks go back. Raises TimeError."""
+    match = _CLOCK_OFFSET.fullmatch(text.strip())
+    if match is None:
+        return parse_clock(text), None
+    offset = match["offset"].upper()
+    if offset != "Z" and (int(offset[1:3]) > 14 or int(offset.replace(":", "")[3:] or 0) > 59):
+        raise TimeError(f"`{text}`: {offset} is not a UTC offset.",
+                        "Offsets run from -12:00 to +14:00, e.g. 01:30+01:00.")
+    return parse_clock(match["clock"]), _offset(offset)
+
+
 def _offset(text: str) -> tzinfo:
     from datetime import timezone
 
@@ -248,7 +271,8 @@ def parse_at(text: str, today: date | None = None) -> tuple[datetime | None, tup
         if len(parts) == 1:
             raise TimeError(f"`{text}` is a date without a time of day.", f'Add the time: "{parts[0]} 09:00".')
         day_value = parse_date(parts[0], today)
-        return datetime.combine(day_value, parse_clock(parts[1])), None
+        clock, offset = parse_clock_with_offset(parts[1])
+        return datetime.combine(day_value, clock, tzinfo=offset), None
     raise TimeError(f"`{text}` is not a date and time.", _AT_FIX)
 
 
@@ -295,6 +319,7 @@ def localize(naive: datetime, zone: ZoneInfo) -> datetime:
             f"Use a time either side, e.g. {earlier:%H:%M} or {later:%H:%M}, or say which one with its UTC "
             f"offset: {when}{return_offset[0]} (the first) or {when}{return_offset[1]} (the second).",
             "ambiguous-time",
+            (naive, return_offset[0], return_offset[1]),
         )
     gap = second.utcoffset() - first.utcoffset()  # type: ignore[operator]
     start = naive
@@ -416,12 +441,47 @@ class _Reader:
         if self.zone is None:
             return None
         if moment.tzinfo is not None:
-            return moment.astimezone(self.zone)
+            local = moment.astimezone(self.zone)
+            if local.replace(tzinfo=None) != moment.replace(tzinfo=None):
+                self.offset_mismatch(moment, local, line, post_id)
+            return local
         try:
             return localize(moment, self.zone)
         except TimeError as error:
-            self.error(error.code, str(error), error.fix, line, post_id)
+            fix = self.ambiguous_fix(error) if error.choices is not None else error.fix
+            self.error(error.code, str(error), fix, line, post_id)
             return None
+
+    def ambiguous_fix(self, error: TimeError) -> str:
+        """How to pick one of the two instants of an ambiguous time, in this file's format."""
+        return error.fix
+
+    def offset_mismatch(self, moment: datetime, local: datetime, line: int | None, post_id: str | None) -> None:
+        """An explicit UTC offset that is not the zone's at that wall-clock time: the instant it names is kept
+        (an offset is exact), but the post goes out at another local time than the one written."""
+        assert self.zone is not None
+        naive = moment.replace(tzinfo=None)
+        written = f"{naive:%Y-%m-%d %H:%M}{_fmt_offset(moment.utcoffset())}"
+        offsets = []
+        for fold in (0, 1):
+            candidate = naive.replace(tzinfo=self.zone, fold=fold)
+            if candidate.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) == naive:
+                offsets.append(_fmt_offset(candidate.utcoffset()))
+        offsets = list(dict.fromkeys(offsets))
+        if offsets:
+            reason = f"{self.zone.key} is at {' or '.join(offsets)} at that time"
+        else:
+            reason = f"{naive:%H:%M} does not exist in {self.zone.key} that day (the clocks go forward)"
+        self.warning(
+            "offset-mismatch",
+            f"`{written}` has a UTC offset that does not match {self.zone.key} ({reason}): it means "
+            f"{local:%H:%M %Z} on {_fmt_day(local)} local time, not {naive:%H:%M}.",
+            f"Write the local time without an offset: {local:%H:%M} if {local:%H:%M %Z} is right, else "
+            f"{naive:%H:%M}. Times are {self.zone.key} clock times; an offset is only needed to say which of two "
+            "equal times is meant when the clocks go back.",
+            line,
+            post_id,
+        )
 
     def image(self, file: str, alt: str, focus: tuple[float, float] | None) -> Image:
         base = self.campaign.directory if self.campaign else self.path.parent.absolute()
@@ -965,7 +1025,22 @@ def _header_name(cell: str) -> str:
     return re.sub(r"[\s()]+", "_", cell.strip().lower().lstrip("\ufeff")).strip("_")
 
 
+_SHEET_NAMES = {"csv": "the sheet", "hootsuite": "Hootsuite's bulk sheet", "sprout": "Sprout Social's bulk sheet"}
+
+
 class _CsvReader(_Reader):
+    kind: SourceFormat = "csv"  # which sheet this is, once the header has been read
+
+    def ambiguous_fix(self, error: TimeError) -> str:
+        assert error.choices is not None
+        naive, first, second = error.choices
+        either_side = error.fix.split(", or say which one", 1)[0]
+        if self.kind == "csv":
+            return (f"{either_side}, or say which one by adding its UTC offset in the `time` column: "
+                    f"{naive:%H:%M}{first} (the first) or {naive:%H:%M}{second} (the second).")
+        return (f"{either_side}. ({_SHEET_NAMES[self.kind]} has no way to say which of the two is meant: an "
+                f"offset such as {naive:%H:%M}{first} would be refused by its own import.)")
+
     def read(self, text: str) -> LoadedCalendar:
         self.find_campaign(None, 1)
         self.set_zone(None, None)
@@ -978,9 +1053,11 @@ class _CsvReader(_Reader):
         first_line, first = rows[0]
         names = [_header_name(cell) for cell in first]
         if "message_text" in names or "time_24hr" in names:
+            self.kind = "sprout"
             self.read_sprout(names, rows[1:], first_line)
             return self.finish("sprout", slug)
         if first and _HOOTSUITE_WHEN.fullmatch(first[0].strip()):
+            self.kind = "hootsuite"
             self.read_hootsuite(rows)
             return self.finish("hootsuite", slug)
         named = [name for name in names if name]
@@ -1025,9 +1102,10 @@ class _CsvReader(_Reader):
                        line, post_id)
             return None
         try:
-            moment = datetime.combine(parse_date(date_text, self.today), parse_clock(time_text))
+            clock, offset = parse_clock_with_offset(time_text)
+            moment = datetime.combine(parse_date(date_text, self.today), clock, tzinfo=offset)
         except TimeError as error:
-            self.error("invalid-time", f"Cannot read the time: {error}", error.fix, line, post_id)
+            self.error(error.code, f"Cannot read the time: {error}", error.fix, line, post_id)
             return None
         return self.in_zone(moment, line, post_id)
 
@@ -1036,11 +1114,13 @@ class _CsvReader(_Reader):
             overrides: dict[str, PlatformOverride] | None = None, content_warning: str | None = None,
             link: Link | None = None, images: tuple[Image, ...] = (), image_line: bool = False) -> None:
         display_id = post_id
+        generated = post_id is None and generated_prefix is not None
         if post_id is None:
             post_id = stable_id(generated_prefix or "row", at, text, line)
             display_id = post_id if generated_prefix else None
         lines = PostLines(line, display_id, {key: line for key in POST_KEYS}, [line] if image_line else [])
         lines.timed = at is not None
+        lines.generated_id = generated
         self.posts.append((
             Post(
                 id=post_id,

@@ -9,7 +9,7 @@ Problem codes (stable; `severity` in brackets):
   unknown-timezone, invalid-anchor
 - ids: missing-id, invalid-id, duplicate-id
 - times: missing-time, invalid-time, relative-without-anchor, nonexistent-time, ambiguous-time,
-  in-the-past [warning]
+  in-the-past [warning], offset-mismatch [warning]
 - content: text-comment [warning], empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long,
   invalid-status, unknown-platform, no-platforms, invalid-language, missing-hashtag [warning],
   helpline-missing [warning], bluesky-no-content-warning [warning], empty-calendar [warning]
@@ -51,6 +51,12 @@ from content_calendar.model import (
 from content_calendar.render import render_post
 
 PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+# Where a post's text is written in each source format: fix texts name the file's own keys or columns.
+_SHEET_TEXT = {
+    "csv": "the row's `text` cell",
+    "hootsuite": "the row's message (column B)",
+    "sprout": "the row's `message_text` cell",
+}
 
 
 @dataclass
@@ -101,6 +107,7 @@ class _Checker:
         self.file = loaded.file
         self.limits = limits
         self.now = now
+        self.source = loaded.calendar.source_format if loaded.calendar is not None else "yaml"
         self.problems: list[Problem] = list(loaded.problems)
         self.rendered: dict[str, dict[str, list[RenderedPart]]] = {}
         self.image_jobs: list[_ImageJob] = []
@@ -141,14 +148,31 @@ class _Checker:
             if lines.display_id is not None:
                 if lines.display_id in seen:
                     first = seen[lines.display_id]
-                    where = f" (first on line {first})" if first else ""
-                    self.add("error", "duplicate-id", f"The id `{lines.display_id}` is used twice{where}.",
-                             "Give each post its own id: the id is how a post is found again when the file "
-                             "changes, so never reuse one.", lines.at("id"), lines.display_id)
+                    self.duplicate_id(lines, first)
                 else:
                     seen[lines.display_id] = lines.at("id")
             self.check_post(post, lines)
         self.check_images()
+
+    def duplicate_id(self, lines: PostLines, first: int | None) -> None:
+        where = f" (first on line {first})" if first else ""
+        if lines.generated_id:
+            # A row without an id is known by its time and text: a second identical row is the same post again.
+            other = f"the row on line {first}" if first else "another row"
+            self.add("error", "duplicate-id",
+                     f"This row has the same date, time and text as {other}, so it is the same post twice (rows "
+                     f"without an id are known by their time and text: `{lines.display_id}`).",
+                     "Delete the repeated row (or change its time or text if it is meant to be a second post).",
+                     lines.at("id"), lines.display_id)
+            return
+        if self.source == "yaml":
+            fix = ("Give each post its own id: the id is how a post is found again when the file changes, so never "
+                   "reuse one.")
+        else:
+            fix = ("Give each row its own id in the `id` column (or delete the row if it is a repeat): the id is how "
+                   "a post is found again when the sheet changes, so never reuse one.")
+        self.add("error", "duplicate-id", f"The id `{lines.display_id}` is used twice{where}.", fix, lines.at("id"),
+                 lines.display_id)
 
     # -- one post ------------------------------------------------------------------------------------
 
@@ -186,14 +210,21 @@ class _Checker:
             if not _effective_text(post.text, overrides[p].text if p in overrides else None)
         ]
         if empty_on and len(empty_on) == len(targets) and not post.text.strip():
-            self.add("error", "empty-text", "The post has no text.",
-                     "Write the post under `text:` (a `|` block keeps line breaks).", lines.at("text"), post_id)
+            fix = "Write the post under `text:` (a `|` block keeps line breaks)."
+            if self.source != "yaml":
+                fix = f"Write the post in {_SHEET_TEXT[self.source]}, or delete the row."
+            self.add("error", "empty-text", "The post has no text.", fix, lines.at("text"), post_id)
         else:
             for platform in empty_on:
-                self.add("error", "empty-text", f"The {PLATFORM_NAMES[platform]} text of the post is empty.",
-                         f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
-                         f"skip {PLATFORM_NAMES[platform]} with `{platform}: {{skip: true}}`.",
-                         lines.at(platform), post_id)
+                name = PLATFORM_NAMES[platform]
+                if self.source == "yaml":
+                    fix = (f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
+                           f"skip {name} with `{platform}: {{skip: true}}`.")
+                else:  # only our sheet has per-platform texts: an empty `text` beside a filled `bluesky_text`
+                    fix = (f"Fill in the row's `text` cell (or `{platform}_text`), or leave {platform} out of its "
+                           "`platforms` cell.")
+                self.add("error", "empty-text", f"The {name} text of the post is empty.", fix, lines.at(platform),
+                         post_id)
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
             part_targets = [p for p in targets if not (part.overrides.get(p) and part.overrides[p].skip)]
             empty = [
@@ -216,10 +247,13 @@ class _Checker:
                     "warning",
                     "bluesky-no-content-warning",
                     "Bluesky has no content warnings: this post goes to Bluesky only, so its warning will just "
-                    f"be a first line \"CW: {warning}\" (on the post and on each reply) and nothing will hide "
-                    "the post.",
+                    f"be a first line \"CW: {warning}\"{' (on the post and on each reply)' if post.thread else ''} "
+                    "and nothing will hide the post.",
                     "If the content must be hidden, add a self-label (bluesky: {labels: [graphic-media]}); "
-                    "otherwise this is fine as it is.",
+                    "otherwise this is fine as it is."
+                    if self.source == "yaml"
+                    else "If the content must be hidden it needs a Bluesky self-label, which only a YAML calendar "
+                    "can set (bluesky: {labels: [graphic-media]}); otherwise this is fine as it is.",
                     lines.at("content_warning"),
                     post_id,
                 )
@@ -229,7 +263,9 @@ class _Checker:
                 "bluesky-card-and-images",
                 "A Bluesky post carries either images or a link card, not both: the images will be posted and "
                 "the link card left out (the link stays in the text only if the text has it).",
-                "Put the link in the text, or move the images to a thread reply, or keep it as it is.",
+                "Put the link in the text, or move the images to a thread reply, or keep it as it is."
+                if self.source == "yaml"
+                else "Put the link in the `text` cell, or clear the `image` or the `link` cell, or keep it as it is.",
                 lines.at("link"),
                 post_id,
             )
@@ -281,9 +317,17 @@ class _Checker:
         if part.part == 0:
             override = post.overrides.get(platform)
             where = "The text"
-            line = lines.at(platform) if override is not None and override.text is not None else lines.at("text")
-            shorten = (f"Shorten it, or give {name} its own shorter text under `{platform}: {{text: ...}}`, "
-                       "or move some of it into a thread reply.")
+            own_text = override is not None and override.text is not None
+            line = lines.at(platform) if own_text else lines.at("text")
+            if self.source == "yaml":
+                shorten = (f"Shorten it, or give {name} its own shorter text under `{platform}: {{text: ...}}`, "
+                           "or move some of it into a thread reply.")
+            elif self.source == "csv":
+                shorten = (f"Shorten the row's `{platform}_text` cell." if own_text else
+                           f"Shorten the row's `text` cell, or give {name} its own shorter text in a "
+                           f"`{platform}_text` column.")
+            else:
+                shorten = f"Shorten {_SHEET_TEXT[self.source]}."
         else:
             # Thread replies skipped on this platform are not rendered: map part numbers back to replies.
             replies = [
@@ -335,16 +379,18 @@ class _Checker:
             line = image_lines[position] if position < len(image_lines) else list_line
             label = f"Image {image.file}"
             if not image.alt.strip():
+                place = '`alt: "..."`' if self.source == "yaml" else "the row's `image_alt` cell"
                 self.add("error", "missing-alt", f"{label} has no alt text.",
-                         'Describe the image for people who cannot see it: `alt: "..."` (what it shows, and any '
+                         f"Describe the image for people who cannot see it in {place} (what it shows, and any "
                          "text in it).", line, post_id)
             elif "mastodon" in targets and len(image.alt) > self.limits.mastodon_alt_characters:
                 over = len(image.alt) - self.limits.mastodon_alt_characters
                 self.add("error", "alt-too-long",
                          f"{label}: the alt text is {len(image.alt)} characters, {over} over Mastodon's limit of "
                          f"{self.limits.mastodon_alt_characters}.",
-                         f"Shorten the alt text by at least {over} characters; put long transcripts in the post "
-                         "or a thread reply.", line, post_id)
+                         f"Shorten the alt text{'' if self.source == 'yaml' else ' (`image_alt`)'} by at least "
+                         f"{over} characters; put long transcripts in the post"
+                         f"{' or a thread reply' if self.source == 'yaml' else ' text'}.", line, post_id)
             self.queue_image(image, max_bytes, line, post_id, label)
 
     def queue_image(self, image: Image, max_bytes: int, line: int | None, post_id: str | None, label: str) -> None:

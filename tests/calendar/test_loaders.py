@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -397,3 +397,52 @@ def test_a_missing_path_is_reported_as_not_found_whatever_its_name(tmp_path: Pat
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     _, _, problems = load_calendar(tmp_path / "notes.txt")
     assert [p.code for p in problems] == ["unsupported-file"]
+
+
+def test_csv_time_cell_takes_a_utc_offset_to_pick_one_of_the_two_times_when_clocks_go_back(
+    write_calendar: WriteCalendar,
+) -> None:
+    path = write_calendar("fold.csv", "id,date,time,text\n"
+                                      "first,31/10/2027,01:30+01:00,The first #DemoCampaign\n"
+                                      "second,2027-10-31,01:30 +00:00,The second #DemoCampaign\n"
+                                      "plain,31/10/2027,01:30,Which one? #DemoCampaign\n")
+    calendar, _, problems = load_calendar(path)
+    assert calendar is not None
+    instants = {post.id: post.at for post in calendar.posts}
+    # (compared in UTC: Python never finds a wall-clock time in a fold equal to one in another zone)
+    assert instants["first"].astimezone(UTC) == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+    assert instants["second"].astimezone(UTC) == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)
+    assert instants["first"].tzinfo == instants["second"].tzinfo == LONDON  # shown in the calendar's zone
+    assert (instants["first"].fold, instants["second"].fold) == (0, 1)
+    assert [(p.code, p.post_id) for p in problems] == [("ambiguous-time", "plain")]
+    (ambiguous,) = problems
+    assert "01:30+01:00 (the first) or 01:30+00:00 (the second)" in ambiguous.fix
+    assert "`time` column" in ambiguous.fix and "2027-10-31 01:30+01:00" not in ambiguous.fix
+
+
+def test_an_offset_that_does_not_match_the_zone_is_kept_but_warned_about(write_calendar: WriteCalendar) -> None:
+    path = write_calendar("offsets.yaml", """
+        campaign: demo-campaign
+        posts:
+          - id: summer
+            at: "2027-06-01 09:00+00:00"
+            text: "Summer #DemoCampaign"
+          - id: right
+            at: "01/06/2027 09:00+01:00"
+            text: "Right #DemoCampaign"
+          - id: gap
+            at: "2027-03-28 01:30+00:00"
+            text: "In the gap #DemoCampaign"
+    """)
+    calendar, _, problems = load_calendar(path)
+    assert calendar is not None
+    instants = {post.id: post.at for post in calendar.posts}
+    assert instants["summer"] == datetime(2027, 6, 1, 9, 0, tzinfo=UTC)  # the offset is exact: kept
+    assert instants["right"] == datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
+    assert [(p.severity, p.code, p.post_id, p.line, p.file) for p in problems] == [
+        ("warning", "offset-mismatch", "summer", 4, str(path)),
+        ("warning", "offset-mismatch", "gap", 10, str(path)),
+    ]
+    assert "it means 10:00 BST on 1 June 2027 local time, not 09:00" in problems[0].message
+    assert "01:30 does not exist in Europe/London that day" in problems[1].message
+    assert "it means 02:30 BST on 28 March 2027" in problems[1].message
