@@ -151,7 +151,7 @@ class PlatformLimits:
     bluesky_graphemes: int = 300
     bluesky_bytes: int = 3000
     bluesky_blob_bytes: int = 2_000_000
-    bluesky_thumbnail_bytes: int = 1_000_000
+    bluesky_thumbnail_bytes: int = 999_999  # a link card thumbnail must be under 1,000,000 bytes
     mastodon_characters: int = 500
     mastodon_url_weight: int = 23
     mastodon_attachments: int = 4

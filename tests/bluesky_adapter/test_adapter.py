@@ -235,6 +235,17 @@ def test_revoked_or_wrong_credentials_say_what_to_do_and_post_nothing(
     assert publisher.records() == []
     assert bluesky_proxy.count(CREATE_SESSION) == 2  # the first login, then one try with the revoked password
 
+    # Later deliveries fail at once: the refused password is not tried again against the daily login limit.
+    for number in range(3):
+        expire_next(bluesky_proxy, PUT_RECORD)
+        with pytest.raises(CredentialsError) as again:
+            adapter.publish(part("still not"), f"revoked-{number + 2}", reply_to=None, outcome_unknown=False)
+        assert "not trying this password again" in str(again.value)
+        assert all(hint in str(again.value) for hint in ACCOUNTS_CHECK_FIX)
+    assert bluesky_proxy.count(CREATE_SESSION) == 2
+    (remembered,) = (tmp_path / "bluesky").glob("refused-*")
+    assert_no_secret(remembered.read_text(), publisher.app_password)
+
     wrong = BlueskyAdapter(
         service=publisher.network.pds_url, handle=publisher.handle, app_password=Secret("abcd-efgh-ijkl-mnop"),
         data_dir=tmp_path / "elsewhere",

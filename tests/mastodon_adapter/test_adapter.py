@@ -154,6 +154,26 @@ def test_limits_come_from_the_instance_and_are_cached_for_a_while(
         adapter_for(account).publish(at_500, "p500", reply_to=None, outcome_unknown=False)
 
 
+def test_an_instance_that_cannot_say_its_limits_is_asked_again_in_a_minute_not_before_every_request(
+    mastodon: MastodonControl, account: TestAccount, tmp_path: Path
+) -> None:
+    clock = [0.0]
+    adapter = adapter_for(account, limits_ttl=600, monotonic=lambda: clock[0])
+    assert adapter.limits().max_characters == 500
+    clock[0] += 601
+    mastodon.inject_fault("/api/v2/instance", "error", count=50)
+    try:
+        before = len(requests_to(mastodon, "GET", "/api/v2/instance"))
+        for _ in range(5):
+            assert adapter.limits().max_characters == 500  # what we knew, while the instance cannot answer
+        assert len(requests_to(mastodon, "GET", "/api/v2/instance")) == before + 1
+        clock[0] += 61
+        adapter.limits()
+        assert len(requests_to(mastodon, "GET", "/api/v2/instance")) == before + 2
+    finally:
+        mastodon.clear_faults()
+
+
 def test_more_images_than_the_instance_takes_or_too_long_alt_text_is_refused(
     mastodon: MastodonControl, account: TestAccount, tmp_path: Path
 ) -> None:

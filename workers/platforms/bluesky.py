@@ -234,6 +234,42 @@ class SessionFile:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
+    # A refused login is remembered (a salted hash of the password, never the password), so that every later
+    # delivery and collector run fails at once instead of spending one of the ~100 logins a day the public
+    # service allows on a password it has already refused. A new password, or REFUSAL_MEMORY, clears it.
+    REFUSAL_MEMORY = timedelta(hours=6)
+
+    @property
+    def refusal_path(self) -> Path:
+        return self.path.with_name(self.path.name.replace("session-", "refused-"))
+
+    def remember_refusal(self, password: str, message: str, now: datetime) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        salt = os.urandom(16).hex()
+        digest = hashlib.sha256(f"{salt}|{password}".encode()).hexdigest()
+        payload = {"salt": salt, "digest": digest, "at": now.isoformat(timespec="seconds"), "message": message}
+        fd = os.open(self.refusal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(payload).encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def refusal_of(self, password: str, now: datetime) -> tuple[datetime, str] | None:
+        """When and why this same password was refused, if that was within REFUSAL_MEMORY."""
+        try:
+            data = json.loads(self.refusal_path.read_text(encoding="utf-8"))
+            at = datetime.fromisoformat(data["at"])
+            same = hashlib.sha256(f"{data['salt']}|{password}".encode()).hexdigest() == data["digest"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        if not same or now - at > self.REFUSAL_MEMORY:
+            return None
+        return at, str(data.get("message") or "")
+
+    def forget_refusal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.refusal_path.unlink()
+
 
 class _SharedSessionClient(Client):
     """The SDK client, with its automatic refresh routed through the shared session cache."""
@@ -369,10 +405,22 @@ class BlueskySession:
         password = self._password.reveal()
         if not password:
             raise CredentialsError(f"No Bluesky app password is set for {self.handle}. Fix: {CREDENTIALS_FIX}")
+        now = datetime.now(UTC)
+        refused = self._cache.refusal_of(password, now)
+        if refused is not None:
+            at, message = refused
+            raise CredentialsError(
+                f"{message} (refused at {at:%H:%M} UTC; not trying this password again for "
+                f"{self._cache.REFUSAL_MEMORY.total_seconds() / 3600:.0f} hours, to spare the daily login limit)"
+            )
         try:
             client.login(self.handle, password, fetch_bsky_profile=False)
         except _FAILURES as error:
-            raise self._login_error(error) from None
+            problem = self._login_error(error)
+            if isinstance(problem, CredentialsError):
+                self._cache.remember_refusal(password, str(problem), now)
+            raise problem from None
+        self._cache.forget_refusal()
         self._cache.write(client.export_session_string())
         self._note("logged in (new session)")
 

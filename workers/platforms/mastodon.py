@@ -413,7 +413,11 @@ class MastodonAdapter:
                 data = reader.instance_v1()
         except MastodonError as error:
             if self._limits is not None:
-                return self._limits  # keep using what we knew rather than stop posting
+                # Keep using what we knew rather than stop posting, and ask again in a minute, not before every
+                # request (each would first wait out the timeout while the instance is down or limiting us).
+                with self._lock:
+                    self._limits_read_at = self._monotonic() - self.limits_ttl + min(60.0, self.limits_ttl)
+                return self._limits
             self._raise(error, doing="reading the instance's limits", client=reader)
         limits = InstanceLimits.from_instance(data)
         with self._lock:
