@@ -182,23 +182,56 @@ def _year(text: str, today: date | None) -> int:
     return year
 
 
+def us_order_date(text: str, today: date | None = None) -> date | None:
+    """The date a slash date means in US month/day/year order, when it cannot be day/month/year (the middle
+    number is over 12) but is a real date read month first, e.g. 02/13/2027; else None."""
+    match = _UK_DATE.fullmatch(text.strip())
+    if match is None or int(match[2]) <= 12:
+        return None
+    try:
+        return date(_year(match[3], today), int(match[1]), int(match[2]))
+    except ValueError:
+        return None
+
+
+def is_either_order_date(text: str) -> bool:
+    """True for a slash date that is a different real date in each order, e.g. 02/03/2027."""
+    match = _UK_DATE.fullmatch(text.strip())
+    return match is not None and match[1] != match[2] and 1 <= int(match[1]) <= 12 and 1 <= int(match[2]) <= 12
+
+
 def parse_date(text: str, today: date | None = None) -> date:
-    """2027-02-01 or the UK 01/02/2027 (day first). Raises TimeError."""
+    """2027-02-01 or the UK 01/02/2027 (day first). Raises TimeError.
+
+    A date that only makes sense month first (02/13/2027) is refused with the code `us-date-order`: it is
+    never swapped, because the same sheet's 02/03/2027 would then be ambiguous too.
+    """
     value = text.strip()
     # Spreadsheets sometimes save a date cell as "2027-02-01 00:00:00".
     value = re.sub(r"[ T]00:00(:00)?$", "", value)
     match = _ISO_DATE.fullmatch(value)
+    us: date | None = None
     try:
         if match:
             return date(int(match[1]), int(match[2]), int(match[3]))
         match = _UK_DATE.fullmatch(value)
         if match:
-            return date(_year(match[3], today), int(match[2]), int(match[1]))
+            us = us_order_date(value, today)
+            if us is None:
+                return date(_year(match[3], today), int(match[2]), int(match[1]))
     except ValueError as error:
         raise TimeError(
             f"`{text}` is not a real date ({error}).",
             "Dates are read as year-month-day (2027-02-01) or day/month/year (01/02/2027, UK order).",
         ) from None
+    if us is not None:
+        raise TimeError(
+            f"`{text}` is not a day/month/year date (there is no month {us.day}): it is in US "
+            f"month/day/year order ({us.day} {us:%B %Y}).",
+            f"Dates are read day first (UK order): write {us:%d/%m/%Y} or {us:%Y-%m-%d}. Dates are never "
+            "swapped automatically, so check the file's other slash dates too.",
+            "us-date-order",
+        )
     raise TimeError(f"`{text}` is not a date.", "Write the date as 2027-02-01 or 01/02/2027 (day/month/year).")
 
 
@@ -418,7 +451,7 @@ class _Reader:
         try:
             moment, relative = parse_at(raw, self.today)
         except TimeError as error:
-            self.error("invalid-time", f"Cannot read the time: {error}", error.fix, line, post_id)
+            self.error(error.code, f"Cannot read the time: {error}", error.fix, line, post_id)
             return None
         if relative is not None:
             day, clock = relative
@@ -1028,8 +1061,22 @@ def _header_name(cell: str) -> str:
 _SHEET_NAMES = {"csv": "the sheet", "hootsuite": "Hootsuite's bulk sheet", "sprout": "Sprout Social's bulk sheet"}
 
 
+_DATE_ORDER_FIX = {
+    "csv": "Save the sheet with UK dates (dd/mm/yyyy) or ISO dates (2027-02-13): in a spreadsheet, format the "
+    "date column as dd/mm/yyyy (or set the file's locale to English (UK)) before saving as CSV.",
+    "hootsuite": "Save the sheet with UK dates (dd/mm/yyyy) in column A: this tool reads Hootsuite sheets day first.",
+    "sprout": "Export the sheet with UK date order (dd/mm/yyyy) or write ISO dates (2027-02-13): Sprout Social reads "
+    "dd/mm/yyyy or mm/dd/yyyy depending on its date-format setting, and this tool reads them day first.",
+}
+
+
 class _CsvReader(_Reader):
     kind: SourceFormat = "csv"  # which sheet this is, once the header has been read
+
+    def __init__(self, path: Path, campaigns_roots: Sequence[Path], today: date | None):
+        super().__init__(path, campaigns_roots, today)
+        self.us_dates: list[int] = []  # lines whose date only makes sense month first
+        self.either_order: list[tuple[int, str, date]] = []  # lines whose date reads either way (as read)
 
     def ambiguous_fix(self, error: TimeError) -> str:
         assert error.choices is not None
@@ -1103,11 +1150,40 @@ class _CsvReader(_Reader):
             return None
         try:
             clock, offset = parse_clock_with_offset(time_text)
-            moment = datetime.combine(parse_date(date_text, self.today), clock, tzinfo=offset)
+            day = parse_date(date_text, self.today)
         except TimeError as error:
-            self.error(error.code, f"Cannot read the time: {error}", error.fix, line, post_id)
+            fix = error.fix
+            if error.code == "us-date-order":
+                self.us_dates.append(line)
+                fix = f"{_DATE_ORDER_FIX[self.kind]} Dates are never swapped automatically: check every row."
+            what = "date" if error.code == "us-date-order" else "time"
+            self.error(error.code, f"Cannot read the {what}: {error}", fix, line, post_id)
             return None
-        return self.in_zone(moment, line, post_id)
+        if is_either_order_date(date_text):
+            self.either_order.append((line, date_text.strip(), day))
+        return self.in_zone(datetime.combine(day, clock, tzinfo=offset), line, post_id)
+
+    def finish(self, source_format: SourceFormat, slug: str) -> LoadedCalendar:
+        self.date_order_warning()
+        return super().finish(source_format, slug)
+
+    def date_order_warning(self) -> None:
+        """When some rows are in US order, the rows whose dates read either way were probably misread."""
+        if not self.us_dates or not self.either_order:
+            return
+        first_line, first_text, first_day = self.either_order[0]
+        count = len(self.either_order)
+        lines = ", ".join(str(line) for line, _, _ in self.either_order[:10])
+        more = f" and {count - 10} more" if count > 10 else ""
+        rows = f"Rows on lines {lines}{more} have dates" if count > 1 else f"The row on line {lines} has a date"
+        self.warning(
+            "date-order-ambiguous",
+            f"{rows} that {'read' if count > 1 else 'reads'} either way ({first_text} was read day first, as "
+            f"{first_day.day} {first_day:%B %Y}), but the date on line {self.us_dates[0]} is in US month/day order, so "
+            f"{'these' if count > 1 else 'it'} may mean another day.",
+            f"{_DATE_ORDER_FIX[self.kind]} Then check {'these rows' if count > 1 else 'that row'}.",
+            first_line,
+        )
 
     def add(self, *, post_id: str | None, generated_prefix: str | None, at: datetime | None, text: str,
             line: int, platforms: tuple[str, ...] = PLATFORMS, status: str = "approved",

@@ -359,8 +359,33 @@ def test_parse_date_is_day_first() -> None:
     assert parse_date("01/02/2027") == date(2027, 2, 1)
     assert parse_date("2027-02-01 00:00:00") == date(2027, 2, 1)
     with pytest.raises(TimeError, match="not a real date") as error:
-        parse_date("02/13/2027")
+        parse_date("13/13/2027")
     assert "day/month/year (01/02/2027, UK order)" in error.value.fix
+    # only makes sense month first: refused, never swapped (the same sheet's 02/03/2027 would be ambiguous)
+    with pytest.raises(TimeError, match="it is in US month/day/year order \\(13 February 2027\\)") as us:
+        parse_date("02/13/2027")
+    assert us.value.code == "us-date-order" and "write 13/02/2027 or 2027-02-13" in us.value.fix
+    with pytest.raises(TimeError, match="not a real date"):
+        parse_date("02/30/2027")  # no 30th month, and no 30 February either
+
+
+def test_sprout_sheet_in_us_date_order_is_refused_not_swapped(write_calendar: WriteCalendar) -> None:
+    path = write_calendar("sprout.csv", "date,time_24hr,message_text,link\n"
+                                        "12/25/2027,09:00,Christmas #DemoCampaign,\n"
+                                        "03/04/2027,09:00,Either way #DemoCampaign,\n")
+    calendar, _, problems = load_calendar(path)
+    assert calendar is not None and [p.at.date() for p in calendar.posts] == [date(2027, 4, 3)]
+    assert [(p.severity, p.code, p.line) for p in problems] == [
+        ("error", "us-date-order", 2), ("warning", "date-order-ambiguous", 3)
+    ]
+    assert "Sprout Social reads dd/mm/yyyy or mm/dd/yyyy depending on its date-format setting" in problems[0].fix
+    # a sheet in UK order has no such problems, even with dates that read either way
+    uk = write_calendar("sprout-uk.csv", "date,time_24hr,message_text,link\n"
+                                         "25/12/2027,09:00,Christmas #DemoCampaign,\n"
+                                         "03/04/2027,09:00,Either way #DemoCampaign,\n")
+    calendar, _, problems = load_calendar(uk)
+    assert problems == [] and calendar is not None
+    assert [p.at.date() for p in calendar.posts] == [date(2027, 12, 25), date(2027, 4, 3)]
 
 
 def test_localize_normal_gap_and_fold() -> None:
