@@ -88,7 +88,8 @@ def _host(url: str) -> str:
 
 def identities(platform: str, handle: str, *, author_id: str = "", seen_on: str = "") -> set[str]:
     """Every comparable name of one account: `alice.bsky.social`, a DID, `alice@mastodon.social` (a local
-    Mastodon acct gains the host it was read on; an account URL .../users/alice or .../@alice gives one too)."""
+    Mastodon acct gains the host it was read on; an ActivityPub uri .../users/alice gives one too). `author_id`
+    must be an identity the platform vouches for (a DID, an account's ActivityPub uri), never a profile URL."""
     names: set[str] = set()
     clean = handle.strip().lstrip("@").lower()
     if clean:

@@ -239,10 +239,13 @@ class SettingsAdapters:
             names.append(self.settings.bluesky_handle)
         if platform == "mastodon" and self.settings.mastodon_configured:
             try:
-                me = self._adapter("mastodon").me()
-                acct = str(me.get("acct") if isinstance(me, dict) else getattr(me, "acct", "") or "")
-                url = str(me.get("url") if isinstance(me, dict) else getattr(me, "url", "") or "")
-                names += [n for n in (acct, url) if n]
+                adapter = self._adapter("mastodon")
+                me = adapter.me()
+                acct, url, uri = (str((me.get(k) if isinstance(me, dict) else getattr(me, k, "")) or "")
+                                  for k in ("acct", "url", "uri"))  # fmt: skip
+                if acct and "@" not in acct:
+                    acct = f"{acct}@{adapter.account}"  # as mentions qualify a local acct: with the instance's host
+                names += [n for n in (acct, uri, url) if n]  # our own instance's answer about us: url is trusted
             except Exception as error:  # who we are is a nicety here: our own posts are also known by URI
                 log.info("could not read our Mastodon account (%s); own posts are recognised by URI", type(error))
         return names

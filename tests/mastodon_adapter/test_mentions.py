@@ -4,7 +4,13 @@ paging with min_id, the cursor, late-arriving statuses, replies resolved to thei
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from sqlalchemy import select
+
+from scheduler.collection import MentionPolicy, store_mentions
+from scheduler.collection_models import MentionRecord
+from scheduler.db import Store
 from tests.mastodon_server import MastodonControl
 from tests.support.mastodon_fixtures import MastodonFederation
 from workers.platforms.mastodon import MastodonAdapter
@@ -46,7 +52,7 @@ def test_the_same_status_seen_on_two_instances_is_one_mention(mastodon_federatio
     survivor, ally = by_uri[first["uri"]], by_uri[reply["uri"]]
     assert survivor.seen_on == a.base_url and survivor.url == first["url"]
     assert survivor.author_handle == f"survivor@{_host(a)}"
-    assert survivor.author_id == f"{a.base_url}/@survivor"
+    assert survivor.author_id.startswith(f"{a.base_url}/ap/users/")  # the account's ActivityPub uri
     assert survivor.text == "Speaking out today. #ItsNotOK"
     assert survivor.tags == ("ItsNotOK",)
     assert survivor.reply_count == 1
@@ -119,3 +125,38 @@ def test_a_burst_larger_than_one_call_is_read_over_several_calls_with_the_overla
         seen.update(m.uri for m in page.mentions)
         cursor = page.cursor
     assert seen == set(posted)
+
+
+def test_an_account_is_known_by_its_uri_never_by_the_profile_url_it_claims(
+    mastodon_federation: MastodonFederation, tmp_path: Path
+) -> None:
+    """A remote server sets an account's profile `url` to anything: pointing it at an allow-listed organisation
+    must not make the account that organisation (its words would be kept and quoted in reports)."""
+    a, b = mastodon_federation.instances
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    a.create_account("napac")
+    a.create_account("impostor", url=f"{a.base_url}/@napac")
+    real = a.post_as("napac", "Call us #ItsNotOK")
+    fake = a.post_as("impostor", "Send your story to this number #ItsNotOK")
+    mastodon_federation.wait_for_deliveries(timeout=30)
+
+    # Read where the impostor is a local account, and where it is a remote one (its claimed url copied along).
+    reader = MastodonAdapter("https://our-instance.invalid", "public-timelines-need-no-token")
+    for number, instance in enumerate((a, b)):
+        mentions = reader.search_mentions_on([instance.base_url], ["ItsNotOK"], since=since, cursor=None).mentions
+        by_uri = {m.uri: m for m in mentions}
+        impostor, organisation = by_uri[fake["uri"]], by_uri[real["uri"]]
+        assert impostor.author_handle == f"impostor@{_host(a)}"
+        assert impostor.author_id.startswith(f"{a.base_url}/ap/users/")  # its ActivityPub uri
+        assert organisation.author_handle == f"napac@{_host(a)}"
+        assert organisation.author_id.startswith(f"{a.base_url}/ap/users/")
+        assert impostor.author_id != organisation.author_id
+
+        store = Store(f"sqlite:///{tmp_path / f'read-on-{number}.db'}")
+        policy = MentionPolicy.build("c", ["#ItsNotOK"], organisation_accounts=[f"napac@{_host(a)}"])
+        assert store_mentions(store, policy, mentions).stored == 2
+        with store.transaction() as session:
+            kept = session.execute(
+                select(MentionRecord.author_handle, MentionRecord.text).where(MentionRecord.allow_listed)
+            ).all()
+        assert kept == [(f"napac@{_host(a)}", "Call us #ItsNotOK")]  # the impostor's words are not kept

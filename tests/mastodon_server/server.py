@@ -41,18 +41,37 @@ from .state import (
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=utf-8"
-STATUS_TEXT = {200: "OK", 202: "Accepted", 206: "Partial Content", 401: "Unauthorized", 404: "Not Found",
-               422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
-               502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+STATUS_TEXT = {
+    200: "OK",
+    202: "Accepted",
+    206: "Partial Content",
+    401: "Unauthorized",
+    404: "Not Found",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 _DEFAULT_ERROR_BODIES = {
     429: ('{"error":"Too many requests"}', JSON_TYPE),
     500: ('{"error":"We\'re sorry, but something went wrong on our end."}', JSON_TYPE),
-    502: ("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
-          "<hr><center>nginx</center></body></html>", "text/html"),
-    503: ("<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 "
-          "Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>", "text/html"),
-    504: ("<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out"
-          "</h1></center><hr><center>nginx</center></body></html>", "text/html"),
+    502: (
+        "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+        "<hr><center>nginx</center></body></html>",
+        "text/html",
+    ),
+    503: (
+        "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 "
+        "Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>",
+        "text/html",
+    ),
+    504: (
+        "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out"
+        "</h1></center><hr><center>nginx</center></body></html>",
+        "text/html",
+    ),
 }
 
 
@@ -119,8 +138,11 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], di
         head, _, data = part.partition(b"\r\n\r\n")
         data = data.removesuffix(b"\r\n")
         disposition = next(
-            (line for line in head.decode("utf-8", "replace").split("\r\n")
-             if line.lower().startswith("content-disposition:")),
+            (
+                line
+                for line in head.decode("utf-8", "replace").split("\r\n")
+                if line.lower().startswith("content-disposition:")
+            ),
             "",
         )
         name = _PART_NAME.search(disposition)
@@ -162,8 +184,9 @@ api = Router()
 ID = r"(?P<id>[0-9]+)"
 
 
-def _link_header(inst: Instance, req: Request, items: list[Status], *, keep: tuple[str, ...],
-                 next_only_when_full: int | None = None) -> dict[str, str]:
+def _link_header(
+    inst: Instance, req: Request, items: list[Status], *, keep: tuple[str, ...], next_only_when_full: int | None = None
+) -> dict[str, str]:
     """Mastodon's set_pagination_headers: rel="next" (older, max_id) and rel="prev" (newer, min_id), with
     the kept parameters, keys sorted as Rails' to_query does; no header for an empty page."""
     if not items:
@@ -201,8 +224,10 @@ def get_instance_v1(inst: Instance, req: Request) -> Response:
     return Response.json(200, entities.instance_v1_json(inst), headers)
 
 
-_PUBLIC_CACHE = {"Cache-Control": "max-age=300, public, stale-while-revalidate=30, stale-if-error=86400",
-                 "Vary": "Accept, Origin"}
+_PUBLIC_CACHE = {
+    "Cache-Control": "max-age=300, public, stale-while-revalidate=30, stale-if-error=86400",
+    "Vary": "Accept, Origin",
+}
 
 
 # ---------------------------------------------------------------------------------------------- accounts
@@ -252,8 +277,13 @@ def account_statuses(inst: Instance, req: Request) -> Response:
     )
     limit = inst.limit_param(req.param("limit"))
     page = inst.paginate(items, limit, req.param("max_id"), req.param("since_id"), req.param("min_id"))
-    links = _link_header(inst, req, page, keep=("limit", "only_media", "exclude_replies", "exclude_reblogs",
-                                                "pinned", "tagged"), next_only_when_full=limit)
+    links = _link_header(
+        inst,
+        req,
+        page,
+        keep=("limit", "only_media", "exclude_replies", "exclude_reblogs", "pinned", "tagged"),
+        next_only_when_full=limit,
+    )
     return Response.json(200, [entities.status_json(inst, s, req.viewer) for s in page], links)
 
 
@@ -302,8 +332,7 @@ def get_status(inst: Instance, req: Request) -> Response:
 @api.add("DELETE", r"/api/v1/statuses/" + ID, auth=True)
 def delete_status(inst: Instance, req: Request) -> Response:
     assert req.match
-    status = inst.delete_status(_viewer_account(req), req.match["id"],
-                                delete_media=truthy(req.param("delete_media")))
+    status = inst.delete_status(_viewer_account(req), req.match["id"], delete_media=truthy(req.param("delete_media")))
     return Response.json(200, entities.status_json(inst, status, req.viewer, source_requested=True))
 
 
@@ -312,10 +341,13 @@ def get_context(inst: Instance, req: Request) -> Response:
     assert req.match
     status = inst.find_status(req.match["id"], req.viewer)
     ancestors, descendants = inst.context(status, req.viewer)
-    return Response.json(200, {
-        "ancestors": [entities.status_json(inst, s, req.viewer) for s in ancestors],
-        "descendants": [entities.status_json(inst, s, req.viewer) for s in descendants],
-    })
+    return Response.json(
+        200,
+        {
+            "ancestors": [entities.status_json(inst, s, req.viewer) for s in ancestors],
+            "descendants": [entities.status_json(inst, s, req.viewer) for s in descendants],
+        },
+    )
 
 
 @api.add("GET", r"/api/v1/statuses/" + ID + r"/source", auth=True)
@@ -395,7 +427,10 @@ def get_media(inst: Instance, req: Request) -> Response:
 def update_media(inst: Instance, req: Request) -> Response:
     assert req.match
     media = inst.update_media(
-        _viewer_account(req), req.match["id"], description=req.param("description"), focus=req.param("focus"),
+        _viewer_account(req),
+        req.match["id"],
+        description=req.param("description"),
+        focus=req.param("focus"),
         thumbnail=req.files.get("thumbnail"),
     )
     return Response.json(200 if media.processed else 206, entities.media_json(inst, media))
@@ -435,9 +470,12 @@ def tag_timeline(inst: Instance, req: Request) -> Response:
 def public_timeline(inst: Instance, req: Request) -> Response:
     local, remote = truthy(req.param("local")), truthy(req.param("remote"))
     items = [
-        s for s in inst.statuses.values()
-        if not s.deleted and s.visibility == "public"
-        and not (local and not remote and not s.local) and not (remote and not local and s.local)
+        s
+        for s in inst.statuses.values()
+        if not s.deleted
+        and s.visibility == "public"
+        and not (local and not remote and not s.local)
+        and not (remote and not local and s.local)
         and not (truthy(req.param("only_media")) and not (s.media_ids or s.remote_media))
     ]
     limit = inst.limit_param(req.param("limit"))
@@ -449,8 +487,11 @@ def public_timeline(inst: Instance, req: Request) -> Response:
 @api.add("GET", r"/api/v1/timelines/home", auth=True)
 def home_timeline(inst: Instance, req: Request) -> Response:
     account = _viewer_account(req)
-    items = [s for s in inst.statuses.values()
-             if not s.deleted and (s.account_id == account.id or account.id in s.mention_ids)]
+    items = [
+        s
+        for s in inst.statuses.values()
+        if not s.deleted and (s.account_id == account.id or account.id in s.mention_ids)
+    ]
     limit = inst.limit_param(req.param("limit"))
     page = inst.paginate(items, limit, req.param("max_id"), req.param("since_id"), req.param("min_id"))
     links = _link_header(inst, req, page, keep=("local", "limit"))
@@ -533,8 +574,9 @@ def _control_account(inst: Instance, data: dict[str, Any]) -> Account:
 
 @control.add("GET", r"/_test/health")
 def health(inst: Instance, req: Request) -> Response:
-    return Response.json(200, {"ok": True, "base_url": inst.base_url, "pid": os.getpid(),
-                               "now": inst.now().isoformat()})
+    return Response.json(
+        200, {"ok": True, "base_url": inst.base_url, "pid": os.getpid(), "now": inst.now().isoformat()}
+    )
 
 
 @control.add("POST", r"/_test/reset")
@@ -570,12 +612,13 @@ def create_account(inst: Instance, req: Request) -> Response:
             bot=bool(data.get("bot", False)),
             locked=bool(data.get("locked", False)),
             default_language=data.get("default_language"),
+            # The profile URL an account claims: a remote server sets it to anything (tests of who is who).
+            url=str(data["url"]) if data.get("url") else None,
         )
     except (KeyError, ValueError) as error:
         raise ApiError(400, f"cannot create account: {error}") from error
     token = inst.issue_token(account, str(data.get("application") or "campaign-scheduler tests"))
-    return Response.json(200, {"account": entities.account_json(inst, account, credentials=True),
-                               "token": token.value})
+    return Response.json(200, {"account": entities.account_json(inst, account, credentials=True), "token": token.value})
 
 
 @control.add("POST", r"/_test/tokens")
@@ -641,12 +684,30 @@ def post_as(inst: Instance, req: Request) -> Response:
     (its id then encodes that time)."""
     data = _json_body(req)
     account = _control_account(inst, data)
-    params = {key: data.get(key) for key in ("status", "spoiler_text", "visibility", "language", "sensitive",
-                                               "in_reply_to_id", "media_ids", "quoted_status_id",
-                                               "quote_approval_policy", "scheduled_at")}
+    params = {
+        key: data.get(key)
+        for key in (
+            "status",
+            "spoiler_text",
+            "visibility",
+            "language",
+            "sensitive",
+            "in_reply_to_id",
+            "media_ids",
+            "quoted_status_id",
+            "quote_approval_policy",
+            "scheduled_at",
+        )
+    }
     created_at = parse_time(str(data["created_at"])) if data.get("created_at") else None
-    result = inst.post_status(account, params, idempotency_key=data.get("idempotency_key"),
-                              application=data.get("application"), with_rate_limit=False, created_at=created_at)
+    result = inst.post_status(
+        account,
+        params,
+        idempotency_key=data.get("idempotency_key"),
+        application=data.get("application"),
+        with_rate_limit=False,
+        created_at=created_at,
+    )
     if isinstance(result, ScheduledStatus):
         return Response.json(200, entities.scheduled_json(inst, result))
     return Response.json(200, entities.status_json(inst, result, Viewer(account)))
@@ -682,31 +743,34 @@ def dump_statuses(inst: Instance, req: Request) -> Response:
             continue
         if not truthy(req.param("include_deleted")) and status.deleted:
             continue
-        rows.append({
-            "id": str(status.id),
-            "uri": status.uri,
-            "url": status.url,
-            "acct": account.acct,
-            "text": status.text,
-            "spoiler_text": status.spoiler_text,
-            "visibility": status.visibility,
-            "language": status.language,
-            "created_at": status.created_at.isoformat(),
-            "deleted": status.deleted,
-            "local": status.local,
-            "idempotency_key": status.idempotency_key,
-            "in_reply_to_id": str(status.in_reply_to_id) if status.in_reply_to_id else None,
-            "media_ids": [str(m) for m in status.media_ids],
-            "tags": list(status.tag_names),
-            **inst.counts(status),
-        })
+        rows.append(
+            {
+                "id": str(status.id),
+                "uri": status.uri,
+                "url": status.url,
+                "acct": account.acct,
+                "text": status.text,
+                "spoiler_text": status.spoiler_text,
+                "visibility": status.visibility,
+                "language": status.language,
+                "created_at": status.created_at.isoformat(),
+                "deleted": status.deleted,
+                "local": status.local,
+                "idempotency_key": status.idempotency_key,
+                "in_reply_to_id": str(status.in_reply_to_id) if status.in_reply_to_id else None,
+                "media_ids": [str(m) for m in status.media_ids],
+                "tags": list(status.tag_names),
+                **inst.counts(status),
+            }
+        )
     return Response.json(200, rows)
 
 
 @control.add("GET", r"/_test/scheduled_statuses")
 def dump_scheduled(inst: Instance, req: Request) -> Response:
-    return Response.json(200, [entities.scheduled_json(inst, s) for s in sorted(inst.scheduled.values(),
-                                                                              key=lambda s: s.id)])
+    return Response.json(
+        200, [entities.scheduled_json(inst, s) for s in sorted(inst.scheduled.values(), key=lambda s: s.id)]
+    )
 
 
 @control.add("POST", r"/_test/statuses/" + ID + r"/engagement")
@@ -925,8 +989,12 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
             if states:
                 most_limited = min(states, key=lambda s: s.limit - s.count)
                 rate_headers = most_limited.headers()
-            base_headers = {"Cache-Control": "private, no-store", "Vary": "Authorization, Origin",
-                            "X-Request-Id": str(uuid.uuid4()), **rate_headers}
+            base_headers = {
+                "Cache-Control": "private, no-store",
+                "Vary": "Authorization, Origin",
+                "X-Request-Id": str(uuid.uuid4()),
+                **rate_headers,
+            }
             found = api.find(req.method, req.path)
             try:
                 if found is None:
@@ -935,9 +1003,14 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
                 req.match = match
                 if needs_auth and req.viewer.account is None:
                     problem = req.token_problem or "The access token is invalid"
-                    raise ApiError(401, problem, headers={
-                        "WWW-Authenticate": f'Bearer realm="Doorkeeper", error="invalid_token", '
-                                            f'error_description="{problem}"'})
+                    raise ApiError(
+                        401,
+                        problem,
+                        headers={
+                            "WWW-Authenticate": f'Bearer realm="Doorkeeper", error="invalid_token", '
+                            f'error_description="{problem}"'
+                        },
+                    )
                 response = handler(inst, req)
             except ApiError as error:
                 response = Response.json(error.status, {"error": error.message}, error.headers)
@@ -984,8 +1057,13 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
             wait = retry_after if retry_after is not None else 300
             from .ratelimit import reset_header
 
-            response.headers.update({"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-                                     "X-RateLimit-Reset": reset_header(now, max(1, wait))})
+            response.headers.update(
+                {
+                    "X-RateLimit-Limit": "300",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset_header(now, max(1, wait)),
+                }
+            )
             if retry_after is not None:
                 # exactly `retry_after` seconds from now, not the end of an aligned window
                 from datetime import UTC, datetime
@@ -997,16 +1075,18 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
     def _log(self, req: Request, status: int | None, fault: str | None) -> None:
         inst = self.server.instance
         with inst.lock:
-            inst.request_log.append({
-                "time": inst.clock.time(),
-                "method": req.method,
-                "path": req.path,
-                "query": {k: v for k, v in req.query.items()},
-                "status": status,
-                "account": req.viewer.account.acct if req.viewer.account else None,
-                "idempotency_key": req.headers.get("Idempotency-Key"),
-                "fault": fault,
-            })
+            inst.request_log.append(
+                {
+                    "time": inst.clock.time(),
+                    "method": req.method,
+                    "path": req.path,
+                    "query": {k: v for k, v in req.query.items()},
+                    "status": status,
+                    "account": req.viewer.account.acct if req.viewer.account else None,
+                    "idempotency_key": req.headers.get("Idempotency-Key"),
+                    "fault": fault,
+                }
+            )
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -1064,8 +1144,11 @@ class MastodonTestServer:
         return self.instance.base_url
 
     def start(self) -> MastodonTestServer:
-        for target, name in ((lambda: self.http.serve_forever(poll_interval=0.1), "http"), (self._tick, "scheduler"),
-                             (self._deliver, "federation")):
+        for target, name in (
+            (lambda: self.http.serve_forever(poll_interval=0.1), "http"),
+            (self._tick, "scheduler"),
+            (self._deliver, "federation"),
+        ):
             thread = threading.Thread(target=target, name=f"mastodon-test-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)

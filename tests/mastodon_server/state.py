@@ -279,6 +279,7 @@ class Instance:
         bot: bool = False,
         locked: bool = False,
         default_language: str | None = None,
+        url: str | None = None,
     ) -> Account:
         with self.lock:
             if not username or not all(ch.isalnum() or ch == "_" for ch in username):
@@ -293,7 +294,7 @@ class Instance:
                 domain=None,
                 display_name=display_name,
                 note=f"<p>{textmod._h(note)}</p>" if note else "",
-                url=f"{self.base_url}/@{username}",
+                url=url or f"{self.base_url}/@{username}",
                 uri=f"{self.base_url}/ap/users/{account_id}",
                 created_at=now.replace(hour=0, minute=0, second=0, microsecond=0),
                 avatar=f"{self.base_url}/avatars/original/missing.png",
@@ -341,8 +342,9 @@ class Instance:
 
     # ------------------------------------------------------------------ rate limits
 
-    def throttle(self, *, method: str, path: str, query: dict[str, list[str]], token: Token | None,
-                 client_ip: str) -> tuple[list[ThrottleState], ThrottleState | None]:
+    def throttle(
+        self, *, method: str, path: str, query: dict[str, list[str]], token: Token | None, client_ip: str
+    ) -> tuple[list[ThrottleState], ThrottleState | None]:
         """Rack::Attack: count the request in every throttle that applies, in Mastodon's order, stopping at
         the first one over its limit (that one answers 429)."""
         now = self.clock.time()
@@ -356,9 +358,7 @@ class Instance:
             ("throttle_unauthenticated_api", client_ip if api and token is None else None),
             (
                 "throttle_api_media",
-                account_id
-                if method == "POST" and path.rstrip("/") in ("/api/v1/media", "/api/v2/media")
-                else None,
+                account_id if method == "POST" and path.rstrip("/") in ("/api/v1/media", "/api/v2/media") else None,
             ),
             ("throttle_authenticated_paging", account_id if paging else None),
             ("throttle_unauthenticated_paging", client_ip if paging and token is None else None),
@@ -392,8 +392,15 @@ class Instance:
 
     # ------------------------------------------------------------------ media
 
-    def upload_media(self, account: Account, data: bytes | None, *, description: str | None,
-                     focus: str | None, thumbnail: bytes | None = None) -> Media:
+    def upload_media(
+        self,
+        account: Account,
+        data: bytes | None,
+        *,
+        description: str | None,
+        focus: str | None,
+        thumbnail: bytes | None = None,
+    ) -> Media:
         with self.lock:
             if not data:
                 raise validation_failed("File can't be blank")
@@ -406,13 +413,15 @@ class Instance:
             limit = self.config.image_size_limit if facts.kind == "image" else self.config.video_size_limit
             if len(data) > limit:
                 raise validation_failed(f"File file size must be less than {limit // (1024 * 1024)} MB")
-            if facts.width and facts.height and facts.kind == "image" \
-                    and facts.width * facts.height > self.config.image_matrix_limit:
+            if (
+                facts.width
+                and facts.height
+                and facts.kind == "image"
+                and facts.width * facts.height > self.config.image_matrix_limit
+            ):
                 raise validation_failed("File dimensions exceed the allowed matrix limit")
             self._check_description(description)
-            polls = (
-                self.config.image_processing_polls if facts.kind == "image" else self.config.video_processing_polls
-            )
+            polls = self.config.image_processing_polls if facts.kind == "image" else self.config.video_processing_polls
             media = Media(
                 id=self.ids.next_id(self.now_ms()),
                 account_id=account.id,
@@ -430,9 +439,7 @@ class Instance:
 
     def _check_description(self, description: str | None) -> None:
         if description and len(description) > self.config.description_limit:
-            raise validation_failed(
-                f"Description is too long (maximum is {self.config.description_limit} characters)"
-            )
+            raise validation_failed(f"Description is too long (maximum is {self.config.description_limit} characters)")
 
     def own_unattached_media(self, account: Account, media_id: str) -> Media:
         media = self.media.get(_int_id(media_id))
@@ -447,8 +454,15 @@ class Instance:
                 media.polls_remaining -= 1
             return media
 
-    def update_media(self, account: Account, media_id: str, *, description: str | None,
-                     focus: str | None, thumbnail: bytes | None = None) -> Media:
+    def update_media(
+        self,
+        account: Account,
+        media_id: str,
+        *,
+        description: str | None,
+        focus: str | None,
+        thumbnail: bytes | None = None,
+    ) -> Media:
         with self.lock:
             media = self.own_unattached_media(account, media_id)
             if thumbnail:
@@ -702,8 +716,15 @@ class Instance:
             self._enqueue_federation("Create", status)
         return status
 
-    def _schedule(self, account: Account, params: dict[str, Any], scheduled_at: datetime, media: list[Media],
-                  idempotency_key: str | None, application: str | None) -> ScheduledStatus:
+    def _schedule(
+        self,
+        account: Account,
+        params: dict[str, Any],
+        scheduled_at: datetime,
+        media: list[Media],
+        idempotency_key: str | None,
+        application: str | None,
+    ) -> ScheduledStatus:
         now = self.now()
         if scheduled_at < now + timedelta(seconds=self.config.scheduled_min_offset_seconds):
             raise validation_failed("Scheduled at date must be in the future")
@@ -721,10 +742,19 @@ class Instance:
             id=self.next_scheduled_id,
             account_id=account.id,
             scheduled_at=scheduled_at.astimezone(UTC),
-            params={key: params.get(key) for key in (
-                "status", "sensitive", "spoiler_text", "visibility", "language", "in_reply_to_id",
-                "quoted_status_id", "quote_approval_policy",
-            )},
+            params={
+                key: params.get(key)
+                for key in (
+                    "status",
+                    "sensitive",
+                    "spoiler_text",
+                    "visibility",
+                    "language",
+                    "in_reply_to_id",
+                    "quoted_status_id",
+                    "quote_approval_policy",
+                )
+            },
             media_ids=[m.id for m in media],
             idempotency_key=idempotency_key,
             application=application,
@@ -879,8 +909,9 @@ class Instance:
         return min(value, self.config.max_limit)
 
     @staticmethod
-    def paginate(items: list[Status], limit: int, max_id: str | None, since_id: str | None,
-                 min_id: str | None) -> list[Status]:
+    def paginate(
+        items: list[Status], limit: int, max_id: str | None, since_id: str | None, min_id: str | None
+    ) -> list[Status]:
         """Mastodon's paginate_by_id: newest first; with min_id, the oldest `limit` above it."""
         upper = _int_id(max_id) if max_id else None
         ordered = sorted(items, key=lambda s: s.id)
@@ -892,8 +923,18 @@ class Instance:
         chosen = [s for s in reversed(ordered) if (upper is None or s.id < upper) and (lower is None or s.id > lower)]
         return chosen[:limit]
 
-    def tag_timeline(self, tag: str, viewer: Viewer, *, any_tags: list[str], all_tags: list[str],
-                     none_tags: list[str], local: bool, remote: bool, only_media: bool) -> list[Status]:
+    def tag_timeline(
+        self,
+        tag: str,
+        viewer: Viewer,
+        *,
+        any_tags: list[str],
+        all_tags: list[str],
+        none_tags: list[str],
+        local: bool,
+        remote: bool,
+        only_media: bool,
+    ) -> list[Status]:
         wanted_any = {textmod.normalize_hashtag(t) for t in [tag, *any_tags]}
         wanted_all = {textmod.normalize_hashtag(t) for t in all_tags}
         unwanted = {textmod.normalize_hashtag(t) for t in none_tags}
@@ -915,8 +956,17 @@ class Instance:
             result.append(status)
         return result
 
-    def account_statuses(self, account: Account, viewer: Viewer, *, exclude_replies: bool, only_media: bool,
-                         pinned: bool, tagged: str | None, exclude_direct: bool) -> list[Status]:
+    def account_statuses(
+        self,
+        account: Account,
+        viewer: Viewer,
+        *,
+        exclude_replies: bool,
+        only_media: bool,
+        pinned: bool,
+        tagged: str | None,
+        exclude_direct: bool,
+    ) -> list[Status]:
         if pinned:
             return []
         author = viewer.account_id == account.id
@@ -928,8 +978,7 @@ class Instance:
                 continue
             if exclude_direct and status.visibility == "direct":
                 continue
-            if exclude_replies and status.in_reply_to_id is not None \
-                    and status.in_reply_to_account_id != account.id:
+            if exclude_replies and status.in_reply_to_id is not None and status.in_reply_to_account_id != account.id:
                 continue
             if only_media and not (status.media_ids or status.remote_media):
                 continue
@@ -978,15 +1027,19 @@ class Instance:
             start = today - timedelta(days=days_ago)
             end = start + timedelta(days=1)
             used = [
-                s for s in self.statuses.values()
-                if not s.deleted and start <= s.created_at < end
+                s
+                for s in self.statuses.values()
+                if not s.deleted
+                and start <= s.created_at < end
                 and key in {textmod.normalize_hashtag(n) for n in s.tag_names}
             ]
-            history.append({
-                "day": str(int(start.timestamp())),
-                "accounts": str(len({s.account_id for s in used})),
-                "uses": str(len(used)),
-            })
+            history.append(
+                {
+                    "day": str(int(start.timestamp())),
+                    "accounts": str(len({s.account_id for s in used})),
+                    "uses": str(len(used)),
+                }
+            )
         return history
 
     # ------------------------------------------------------------------ federation
@@ -1021,8 +1074,10 @@ class Instance:
                     existing.deleted_at = self.now()
                 return existing
             account = self._remote_account(payload["origin"], data["account"])
-            counts = {key: int(data.get(key) or 0) for key in
-                      ("replies_count", "reblogs_count", "favourites_count", "quotes_count")}
+            counts = {
+                key: int(data.get(key) or 0)
+                for key in ("replies_count", "reblogs_count", "favourites_count", "quotes_count")
+            }
             if existing is not None:
                 existing.remote_counts = counts
                 existing.content = data["content"]
@@ -1094,8 +1149,11 @@ def _is_delete_request(method: str, path: str) -> bool:
     if len(parts) == 5 and parts[:4] == ["", "api", "v1", "statuses"] and parts[4].isdigit():
         return method == "DELETE"
     return (
-        len(parts) == 6 and parts[:4] == ["", "api", "v1", "statuses"] and parts[4].isdigit()
-        and parts[5] == "unreblog" and method == "POST"
+        len(parts) == 6
+        and parts[:4] == ["", "api", "v1", "statuses"]
+        and parts[4].isdigit()
+        and parts[5] == "unreblog"
+        and method == "POST"
     )
 
 

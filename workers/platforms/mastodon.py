@@ -814,9 +814,13 @@ class MastodonAdapter:
         self, client: Mastodon, base_url: str, status: Any, page: Mapping[str, Any], parents: dict[str, str | None]
     ) -> Mention:
         account = _get(status, "account", {})
+        # Identity from what the instance vouches for: the account's ActivityPub uri (its host is checked against
+        # the server that signs for it), else its acct qualified with the instance it was read on. Never the
+        # profile `url`: a remote server sets that to anything, e.g. an allow-listed organisation's profile.
         acct = str(_get(account, "acct", ""))
         if acct and "@" not in acct:
-            acct = f"{acct}@{_host(str(_get(account, 'url', '')) or base_url)}"
+            acct = f"{acct}@{_host(base_url)}"
+        author_id = str(_get(account, "uri", "") or "") or acct
         parent_id = _get(status, "in_reply_to_id")
         in_reply_to_uri: str | None = None
         if parent_id is not None:
@@ -839,7 +843,7 @@ class MastodonAdapter:
             uri=str(_get(status, "uri") or _get(status, "url") or ""),
             url=str(_get(status, "url") or _get(status, "uri") or ""),
             author_handle=acct,
-            author_id=str(_get(account, "url", "") or _get(account, "uri", "")),
+            author_id=author_id,
             text=html_to_plain(str(_get(status, "content", ""))),
             created_at=created,
             tags=tuple(str(_get(t, "name", "")) for t in _get(status, "tags", []) if _get(t, "name", "")),
