@@ -115,8 +115,10 @@ class _Checker:
         self.campaign_root = campaign.directory.resolve() if campaign else None
         tags = (*campaign.hashtags, *campaign.hashtag_variants) if campaign else ()
         names = sorted({tag.lstrip("#＃").lower() for tag in tags if tag.lstrip("#＃")}, key=len, reverse=True)
-        # A hashtag starts the text or follows a space or an opening bracket/quote (not a URL's '/'), as both
-        # platforms read them, and ends where the word ends.
+        self.hashtag_names = frozenset(names)
+        # A hashtag as Mastodon reads it: it starts the text or follows a space or an opening bracket/quote (not
+        # a URL's '/'), and ends where the word ends. Bluesky is stricter (only the start or a space, and a tag
+        # runs to the next space): there the rendered tag facets are checked instead.
         self.hashtag_pattern = (
             re.compile(
                 r"(?:^|(?<=[\s(\[{\"'“‘«]))[#＃](?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE
@@ -197,6 +199,7 @@ class _Checker:
                      "Report this as a bug, with the post.", lines.line, post_id)
             return
         self.check_lengths(post, lines, rendered)
+        self.check_hashtags(post, lines, rendered)
         if lines.timed:
             self.rendered[post.id] = rendered
 
@@ -273,29 +276,63 @@ class _Checker:
             self.add("warning", "helpline-missing", "`helpline: true`, but campaign.yaml has no `helpline`.",
                      "Add `helpline: \"...\"` to campaign.yaml, or drop `helpline: true`.", lines.at("helpline"),
                      post_id)
-        if (
-            post.status == "approved"
-            and self.hashtag_pattern is not None
-            and self.loaded.campaign is not None
-            and not self.hashtag_pattern.search(post.text)
-        ):
-            texts = [post.text, *(o.text or "" for o in post.overrides.values())]
-            for part in post.thread:
-                texts.append(part.text)
-                texts.extend(o.text or "" for o in part.overrides.values())
-            has_text = any(text.strip() for text in texts)
-            if has_text and not any(self.hashtag_pattern.search(t) for t in texts if "#" in t or "＃" in t):
-                main = self.loaded.campaign.hashtags[0]
-                self.add("warning", "missing-hashtag",
-                         f"The post has none of the campaign's hashtags ({', '.join(self.loaded.campaign.hashtags)}).",
-                         f"Add {main} so the post is part of the campaign (and counted in its reports).",
-                         lines.at("text"), post_id)
         if self.now is not None and lines.timed and post.status == "approved" and post.at < self.now:
             local_now = self.now.astimezone(post.at.tzinfo)
             self.add("warning", "in-the-past",
                      f"The post is due {post.at:%Y-%m-%d %H:%M}, before now ({local_now:%Y-%m-%d %H:%M}).",
                      "Move it to a future time or remove it: a post more than its misfire grace late is not "
                      "sent.", lines.at("at"), post_id)
+
+    def check_hashtags(self, post: Post, lines: PostLines, rendered: dict[str, list[RenderedPart]]) -> None:
+        """Each platform's rendered thread must carry a campaign hashtag as that platform reads hashtags: on
+        Bluesky a tag facet (what search, feeds and our own collector see), on Mastodon a #tag in the text."""
+        campaign = self.loaded.campaign
+        pattern = self.hashtag_pattern
+        if post.status != "approved" or pattern is None or campaign is None or not rendered:
+            return
+        missing: list[str] = []
+        not_a_tag: tuple[RenderedPart, re.Match[str]] | None = None
+        for platform, parts in rendered.items():
+            if platform == "bluesky":
+                if any(f.kind == "tag" and f.value.lower() in self.hashtag_names for p in parts for f in p.facets):
+                    continue
+                for part in parts:
+                    written = pattern.search(part.text) if ("#" in part.text or "＃" in part.text) else None
+                    if written is not None:
+                        not_a_tag = (part, written)
+                        break
+            elif any(pattern.search(part.text) for part in parts if "#" in part.text or "＃" in part.text):
+                continue
+            missing.append(platform)
+        if not missing:
+            return
+        texts = [post.text, *(o.text or "" for o in post.overrides.values())]
+        for reply in post.thread:
+            texts.append(reply.text)
+            texts.extend(o.text or "" for o in reply.overrides.values())
+        if not any(text.strip() for text in texts):
+            return  # empty-text says so
+        post_id = lines.display_id
+        main = campaign.hashtags[0]
+        tags = ", ".join(campaign.hashtags)
+        why = "so the post is part of the campaign (and counted in its reports)"
+        if not_a_tag is not None:
+            part, written = not_a_tag
+            self.add("warning", "missing-hashtag", _not_a_tag_message(part, written, main, "mastodon" in rendered),
+                     f"Put the hashtag after a space or a line break, and a space (or the end of the text) after it, "
+                     f"e.g. end the post with \" {main}\", {why} on Bluesky too.",
+                     lines.at("bluesky") if _has_own_text(post, "bluesky") else lines.at("text"), post_id)
+        elif len(missing) == len(rendered):
+            self.add("warning", "missing-hashtag", f"The post has none of the campaign's hashtags ({tags}).",
+                     f"Add {main} {why}.", lines.at("text"), post_id)
+        else:
+            for platform in missing:
+                name = PLATFORM_NAMES.get(platform, platform)
+                place = (f"`{platform}: {{text: ...}}`" if self.source == "yaml" else f"the `{platform}_text` cell")
+                self.add("warning", "missing-hashtag",
+                         f"On {name} the post has none of the campaign's hashtags ({tags}): its own {name} text "
+                         "leaves them out.",
+                         f"Add {main} to {place} {why}.", lines.at(platform), post_id)
 
     def check_lengths(self, post: Post, lines: PostLines, rendered: dict[str, list[RenderedPart]]) -> None:
         max_bytes = self.limits.bluesky_bytes
@@ -452,6 +489,33 @@ class _Checker:
                 # prepare_image's messages start with the file name; the label already names the file.
                 message = message.removeprefix(f"{job.path.name}: ")
                 self.add("error", code, f"{job.where}: {message}", fix, job.line, job.post_id)
+
+
+def _has_own_text(post: Post, platform: str) -> bool:
+    override = post.overrides.get(platform)
+    return override is not None and override.text is not None
+
+
+def _not_a_tag_message(part: RenderedPart, written: re.Match[str], main: str, on_mastodon: bool) -> str:
+    """Why a campaign hashtag written in a Bluesky text is not a tag there (the official client's rules)."""
+    text = part.text
+    where = "The post" if part.part == 0 else f"Thread reply {part.part}"
+    start = written.start()
+    shown = written.group()
+    if start and not text[start - 1].isspace():
+        before = text[start - 1]
+        mastodon = " (Mastodon does read it as a tag)" if on_mastodon else ""
+        return (f"{where} has `{before}{shown}`, which is not a hashtag on Bluesky: Bluesky only starts a hashtag "
+                f"at the start of the text or after a space or a line break, not after \"{before}\", so the post "
+                f"goes out there without the campaign's tag{mastodon}.")
+    byte_start = len(text[:start].encode("utf-8"))
+    facet = next((f for f in part.facets if f.byte_start == byte_start and f.kind == "tag"), None)
+    if facet is not None:
+        return (f"{where} has `{text[start:].split(maxsplit=1)[0]}`, which Bluesky reads as the tag "
+                f"#{facet.value}, not {main}: a Bluesky tag runs to the next space (only punctuation at its end "
+                "is dropped), so the post goes out there without the campaign's tag.")
+    return (f"{where} has `{shown}`, which is not a hashtag on Bluesky (it is part of a link or a mention there), "
+            "so the post goes out there without the campaign's tag.")
 
 
 def _effective_text(text: str, override: str | None) -> str:

@@ -368,3 +368,16 @@ def test_cross_file_ids_compare_files_by_resolved_path(write_calendar: WriteCale
     other = write_calendar("other.csv", "id,date,time,text\nrow-1,02/02/2027,09:00,Other #DemoCampaign\n")
     (problem,) = cross_file_problems([relative, absolute, check_calendar(other)])
     assert (problem.code, problem.file, problem.post_id) == ("duplicate-id", str(other), "row-1")
+
+
+def test_hashtag_missing_from_one_platforms_own_text_names_that_place(write_calendar: WriteCalendar) -> None:
+    path = write_calendar("own-texts.csv", "id,date,time,text,mastodon_text\n"
+                                           "row-1,01/02/2027,09:00,Tagged #DemoCampaign,Untagged on Mastodon\n"
+                                           "row-2,01/02/2027,10:00,(#DemoCampaign) in brackets,\n")
+    result = check_calendar(path)
+    assert _summary(result) == [("warning", "missing-hashtag", "row-1", 2), ("warning", "missing-hashtag", "row-2", 3)]
+    first, second = result.problems
+    assert first.message.startswith("On Mastodon the post has none of the campaign's hashtags")
+    assert "Add #DemoCampaign to the `mastodon_text` cell" in first.fix
+    assert "`(#DemoCampaign`, which is not a hashtag on Bluesky" in second.message
+    assert "(Mastodon does read it as a tag)" in second.message
