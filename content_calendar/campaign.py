@@ -35,6 +35,7 @@ NULL_TAG = "tag:yaml.org,2002:null"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 _YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
+
 class _Unreadable:
     def __repr__(self) -> str:
         return "(unreadable value)"
@@ -188,8 +189,13 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDocument | None, Problem | Non
 Report = Callable[[str, str, str, int], None]  # (code, message, fix, line) -> record a Problem
 
 
-def mapping_entries(doc: YamlDocument, node: MappingNode, where: str, known: Sequence[str], report: Report,
-                    ) -> dict[str, tuple[int, Node]]:
+def mapping_entries(
+    doc: YamlDocument,
+    node: MappingNode,
+    where: str,
+    known: Sequence[str],
+    report: Report,
+) -> dict[str, tuple[int, Node]]:
     """key -> (line of the key, value node) of a YAML mapping.
 
     Keys that look like credentials, unknown keys (with the nearest known one) and repeated keys are
@@ -209,12 +215,20 @@ def mapping_entries(doc: YamlDocument, node: MappingNode, where: str, known: Seq
                     line,
                 )
             else:
-                report("unknown-key", f"Unknown key `{key}` in {where}.{did_you_mean(key, known)}",
-                       f"Use one of: {', '.join(known)}.", line)
+                report(
+                    "unknown-key",
+                    f"Unknown key `{key}` in {where}.{did_you_mean(key, known)}",
+                    f"Use one of: {', '.join(known)}.",
+                    line,
+                )
             continue
         if key in entries:
-            report("duplicate-key", f"`{key}` appears twice in {where}; YAML keeps only the last.",
-                   "Keep one of them.", line)
+            report(
+                "duplicate-key",
+                f"`{key}` appears twice in {where}; YAML keeps only the last.",
+                "Keep one of them.",
+                line,
+            )
         entries[key] = (line, value_node)
     return entries
 
@@ -305,8 +319,10 @@ _CAMPAIGN_KEYS = (
     "mastodon_instances",
     "bluesky",
     "mastodon",
+    "reports",
 )
 _CAMPAIGN_BLUESKY_KEYS = ("reply_rules", "allow_quotes")
+_CAMPAIGN_REPORTS_KEYS = ("keep_handles",)
 _CAMPAIGN_MASTODON_KEYS = ("visibility",)
 
 
@@ -321,8 +337,12 @@ class _CampaignReader:
 
     def mapping(self, node: Node, where: str, known: Sequence[str]) -> dict[str, tuple[int, Node]]:
         if not isinstance(node, MappingNode):
-            self.error("wrong-type", f"{where} must be a mapping of key: value.", "See campaign.yaml's format.",
-                       node_line(node))
+            self.error(
+                "wrong-type",
+                f"{where} must be a mapping of key: value.",
+                "See campaign.yaml's format.",
+                node_line(node),
+            )
             return {}
         return mapping_entries(self.doc, node, where, known, self.error)
 
@@ -374,15 +394,28 @@ def load_campaign(directory: Path) -> Campaign:
     problems: list[Problem] = []
     reader = _CampaignReader(file, doc, problems)
     if doc.root is None:
-        raise CalendarError([Problem("error", "campaign-invalid", file, f"{CAMPAIGN_FILE} is empty.",
-                                     "Fill in slug, name, hashtags and timezone.")])
+        raise CalendarError(
+            [
+                Problem(
+                    "error",
+                    "campaign-invalid",
+                    file,
+                    f"{CAMPAIGN_FILE} is empty.",
+                    "Fill in slug, name, hashtags and timezone.",
+                )
+            ]
+        )
     top = reader.mapping(doc.root, CAMPAIGN_FILE, _CAMPAIGN_KEYS)
     folder_name = directory.name or directory.resolve().name
 
     slug = reader.string(top, "slug")
     if not slug:
-        reader.error("campaign-invalid", f"{CAMPAIGN_FILE} has no `slug`.",
-                     f"Add `slug: {folder_name}` (it must equal the folder name).", 1)
+        reader.error(
+            "campaign-invalid",
+            f"{CAMPAIGN_FILE} has no `slug`.",
+            f"Add `slug: {folder_name}` (it must equal the folder name).",
+            1,
+        )
         slug = folder_name
     elif slug != folder_name:
         reader.error(
@@ -392,8 +425,12 @@ def load_campaign(directory: Path) -> Campaign:
             node_line(top["slug"][1]),
         )
     elif not is_valid_slug(slug):
-        reader.error("campaign-invalid", f"The slug `{slug}` is not a valid slug.",
-                     "Use lowercase letters, digits and hyphens.", node_line(top["slug"][1]))
+        reader.error(
+            "campaign-invalid",
+            f"The slug `{slug}` is not a valid slug.",
+            "Use lowercase letters, digits and hyphens.",
+            node_line(top["slug"][1]),
+        )
 
     name = reader.string(top, "name") or slug
 
@@ -409,8 +446,12 @@ def load_campaign(directory: Path) -> Campaign:
                     node_line(top[key][1]),
                 )
     if not hashtags:
-        reader.error("campaign-invalid", f"{CAMPAIGN_FILE} has no `hashtags`.",
-                     'Add the campaign\'s hashtags, main one first: hashtags: ["#ActOnIICSA"].', 1)
+        reader.error(
+            "campaign-invalid",
+            f"{CAMPAIGN_FILE} has no `hashtags`.",
+            'Add the campaign\'s hashtags, main one first: hashtags: ["#ActOnIICSA"].',
+            1,
+        )
 
     timezone = reader.string(top, "timezone", "Europe/London") or "Europe/London"
     if not is_known_timezone(timezone):
@@ -429,8 +470,12 @@ def load_campaign(directory: Path) -> Campaign:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             misfire = timedelta(minutes=value)
         else:
-            reader.error("wrong-type", "`misfire_grace_minutes` must be a whole number of minutes (0 or more).",
-                         "Write e.g. `misfire_grace_minutes: 30`.", node_line(node))
+            reader.error(
+                "wrong-type",
+                "`misfire_grace_minutes` must be a whole number of minutes (0 or more).",
+                "Write e.g. `misfire_grace_minutes: 30`.",
+                node_line(node),
+            )
 
     accounts: dict[str, str] = {}
     if "accounts" in top:
@@ -461,8 +506,9 @@ def load_campaign(directory: Path) -> Campaign:
             if isinstance(value, bool):
                 allow_quotes = value
             else:
-                reader.error("wrong-type", "`allow_quotes` must be true or false.", "Write true or false.",
-                             node_line(node))
+                reader.error(
+                    "wrong-type", "`allow_quotes` must be true or false.", "Write true or false.", node_line(node)
+                )
 
     visibility = "public"
     if "mastodon" in top:
@@ -478,6 +524,23 @@ def load_campaign(directory: Path) -> Campaign:
         else:
             visibility = chosen
 
+    keep_handles = False
+    if "reports" in top:
+        reports = reader.mapping(top["reports"][1], "reports", _CAMPAIGN_REPORTS_KEYS)
+        if "keep_handles" in reports:
+            node = reports["keep_handles"][1]
+            value = doc.value(node)
+            if isinstance(value, bool):
+                keep_handles = value
+            else:
+                reader.error(
+                    "wrong-type",
+                    "`keep_handles` must be true or false.",
+                    "Write `keep_handles: false` (the default: people who used a hashtag are only counted) or "
+                    "`keep_handles: true` (their handles, never their words, are kept for --include-handles).",
+                    node_line(node),
+                )
+
     instances = reader.strings(top, "mastodon_instances")
     for instance in instances:
         if not re.fullmatch(r"https://[^/\s]+/?", instance):
@@ -489,8 +552,12 @@ def load_campaign(directory: Path) -> Campaign:
             )
 
     for line, what in doc.merge_errors:
-        reader.error("yaml-merge", f"A `<<:` merge cannot be applied: {what}.",
-                     "Merge only mappings: `<<: *anchor` where the anchor names a mapping.", line)
+        reader.error(
+            "yaml-merge",
+            f"A `<<:` merge cannot be applied: {what}.",
+            "Merge only mappings: `<<: *anchor` where the anchor names a mapping.",
+            line,
+        )
     if problems:
         raise CalendarError(problems)
     return Campaign(
@@ -502,6 +569,7 @@ def load_campaign(directory: Path) -> Campaign:
         timezone=timezone,
         accounts=accounts,
         organisation_accounts=tuple(a.lstrip("@") for a in reader.strings(top, "organisation_accounts")),
+        keep_handles=keep_handles,
         mastodon_instances=tuple(i.rstrip("/") for i in instances),
         helpline=reader.string(top, "helpline", "") or "",
         misfire_grace=misfire,

@@ -100,6 +100,9 @@ class Campaign:
     timezone: str = "Europe/London"
     accounts: Mapping[str, str] = field(default_factory=dict)  # platform -> handle / acct (no secrets)
     organisation_accounts: tuple[str, ...] = ()  # handles that reports may name
+    # campaign.yaml `reports: {keep_handles: true}`: collection (beat included) keeps third parties' handles,
+    # never their text, so `report weekly --include-handles` can name them. Off by default (privacy).
+    keep_handles: bool = False
     mastodon_instances: tuple[str, ...] = ()  # base URLs whose hashtag timelines are watched
     helpline: str = ""
     misfire_grace: timedelta = timedelta(minutes=30)

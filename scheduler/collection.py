@@ -279,6 +279,15 @@ class MentionWriter:
             "ON CONFLICT (campaign, author_key) DO UPDATE SET first_mention_at = "
             f"{earliest}(mention_authors.first_mention_at, excluded.first_mention_at)"
         )
+        # Keeping handles: a mention stored before (by a run that did not keep them) gains its handle now, and a
+        # handle already stored is never replaced: author_handle = COALESCE(author_handle, the new one). A
+        # separate UPDATE rather than ON CONFLICT DO UPDATE, so the insert's rowcount still tells new from
+        # already stored.
+        mark = "%s" if self._postgres else "?"
+        self._handles_sql = (
+            f"UPDATE mentions SET author_handle = {mark} "
+            f"WHERE campaign = {mark} AND uri_key = {mark} AND author_handle IS NULL"
+        )
         self._weeks_sql = (
             f"INSERT INTO mention_author_weeks (campaign, week_start, author_key, platform) VALUES ({marks}) "
             "ON CONFLICT (campaign, week_start, author_key) DO NOTHING"
@@ -391,6 +400,10 @@ class MentionWriter:
             for start in range(0, len(rows), WRITE_CHUNK):
                 cursor.executemany(self._insert_sql, rows[start : start + WRITE_CHUNK])
                 stored += cursor.rowcount
+            if self.policy.keep_handles:
+                handles = [(row[10], row[0], row[2]) for row in rows if row[10] is not None]
+                for start in range(0, len(handles), WRITE_CHUNK):
+                    cursor.executemany(self._handles_sql, handles[start : start + WRITE_CHUNK])
             campaign = self.policy.campaign
             written = self._first_written
             authors = []

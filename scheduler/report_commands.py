@@ -47,7 +47,9 @@ def report() -> None:
 @click.option(
     "--include-handles",
     is_flag=True,
-    help="Name the accounts the store holds handles for, not only the campaign's organisation accounts.",
+    help="Name the accounts the store holds handles for, not only the campaign's organisation accounts "
+    "(handles are kept only when campaign.yaml says `reports: {keep_handles: true}` or by "
+    "`campaign collect --keep-handles`).",
 )
 def weekly(
     campaign: str | None, week: str | None, formats: tuple[str, ...], output: Path | None, include_handles: bool
@@ -81,9 +83,7 @@ def weekly(
         for path in paths:
             click.echo(f"  {path}")
     if include_handles:
-        click.secho(
-            "These reports name accounts (--include-handles): share them with care.", fg="yellow", err=True
-        )
+        click.secho("These reports name accounts (--include-handles): share them with care.", fg="yellow", err=True)
 
 
 def _parse_since(text: str | None) -> datetime | None:
@@ -113,7 +113,8 @@ def _parse_since(text: str | None) -> datetime | None:
     "--keep-handles",
     is_flag=True,
     help="Also keep other accounts' handles (never their text), so `report weekly --include-handles` can name "
-    "them. Off by default: only organisation accounts' handles are kept.",
+    "them; mentions stored earlier without one gain it. Off by default: only organisation accounts' handles are "
+    "kept. For beat's regular collection, set `reports: {keep_handles: true}` in campaign.yaml.",
 )
 def collect(
     campaign: str | None,
@@ -184,7 +185,14 @@ def collect(
                 progress.update(task, description=f"{slug} {platform}: engagement")
                 outcomes.append(
                     collect_engagement(
-                        store, slug, platform, adapters, clock=clock, owner=owner, force=True, redact=redact,
+                        store,
+                        slug,
+                        platform,
+                        adapters,
+                        clock=clock,
+                        owner=owner,
+                        force=True,
+                        redact=redact,
                         actor=owner,
                     )
                 )

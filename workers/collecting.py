@@ -503,7 +503,10 @@ def collect_mentions(
     progress: Progress | None = None,
     actor: str = "",
 ) -> list[CollectorOutcome]:
-    """Every mention collector of one campaign on one platform (Mastodon: one per watched instance)."""
+    """Every mention collector of one campaign on one platform (Mastodon: one per watched instance). Handles are
+    kept when asked (`keep_handles`, `campaign collect --keep-handles`) or when campaign.yaml says so
+    (`reports: {keep_handles: true}`): beat honours the campaign's setting."""
+    keep_handles = keep_handles or campaign.keep_handles
     try:
         sources = adapters.mention_sources(campaign, platform)
     except NotConfigured as missing:

@@ -24,6 +24,32 @@ def test_load_campaign_reads_every_field(campaign_dir: Path) -> None:
     assert campaign.mastodon_instances == ("https://mastodon.social", "https://mastodon.online")
     assert campaign.reply_rules == ("following", "mentioned") and campaign.allow_quotes is False
     assert campaign.mastodon_visibility == "unlisted"
+    assert campaign.keep_handles is False  # not in the file: private by default
+
+
+@pytest.mark.parametrize(("reports", "keep"), [("reports: {keep_handles: true}\n", True),
+                                               ("reports: {keep_handles: false}\n", False),
+                                               ("reports: {}\n", False), ("", False)])  # fmt: skip
+def test_reports_keep_handles_is_an_explicit_choice(campaign_dir: Path, reports: str, keep: bool) -> None:
+    path = campaign_dir / "campaign.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + reports, encoding="utf-8")
+    assert load_campaign(campaign_dir).keep_handles is keep
+
+
+def test_reports_keep_handles_must_be_true_or_false(campaign_dir: Path) -> None:
+    path = campaign_dir / "campaign.yaml"
+    original = path.read_text(encoding="utf-8")
+    lines = original.count("\n")
+    path.write_text(original + "reports:\n  keep_handles: yes please\n  keep_handle: true\n", encoding="utf-8")
+    with pytest.raises(CalendarError) as raised:
+        load_campaign(campaign_dir)
+    problems = sorted((p.code, p.line) for p in raised.value.problems)
+    assert problems == [("unknown-key", lines + 3), ("wrong-type", lines + 2)]
+    text = "\n".join(p.format() for p in raised.value.problems)
+    assert "`keep_handles` must be true or false" in text and "Did you mean keep_handles?" in text
+    path.write_text(original + "reports: true\n", encoding="utf-8")
+    with pytest.raises(CalendarError, match="reports must be a mapping"):
+        load_campaign(campaign_dir)
 
 
 def test_load_campaign_reports_every_problem_with_lines(tmp_path: Path) -> None:
@@ -45,18 +71,20 @@ def test_load_campaign_reports_every_problem_with_lines(tmp_path: Path) -> None:
         load_campaign(folder)
     problems = raised.value.problems
     assert {p.file for p in problems} == {str(folder / "campaign.yaml")}
-    assert sorted((p.code, p.line) for p in problems) == sorted([
-        ("unknown-key", 3),
-        ("secret-in-file", 7),
-        ("campaign-invalid", 1),  # slug is not the folder name
-        ("campaign-invalid", 4),  # a variant without '#'
-        ("campaign-invalid", 1),  # no hashtags (the key is misspelt)
-        ("unknown-timezone", 5),
-        ("wrong-type", 6),
-        ("unknown-reply-rule", 9),
-        ("wrong-type", 9),
-        ("campaign-invalid", 8),
-    ])
+    assert sorted((p.code, p.line) for p in problems) == sorted(
+        [
+            ("unknown-key", 3),
+            ("secret-in-file", 7),
+            ("campaign-invalid", 1),  # slug is not the folder name
+            ("campaign-invalid", 4),  # a variant without '#'
+            ("campaign-invalid", 1),  # no hashtags (the key is misspelt)
+            ("unknown-timezone", 5),
+            ("wrong-type", 6),
+            ("unknown-reply-rule", 9),
+            ("wrong-type", 9),
+            ("campaign-invalid", 8),
+        ]
+    )
     text = "\n".join(p.format() for p in problems)
     assert "Did you mean hashtags?" in text
     assert "abc123secret" not in text

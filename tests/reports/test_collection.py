@@ -244,8 +244,15 @@ def test_positions_and_instances_one_status_seen_twice_is_one_mention(store: Sto
 def test_hashtags_match_case_insensitively_with_variants_and_nothing_else(store: Store) -> None:
     builder = StoreBuilder(store)
     pk = builder.post("p1", NOW - timedelta(days=1))
-    ours = builder.delivery(pk, "p1", "bluesky", NOW - timedelta(days=1), State.PUBLISHED,
-                            published=NOW - timedelta(days=1), remote_id="at://did:plc:ours/app.bsky.feed.post/p1")
+    ours = builder.delivery(
+        pk,
+        "p1",
+        "bluesky",
+        NOW - timedelta(days=1),
+        State.PUBLISHED,
+        published=NOW - timedelta(days=1),
+        remote_id="at://did:plc:ours/app.bsky.feed.post/p1",
+    )
     at = NOW - timedelta(hours=1)
     offered = [
         mention("at://x/app.bsky.feed.post/1", "a", at, tags=("itsnotok",)),  # facet, lower case
@@ -309,6 +316,48 @@ def test_first_mention_of_an_account_is_the_earliest_even_when_read_out_of_order
     database.close()
 
 
+def handles(store: Store) -> list[str | None]:
+    with store.transaction() as session:
+        return sorted(session.execute(select(MentionRecord.author_handle)).scalars(), key=str)
+
+
+def test_campaign_yaml_keep_handles_is_honoured_by_the_regular_collection(store: Store) -> None:
+    from dataclasses import replace
+
+    search = SearchLike(posts(3, start=NOW - timedelta(hours=1)))
+    # Private by default: beat's call (no keep_handles argument) keeps no third party's handle.
+    collect(store, Provider([sweep_source(search)]), FixedClock(NOW))
+    assert handles(store) == [None, None, None]
+    # The campaign opts in: the same call, as beat makes it, keeps the handles of what it reads.
+    keeping = replace(CAMPAIGN, keep_handles=True)
+    search.posts += posts(1, start=NOW + timedelta(minutes=1), prefix="later")
+    clock = FixedClock(NOW + timedelta(minutes=5))
+    [outcome] = collect_mentions(store, keeping, "bluesky", Provider([sweep_source(search)]), clock=clock,
+                                 owner="beat")  # fmt: skip
+    assert outcome.result.stored == 1
+    assert handles(store) == [None, None, None, "a0.bsky.social"]
+    # A backfill over the earlier mentions fills in their handles; the tally still tells new from stored.
+    [backfill] = collect_mentions(store, keeping, "bluesky", Provider([sweep_source(search)]), clock=clock,
+                                  owner="cli", since=NOW - timedelta(days=1))  # fmt: skip
+    assert (backfill.result.stored, backfill.result.duplicates) == (0, 4)
+    assert handles(store) == ["a0.bsky.social", "a0.bsky.social", "a1.bsky.social", "a2.bsky.social"]
+    with store.transaction() as session:
+        assert session.execute(select(MentionRecord.text).where(MentionRecord.text.is_not(None))).all() == []
+
+
+def test_keeping_handles_fills_a_missing_handle_and_never_replaces_one(store: Store) -> None:
+    first = mention("at://did:plc:amy/app.bsky.feed.post/1", "amy.bsky.social", NOW)
+    assert store_mentions(store, policy(), [first]).stored == 1
+    assert handles(store) == [None]
+    assert store_mentions(store, policy(keep_handles=True), [first]).duplicates == 1
+    assert handles(store) == ["amy.bsky.social"]
+    renamed = mention("at://did:plc:amy/app.bsky.feed.post/1", "amy-new.bsky.social", NOW)
+    assert store_mentions(store, policy(keep_handles=True), [renamed]).duplicates == 1
+    assert handles(store) == ["amy.bsky.social"]  # COALESCE(existing, new)
+    assert store_mentions(store, policy(), [renamed]).duplicates == 1
+    assert handles(store) == ["amy.bsky.social"]  # a run that keeps none removes none either
+
+
 def test_writer_columns_follow_the_model() -> None:
     columns = [c.name for c in MentionRecord.__table__.columns if c.name != "id"]
     assert sorted(MentionWriter._COLUMNS) == sorted(columns)
@@ -333,7 +382,8 @@ def test_rate_limit_backs_off_to_its_reset_and_records_why(store: Store) -> None
     [after] = collect(store, provider, clock)
     assert (after.outcome, after.result.stored) == ("ok", 5)
     assert [(r.outcome, r.error, r.retry_at) for r in runs(store)] == [
-        ("rate_limited", "Bluesky rate limit: wait until 12:15", reset), ("ok", None, None)
+        ("rate_limited", "Bluesky rate limit: wait until 12:15", reset),
+        ("ok", None, None),
     ]
     with store.transaction() as session:
         state = session.execute(select(CollectorState)).scalar_one()

@@ -55,9 +55,22 @@ def test_postgresql_schema_storage_and_report(postgres_server: PostgresServer, t
         with store.engine.connect() as connection:
             earliest = connection.exec_driver_sql(
                 "SELECT first_mention_at FROM mention_authors WHERE author_key = "
-                "(SELECT author_key FROM mentions WHERE created_at = %s)", (at,)
+                "(SELECT author_key FROM mentions WHERE created_at = %s)",
+                (at,),
             ).scalar_one()
         assert earliest == at - timedelta(days=3)
+
+        # Keeping handles fills one in on a mention stored without it, and never replaces one (the driver-level
+        # UPDATE ... author_handle IS NULL), without counting it as new.
+        kept = store_mentions(store, policy(keep_handles=True), batch[:2])
+        renamed = mention("at://did:plc:z/app.bsky.feed.post/0", "zed-renamed", at)
+        assert (kept.stored, kept.duplicates) == (0, 2)
+        assert store_mentions(store, policy(keep_handles=True), [renamed]).duplicates == 1
+        with store.engine.connect() as connection:
+            named = connection.exec_driver_sql(
+                "SELECT author_handle, count(*) FROM mentions WHERE author_handle LIKE 'zed%%' GROUP BY 1"
+            ).all()
+        assert named == [("zed.bsky.social", 2)]
 
         key = CollectorKey("sasvaw-week", "mentions", "bluesky", "https://pds.test")
         assert claim_collector(store, key, at, owner="a", lease=timedelta(minutes=5)).granted
