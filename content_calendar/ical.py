@@ -1,8 +1,12 @@
 """A calendar as an iCalendar file (RFC 5545) for Outlook, Google Calendar and Apple Calendar.
 
 One 15-minute VEVENT per post at its planned local time (DTSTART with the calendar's TZID and a matching
-VTIMEZONE), its description holding exactly what each platform will receive. UIDs derive from campaign and
-post id, so re-importing an updated export updates events instead of duplicating them.
+VTIMEZONE), its description holding exactly what each platform will receive, its CATEGORIES the platforms it
+goes to. UIDs derive from campaign and post id, so re-importing an updated export updates events instead of
+duplicating them (a spreadsheet row without an id has an id derived from its time and text, so editing those
+makes it a new event). LAST-MODIFIED, DTSTAMP and SEQUENCE come from the newest modification time of what the
+events are made of (the calendar file, campaign.yaml, the images), so a newer export carries a higher
+SEQUENCE, as RFC 5545 asks of a revised event, and exporting unchanged files twice gives identical bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import calendar as month_calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar import Calendar as ICalendar
@@ -22,6 +27,9 @@ EVENT_DURATION = timedelta(minutes=15)
 PRODID = "-//campaign-scheduler//content_calendar//EN"
 _SUMMARY_CHARS = 60
 _PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
+# SEQUENCE counts seconds of LAST-MODIFIED since this instant: it grows with every newer export and stays an
+# RFC 5545 INTEGER (under 2**31) until the 2080s.
+_SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -197,13 +205,39 @@ def _description(post: Post, rendered: Mapping[str, list[RenderedPart]] | None) 
     return "\n".join(lines)
 
 
-def _stamp(calendar: Calendar, now: datetime | None) -> datetime:
-    if now is not None:
-        return now.astimezone(UTC)
-    try:
-        return datetime.fromtimestamp(calendar.path.stat().st_mtime, UTC).replace(microsecond=0)
-    except OSError:
+def source_files(calendar: Calendar, campaign: Campaign | None) -> list[Path]:
+    """The files an export is made of: the calendar, campaign.yaml (hashtags, helpline, settings) and every
+    image the posts use (their replies' and link thumbnails included), each once."""
+    paths = [calendar.path]
+    if campaign is not None:
+        paths.append(campaign.directory / "campaign.yaml")
+    for post in calendar.posts:
+        paths.extend(image.path for image in post.images)
+        for part in post.thread:
+            paths.extend(image.path for image in part.images)
+        if post.link is not None and post.link.thumbnail is not None:
+            paths.append(post.link.thumbnail.path)
+    return list(dict.fromkeys(paths))
+
+
+def last_modified(calendar: Calendar, campaign: Campaign | None) -> datetime:
+    """The newest modification time (UTC, whole seconds) of the export's source files; files that cannot be
+    read are left out (validation reports them); 1970-01-01 when none can."""
+    newest: float | None = None
+    for path in source_files(calendar, campaign):
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            continue
+        newest = mtime if newest is None else max(newest, mtime)
+    if newest is None:
         return datetime(1970, 1, 1, tzinfo=UTC)
+    return datetime.fromtimestamp(int(newest), UTC)
+
+
+def sequence_of(modified: datetime) -> int:
+    """SEQUENCE for events last modified at `modified`: seconds since 2020, never negative."""
+    return max(0, int((modified - _SEQUENCE_EPOCH).total_seconds()))
 
 
 def to_ical(
@@ -213,8 +247,11 @@ def to_ical(
     campaign: Campaign | None = None,
     now: datetime | None = None,
 ) -> bytes:
-    """The calendar as iCalendar bytes. DTSTAMP is `now`, else the calendar file's modification time, so
-    exporting an unchanged file twice gives identical bytes."""
+    """The calendar as iCalendar bytes.
+
+    LAST-MODIFIED is the newest modification time of the calendar file, campaign.yaml and the images used;
+    SEQUENCE grows with it; DTSTAMP is `now` when given, else the same time, so exporting unchanged files
+    twice gives identical bytes."""
     slug = campaign.slug if campaign is not None else calendar.campaign
     ical = ICalendar()
     ical.add("prodid", PRODID)
@@ -227,19 +264,25 @@ def to_ical(
         zone: ZoneInfo | None = ZoneInfo(calendar.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = None
-    stamp = _stamp(calendar, now)
+    modified = last_modified(calendar, campaign)
+    stamp = now.astimezone(UTC) if now is not None else modified
+    sequence = sequence_of(modified)
     years: list[int] = []
     for post in sorted(calendar.posts, key=lambda p: (p.at, p.id)):
         event = Event()
         event.add("uid", event_uid(slug, post.id))
         event.add("dtstamp", stamp)
+        event.add("last-modified", modified)
+        event.add("sequence", sequence)
         start = post.at.astimezone(zone) if zone is not None and post.at.tzinfo is not None else post.at
         event.add("dtstart", start)
         event.add("duration", EVENT_DURATION)
         event.add("summary", _summary(post))
         event.add("description", _description(post, rendered.get(post.id)))
         event.add("status", "TENTATIVE" if post.status == "draft" else "CONFIRMED")
-        event.add("categories", [_PLATFORM_NAMES.get(p, p) for p in post.platforms])
+        targets = post.targets()  # a platform the post skips (`mastodon: {skip: true}`) is not one it goes to
+        if targets:
+            event.add("categories", [_PLATFORM_NAMES.get(p, p) for p in targets])
         if post.link is not None and post.link.url:
             event.add("url", post.link.url)
         ical.add_component(event)

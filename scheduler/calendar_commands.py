@@ -421,10 +421,14 @@ def _write_atomically(target: Path, data: bytes) -> None:
 def export_ical_command(path: Path, output: Path, campaigns_dir: Path | None) -> None:
     """Export a calendar as an iCalendar (.ics) file for Outlook, Google Calendar or Apple Calendar.
 
-    One 15-minute event per post at its local time, describing exactly what each platform will receive;
-    drafts are tentative events. Event ids stay the same across exports, so importing a newer export
-    updates the events. Refuses (exit status 1, nothing written) when the calendar has errors; the file is
-    written whole or not at all.
+    One 15-minute event per post at its local time, describing exactly what each platform will receive,
+    with the platforms it goes to as categories; drafts are tentative events. Event UIDs stay the same
+    across exports (campaign and post id), and each event's LAST-MODIFIED and SEQUENCE come from the newest
+    of the calendar file, campaign.yaml and the images it uses, so a calendar app that updates events by UID
+    replaces the older events with a newer export's instead of adding copies. Rows without an id (Hootsuite
+    and Sprout Social sheets, a CSV without an id column) have an id made from their time and text: editing
+    either makes a new event, and the old one stays until deleted. Refuses (exit status 1, nothing written)
+    when the calendar has errors; the file is written whole or not at all.
     """
     result: CheckResult = check_calendar(path, campaigns_roots=_campaigns_roots(campaigns_dir))
     if not result.ok or result.calendar is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,6 +150,47 @@ def test_dtstamp_is_now_when_given_else_the_file_time(
     assert {e.decoded("DTSTAMP") for e in stamped.values()} == {now.astimezone(UTC)}
     file_time = datetime.fromtimestamp(calendar.path.stat().st_mtime, UTC).replace(microsecond=0)
     assert {e.decoded("DTSTAMP") for e in events(export(calendar, campaign)).values()} == {file_time}
+
+
+def test_categories_are_the_platforms_the_post_goes_to(tmp_path: Path, campaign: Campaign) -> None:
+    skipping = make_post(id="bluesky-only", overrides={"mastodon": PlatformOverride(skip=True)})
+    both = make_post(id="both", at=datetime(2027, 2, 2, 9, 0, tzinfo=LONDON))
+    by_uid = events(export(make_calendar(tmp_path / "c.yaml", (skipping, both)), campaign))
+    assert by_uid["bluesky-only@act-on-iicsa.campaign-scheduler"]["CATEGORIES"].cats == ["Bluesky"]
+    assert by_uid["both@act-on-iicsa.campaign-scheduler"]["CATEGORIES"].cats == ["Bluesky", "Mastodon"]
+
+
+def test_last_modified_and_sequence_follow_the_newest_source_file(
+    tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...], bench_image: Image, campaign_dir: Path
+) -> None:
+    (campaign_dir / "calendars").mkdir()
+    calendar = make_calendar(campaign_dir / "calendars" / "c.yaml", posts)
+    (campaign_dir / "campaign.yaml").write_text("slug: act-on-iicsa\n")
+    base = datetime(2027, 1, 10, 12, 0, tzinfo=UTC).timestamp()
+
+    def times(calendar_at: float, campaign_at: float, image_at: float) -> None:
+        os.utime(calendar.path, (calendar_at, calendar_at))
+        os.utime(campaign_dir / "campaign.yaml", (campaign_at, campaign_at))
+        os.utime(bench_image.path, (image_at, image_at))
+
+    def stamps(data: bytes) -> set[tuple[datetime, datetime, int]]:
+        return {(e.decoded("LAST-MODIFIED"), e.decoded("DTSTAMP"), int(e["SEQUENCE"])) for e in events(data).values()}
+
+    times(base, base - 60, base - 120)
+    first = export(calendar, campaign)
+    assert stamps(first) == {(datetime.fromtimestamp(base, UTC), datetime.fromtimestamp(base, UTC),
+                              int(base - datetime(2020, 1, 1, tzinfo=UTC).timestamp()))}
+    assert export(calendar, campaign) == first  # unchanged files: identical bytes
+    sequences = [next(iter(stamps(first)))[2]]
+    for changed in ((base, base + 30, base), (base, base + 30, base + 90)):  # campaign.yaml, then the image
+        times(*changed)
+        (modified, stamp, sequence), = stamps(export(calendar, campaign))
+        assert modified == stamp == datetime.fromtimestamp(max(changed), UTC)
+        assert sequence > sequences[-1]
+        sequences.append(sequence)
+    now = datetime(2027, 1, 20, 10, 0, tzinfo=UTC)
+    (modified, stamp, sequence), = stamps(export(calendar, campaign, now=now))
+    assert (modified, stamp, sequence) == (datetime.fromtimestamp(base + 90, UTC), now, sequences[-1])
 
 
 def test_posts_without_rendering_still_export(tmp_path: Path, campaign: Campaign) -> None:
