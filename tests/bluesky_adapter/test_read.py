@@ -169,3 +169,33 @@ def test_engagement_counts_come_in_batches_of_25(
     assert bluesky_proxy.count(GET_POSTS) == 2, "26 URIs take two getPosts calls of at most 25"
     assert [e.remote_id for e in adapter.engagement([second.uri, first.uri])] == [second.uri, first.uri]
     assert adapter.engagement([]) == []
+
+
+def test_a_sweep_ends_at_the_first_page_that_reaches_back_past_since(
+    publisher: Publisher,
+    supporter: tuple[BlueskyAccount, Client],
+    bluesky_network: BlueskyNetwork,
+    bluesky_proxy: FaultProxy,
+    tmp_path: Path,
+) -> None:
+    """The local app view ignores `since`: without a stop, a sweep would page through the tag's whole history."""
+    _, client = supporter
+    marker = f"Sw{secrets.token_hex(4)}"
+    adapter = publisher.adapter(tmp_path, search_page_size=2)
+    history = [tagged(client, f"Old news #{marker} ({n})") for n in range(7)]
+    for post in history:
+        bluesky_network.wait_for_post(post.uri)
+    since = datetime.now(UTC)
+    recent = [tagged(client, f"Today #{marker} ({n})") for n in range(3)]
+    for post in recent:
+        bluesky_network.wait_for_post(post.uri)
+
+    bluesky_proxy.clear_requests()
+    mentions, pages = all_mentions(adapter, [f"#{marker}"], since)
+    assert sorted(m.uri for m in mentions) == sorted(p.uri for p in recent)
+    # Page 1: two recent posts; page 2: the third and the newest old one, which ends the sweep. Not the five
+    # more pages of history.
+    assert pages == 2 and bluesky_proxy.count(SEARCH) == 2
+    # With a `since` before all of them, the whole history is read.
+    everything, _ = all_mentions(adapter, [f"#{marker}"], datetime(2000, 1, 1, tzinfo=UTC))
+    assert len(everything) == len(history) + len(recent)

@@ -1093,6 +1093,11 @@ class BlueskyAdapter:
                 continue  # servers that ignore `since` (the reference app view does) still honour it here
             mentions.append(mention)
         next_inner = answer.get("cursor") if posts else None
+        if since is not None and posts and min(_sort_at(view) for view in posts) < since:
+            # Pages come newest first by sortAt: once a page reaches back past `since`, every later page is older
+            # still. End this tag's sweep here, or a server that ignores `since` (the reference app view does)
+            # has us page through the tag's whole history.
+            next_inner = None
         if next_inner:
             next_cursor: str | None = f"v1:{fingerprint}:{index}:{next_inner}"
         elif index + 1 < len(wanted):
@@ -1173,6 +1178,14 @@ def _uses_tag(mention: Mention, tag: str) -> bool:
     if any(t.casefold() == folded for t in mention.tags):
         return True
     return re.search(rf"[#＃]{re.escape(tag)}(?![\w])", mention.text, re.IGNORECASE) is not None
+
+
+def _sort_at(view: dict[str, Any]) -> datetime:
+    """The instant search results are ordered by (the app view's sortAt): the earlier of createdAt and indexedAt."""
+    record = view.get("record") if isinstance(view.get("record"), dict) else {}
+    instants = [_parse_datetime(record.get("createdAt")), _parse_datetime(view.get("indexedAt"))]
+    known = [moment for moment in instants if moment is not None]
+    return min(known) if known else datetime.now(UTC)
 
 
 def _sort_instant(view: dict[str, Any], mention: Mention) -> datetime:
