@@ -392,7 +392,10 @@ class _Sweep(_Paging):
 
 class _Position(_Paging):
     """The adapter's cursor is a position returned after every call: store it, pass it back. Reading stops
-    when a call moves it no further."""
+    when a call moves it no further.
+
+    `since` always goes with it: where a tag without a position of its own starts (a variant added to the
+    campaign later, a first run), the campaign's lookback; tags with a position go on from it."""
 
     def __init__(
         self,
@@ -403,7 +406,7 @@ class _Position(_Paging):
         failures: int = 0,
     ):
         self.position: str | None = None if since_override is not None else state.get("position")
-        self.since = since_override or (now - options.initial_lookback if self.position is None else None)
+        self.since = since_override or now - options.initial_lookback
 
     def request(self) -> tuple[datetime | None, str | None]:
         return self.since, self.position

@@ -22,6 +22,7 @@ from scheduler.collection_models import CollectorRun, EngagementSnapshot, Mentio
 from scheduler.db import Store
 from scheduler.models import State
 from scheduler.settings import Settings, load_settings
+from tests.mastodon_server import MastodonControl
 from tests.reports.builders import StoreBuilder
 from tests.support.bluesky_fixtures import BlueskyNetwork
 from tests.support.engine import wait_for
@@ -256,3 +257,34 @@ def test_mastodon_mentions_once_across_instances_pages_and_restarts_and_engageme
     assert counts == (on_server["favourites_count"], on_server["reblogs_count"], on_server["replies_count"],
                       on_server.get("quotes_count", 0))  # fmt: skip
     assert counts[3] == 1  # the quote
+
+
+def test_mastodon_a_variant_added_later_reads_back_the_lookback_not_only_the_newest_page(
+    mastodon: MastodonControl, tmp_path: Path
+) -> None:
+    charity = mastodon.create_account("charity")
+    mastodon.create_account("survivor")
+    settings = settings_for(tmp_path, MASTODON_API_BASE_URL=mastodon.base_url, MASTODON_ACCESS_TOKEN=charity.token)
+    campaign = Campaign(slug="sasvaw-week", name="SASVAW", directory=tmp_path, hashtags=("#ItsNotOK",))
+    url = f"sqlite:///{tmp_path / 'campaign.db'}"
+    now = datetime.now(UTC)
+    clock = FixedClock(now)
+
+    def run(subject: Campaign, **options: object) -> int:
+        [outcome] = collect_mentions(Store(url), subject, "mastodon", SettingsAdapters(settings), clock=clock,
+                                     owner="test", **options)  # type: ignore[arg-type]  # fmt: skip
+        assert outcome.outcome == "ok", outcome.describe()
+        return outcome.result.stored
+
+    mastodon.post_as("survivor", "Three hours ago #ItsNotOK", created_at=now - timedelta(hours=3))
+    assert run(campaign) == 1  # the collector now has a position for #ItsNotOK
+
+    # A variant added to the campaign later has no position: it reads back the campaign's lookback, not only
+    # the newest page of 40.
+    for n in range(45):
+        mastodon.post_as("survivor", f"Variant {n} #itsnotokay", created_at=now - timedelta(days=2, minutes=-n))
+    extended = Campaign(slug="sasvaw-week", name="SASVAW", directory=tmp_path, hashtags=("#ItsNotOK",),
+                        hashtag_variants=("#itsnotokay",))  # fmt: skip
+    clock.advance(timedelta(minutes=5))
+    assert run(extended) == 45
+    assert count_mentions(Store(url)) == 46

@@ -237,7 +237,7 @@ def test_positions_and_instances_one_status_seen_twice_is_one_mention(store: Sto
     a.calls.clear()
     clock.advance(timedelta(minutes=5))
     outcomes = collect(store, provider, clock, platform="mastodon")
-    assert a.calls == [(None, "34")]
+    assert a.calls == [(NOW + timedelta(minutes=5) - CollectOptions().initial_lookback, "34")]
     assert [o.result.stored for o in outcomes] == [0, 0]
 
 

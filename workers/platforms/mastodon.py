@@ -765,8 +765,11 @@ class MastodonAdapter:
         own = base_url == self.api_base_url
         client = self._client() if own else self._public_client(base_url)
         start = positions.get(key)
+        # A tag with a position goes on from it; one without (a first read, a variant added later) starts at
+        # `since`, and only with neither does it read just the newest page.
         min_id = start or (str(snowflake_at(since)) if since is not None else None)
         newest_page = min_id is None
+        earliest = since if start is None else None  # a position is authoritative: nothing after it is dropped
         parents: dict[str, str | None] = {}
 
         def fetch(**paging: str) -> list[Any]:
@@ -779,7 +782,7 @@ class MastodonAdapter:
             by_id = {str(_get(s, "id")): s for s in page}
             for status in page:
                 created = _as_datetime(_get(status, "created_at"))
-                if since is not None and created is not None and created < since:
+                if earliest is not None and created is not None and created < earliest:
                     continue
                 yield self._mention(client, base_url, status, by_id, parents)
 
