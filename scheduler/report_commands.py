@@ -103,7 +103,11 @@ def _parse_since(text: str | None) -> datetime | None:
 
 @click.command("collect")
 @click.option("--campaign", help="Only this campaign (its folder name). Default: every campaign folder.")
-@click.option("--since", help="Backfill mentions from this date (e.g. 2027-02-01), whatever was read before.")
+@click.option(
+    "--since",
+    help="Backfill mentions from this date (e.g. 2027-02-01), or from where regular collection stopped if that "
+    "is earlier: nothing in between is skipped.",
+)
 @click.option("--platform", "platforms", type=click.Choice(PLATFORM_CHOICES), multiple=True,
               help="Only this platform (repeatable). Default: both.")  # fmt: skip
 @click.option("--mentions/--no-mentions", default=True, show_default=True, help="Collect hashtag mentions.")

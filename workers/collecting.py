@@ -131,6 +131,9 @@ class NotConfigured(Exception):
 ReadPage = Callable[[Sequence[str], "datetime | None", "str | None"], MentionPage]
 
 
+Rewind = Callable[[str, datetime], str]
+
+
 @dataclass(frozen=True)
 class MentionSource:
     """One place mentions are read from, and how its cursor behaves."""
@@ -140,6 +143,9 @@ class MentionSource:
     paging: Literal["sweep", "position"]  # sweep: cursor None = sweep done; position: store what comes back
     read: ReadPage
     tags: tuple[str, ...]
+    # Position paging: a stored cursor moved back so that every tag in it reads again from no later than the
+    # instant given (a backfill), keeping each tag's position where it is already earlier.
+    rewind: Rewind | None = None
 
 
 class EngagementReader(Protocol):
@@ -227,7 +233,9 @@ class SettingsAdapters:
             ) -> MentionPage:
                 return adapter.search_mentions_on([instance], tags, since=since, cursor=cursor)
 
-            sources.append(MentionSource("mastodon", instance, "position", read_instance, folded))
+            sources.append(
+                MentionSource("mastodon", instance, "position", read_instance, folded, adapter.rewind_cursor)
+            )
         return sources
 
     def engagement_reader(self, platform: str) -> EngagementReader:
@@ -354,7 +362,11 @@ RESTART_SWEEP_AFTER = 3  # consecutive failures resuming a sweep before it is st
 
 class _Sweep(_Paging):
     """Newest first down to `since`; the server's cursor pages within one sweep and None ends it. The next
-    sweep reads down to where this one started, less an overlap, so late-indexed posts are not missed."""
+    sweep reads down to where this one started, less an overlap, so late-indexed posts are not missed.
+
+    A backfill (`since_override`) sweeps from the newest post down to the earlier of its `since` and where the
+    stored cursor would have read down to: once it is done the cursor moves to now, so anything between the
+    stored cursor and a later `since` would otherwise never be read."""
 
     def __init__(
         self,
@@ -363,11 +375,15 @@ class _Sweep(_Paging):
         since_override: datetime | None,
         options: CollectOptions,
         failures: int = 0,
+        rewind: Rewind | None = None,
     ):
         self.overlap = options.overlap
         self.started = now
         if since_override is not None:
-            self.page, self.since = None, since_override
+            # A sweep under way had read down to its page; one that finished would next read to next_since.
+            floor = _from_iso(state.get("since")) if state.get("page") else _from_iso(state.get("next_since"))
+            self.page = None
+            self.since = min(since_override, floor) if floor is not None else since_override
         elif state.get("page") and failures >= RESTART_SWEEP_AFTER:
             # Resuming keeps failing (a server cursor that expired?): read the sweep again from its newest post;
             # what was already stored counts as duplicates.
@@ -395,7 +411,9 @@ class _Position(_Paging):
     when a call moves it no further.
 
     `since` always goes with it: where a tag without a position of its own starts (a variant added to the
-    campaign later, a first run), the campaign's lookback; tags with a position go on from it."""
+    campaign later, a first run), the campaign's lookback; tags with a position go on from it. A backfill
+    (`since_override`) rewinds every tag's position to no later than its `since` (never discards one: the
+    statuses between a position and a later `since` would be lost) and starts new tags there."""
 
     def __init__(
         self,
@@ -404,8 +422,12 @@ class _Position(_Paging):
         since_override: datetime | None,
         options: CollectOptions,
         failures: int = 0,
+        rewind: Rewind | None = None,
     ):
-        self.position: str | None = None if since_override is not None else state.get("position")
+        stored = state.get("position")
+        self.position: str | None = stored if isinstance(stored, str) and stored else None
+        if since_override is not None and self.position is not None and rewind is not None:
+            self.position = rewind(self.position, since_override)
         self.since = since_override or now - options.initial_lookback
 
     def request(self) -> tuple[datetime | None, str | None]:
@@ -434,8 +456,9 @@ def collect_source(
     actor: str = "",
 ) -> CollectorOutcome:
     """Run one mention collector: claim it, read pages until the source has nothing more (or `max_calls`),
-    storing each page with its cursor, then release it and record the run. `since` starts a backfill from
-    that instant whatever the stored cursor says; `force` ignores a back-off (not another run's lease)."""
+    storing each page with its cursor, then release it and record the run. `since` backfills: reading starts
+    no later than that instant, nor later than the stored cursor would have (nothing between the two is
+    skipped); `force` ignores a back-off (not another run's lease)."""
     options = options or CollectOptions()
     key = CollectorKey(campaign, MENTIONS, source.platform, source.source)
     now = clock.now()
@@ -445,7 +468,7 @@ def collect_source(
         return CollectorOutcome(key, "busy", claim.reason, retry_at=claim.next_attempt_at)
     state = _decode_state(claim.cursor)
     paging: _Paging = (_Sweep if source.paging == "sweep" else _Position)(
-        state, now, since, options, claim.consecutive_failures
+        state, now, since, options, claim.consecutive_failures, source.rewind
     )
     run = RunRecord(key, now, actor=actor)
     outcome = CollectorOutcome(key, "ok", result=run.result)

@@ -288,3 +288,40 @@ def test_mastodon_a_variant_added_later_reads_back_the_lookback_not_only_the_new
     clock.advance(timedelta(minutes=5))
     assert run(extended) == 45
     assert count_mentions(Store(url)) == 46
+
+
+def test_mastodon_backfill_from_a_later_date_keeps_every_tag_position(
+    mastodon: MastodonControl, tmp_path: Path
+) -> None:
+    """`campaign collect --since` after collection stopped: the statuses between a tag's position and a later
+    `since` are still read (the backfill rewinds positions, never discards them)."""
+    charity = mastodon.create_account("charity")
+    mastodon.create_account("survivor")
+    settings = settings_for(tmp_path, MASTODON_API_BASE_URL=mastodon.base_url, MASTODON_ACCESS_TOKEN=charity.token)
+    campaign = Campaign(slug="sasvaw-week", name="SASVAW", directory=tmp_path, hashtags=("#ItsNotOK",),
+                        hashtag_variants=("#itsnotokay",))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'campaign.db'}"
+    now = datetime.now(UTC)
+    clock = FixedClock(now)
+
+    def run(**options: object) -> int:
+        [outcome] = collect_mentions(Store(url), campaign, "mastodon", SettingsAdapters(settings), clock=clock,
+                                     owner="test", **options)  # type: ignore[arg-type]  # fmt: skip
+        assert outcome.outcome == "ok", outcome.describe()
+        return outcome.result.stored
+
+    mastodon.post_as("survivor", "Three hours ago #ItsNotOK", created_at=now - timedelta(hours=3))
+    mastodon.post_as("survivor", "Three hours ago too #itsnotokay", created_at=now - timedelta(hours=3))
+    assert run() == 2  # each tag has its position
+    # Collection stopped; meanwhile statuses two hours ago and now. A backfill from one hour ago.
+    mastodon.post_as("survivor", "Two hours ago #ItsNotOK", created_at=now - timedelta(hours=2))
+    mastodon.post_as("survivor", "Two hours ago too #itsnotokay", created_at=now - timedelta(hours=2))
+    mastodon.post_as("survivor", "Now #ItsNotOK")
+    assert run(since=now - timedelta(hours=1)) == 3
+    clock.advance(timedelta(minutes=5))
+    assert run() == 0
+    assert count_mentions(Store(url)) == 5
+    # A backfill from before the positions reads from there (what is stored already counts as duplicates).
+    mastodon.post_as("survivor", "Yesterday #itsnotokay", created_at=now - timedelta(days=1))
+    assert run(since=now - timedelta(days=2)) == 1
+    assert count_mentions(Store(url)) == 6

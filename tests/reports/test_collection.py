@@ -221,6 +221,42 @@ def test_a_sweep_that_cannot_be_resumed_is_read_again_from_its_start(store: Stor
     assert (again.outcome, again.result.stored, again.result.duplicates) == ("ok", 50, 100)
 
 
+def test_a_backfill_from_a_later_date_still_reads_down_to_the_stored_cursor(store: Store) -> None:
+    """`campaign collect --since` after collection stopped for a while: a `since` later than where the stored
+    cursor would read down to must not skip what lies between (the cursor moves to now afterwards)."""
+    search = SearchLike(posts(2, start=NOW - timedelta(hours=2)))
+    clock = FixedClock(NOW)
+    collect(store, Provider([sweep_source(search)]), clock)  # the cursor now reads down to NOW - overlap next
+    search.posts += posts(1, start=NOW + timedelta(hours=1), prefix="gap")  # while nothing collected
+    search.posts += posts(1, start=NOW + timedelta(hours=3), prefix="recent")
+    clock.set(NOW + timedelta(hours=4))
+    search.calls.clear()
+    [backfill] = collect(store, Provider([sweep_source(search)]), clock, since=NOW + timedelta(hours=2))
+    assert search.calls[0][0] == NOW - CollectOptions().overlap  # the earlier of the two
+    assert (backfill.result.stored, stored(store)) == (2, 4)
+    # The regular collection goes on from the backfill's start: nothing was left behind.
+    clock.advance(timedelta(minutes=5))
+    search.calls.clear()
+    [after] = collect(store, Provider([sweep_source(search)]), clock)
+    assert search.calls[0][0] == NOW + timedelta(hours=4) - CollectOptions().overlap
+    assert after.result.stored == 0
+
+    # A backfill from further back than the cursor reads from there.
+    search.calls.clear()
+    collect(store, Provider([sweep_source(search)]), clock, since=NOW - timedelta(days=3))
+    assert search.calls[0][0] == NOW - timedelta(days=3)
+
+
+def test_a_backfill_interrupting_a_sweep_reads_down_to_that_sweep_s_floor(store: Store) -> None:
+    search = SearchLike(posts(150, start=NOW - timedelta(days=2)))
+    clock = FixedClock(NOW)
+    collect(store, Provider([sweep_source(search)]), clock, options=CollectOptions(max_calls=1))  # 100 of 150
+    search.calls.clear()
+    [backfill] = collect(store, Provider([sweep_source(search)]), clock, since=NOW - timedelta(hours=1))
+    assert search.calls[0] == (NOW - CollectOptions().initial_lookback, None)  # the interrupted sweep's floor
+    assert (backfill.result.stored, stored(store)) == (50, 150)
+
+
 def test_positions_and_instances_one_status_seen_twice_is_one_mention(store: Store) -> None:
     shared = posts(50, start=NOW - timedelta(hours=5), platform="mastodon")
     a = TimelineLike(shared[:30] + posts(5, start=NOW - timedelta(hours=1), prefix="a", platform="mastodon"))

@@ -759,6 +759,13 @@ class MastodonAdapter:
         ordered = sorted(mentions.values(), key=lambda m: (m.created_at, m.uri))
         return MentionPage(mentions=ordered, cursor=json.dumps({"v": 1, "min_id": positions}, sort_keys=True))
 
+    def rewind_cursor(self, cursor: str, since: datetime) -> str:
+        """A cursor whose every tag reads again from no later than `since` (a backfill): each position becomes
+        the earlier of itself and `since`, so nothing between an old position and `since` is skipped."""
+        floor = snowflake_at(since)
+        positions = {key: str(min(int(position), floor)) for key, position in _decode_cursor(cursor).items()}
+        return json.dumps({"v": 1, "min_id": positions}, sort_keys=True)
+
     def _read_tag(
         self, base_url: str, tag: str, *, since: datetime | None, positions: dict[str, str], key: str
     ) -> Iterator[Mention]:
