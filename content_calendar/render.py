@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grapheme
 
-from content_calendar.facets import detect_facets
+from content_calendar.facets import shorten_links
 from content_calendar.model import (
     DEFAULT_LIMITS,
     Campaign,
@@ -293,21 +293,24 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
             _rendered_images((thumbnail,), with_focus=False)[0] if thumbnail is not None else None,
         )
     limit = limits.bluesky_graphemes
+    # Links are shown shortened, as the official client posts them (the facet keeps the full URI); Bluesky's
+    # limits apply to that text.
+    body, facets = shorten_links(body)
     parts = [
         RenderedPart(
             campaign=campaign.slug, post_id=post.id, platform="bluesky", part=0, at=post.at, text=body,
             length=bluesky_length(body), limit=limit, images=_rendered_images(post.images, with_focus=False),
-            facets=detect_facets(body), langs=langs, labels=labels, link_card=card,
+            facets=facets, langs=langs, labels=labels, link_card=card,
             reply_rules=tuple(reply_rules) if reply_rules is not None else None, allow_quotes=allow_quotes,
         )
     ]
     for number, (reply, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
-        text = warning_line + reply
+        text, facets = shorten_links(warning_line + reply)
         parts.append(
             RenderedPart(
                 campaign=campaign.slug, post_id=post.id, platform="bluesky", part=number, at=post.at, text=text,
                 length=bluesky_length(text), limit=limit, images=_rendered_images(images, with_focus=False),
-                facets=detect_facets(text), langs=langs, labels=labels, allow_quotes=allow_quotes,
+                facets=facets, langs=langs, labels=labels, allow_quotes=allow_quotes,
             )
         )
     return parts

@@ -239,6 +239,15 @@ def _part_lines(part: RenderedPart, platform: str, number_of_parts: int) -> list
         head.append(part.spoiler_text, style="magenta")
     lines.append(_indent(head, 0))
     lines.append(_indent(Text(part.text, style="") if part.text else Text("(no text)", style="italic red"), 2))
+    encoded = part.text.encode("utf-8")
+    for facet in part.facets:  # a link shown shortened (as Bluesky's own app posts it) still opens the full URI
+        shown = encoded[facet.byte_start : facet.byte_end].decode("utf-8", "replace")
+        if facet.kind == "link" and shown != facet.value:
+            link = Text("link: ", style="bold")
+            link.append(shown)
+            link.append(" -> ", style="dim")
+            link.append(facet.value, style="blue")
+            lines.append(_indent(link, 2))
     for image in part.images:
         image_line = Text("image: ", style="bold")
         image_line.append(Path(image.path).name)
@@ -333,7 +342,8 @@ def show_command(
     """Preview a calendar day by day, exactly as each platform will receive it.
 
     For every post: local time, id, status (drafts are marked and never posted), platforms, and per platform
-    the rendered text of the post and each thread reply with the length used of the limit (e.g. 212/300),
+    the rendered text of the post and each thread reply with the length used of the limit (e.g. 212/300;
+    on Bluesky links are shown shortened, as Bluesky's own app posts them, with the full address they open),
     content warning, images with their alt text, link card, reply and quote settings, then the post's
     warnings and errors. Exit status 1 when the calendar has errors (shown at the top and under their posts;
     whatever can be shown still is).

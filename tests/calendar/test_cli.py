@@ -223,6 +223,20 @@ def test_show_previews_day_by_day(runner: CliRunner, write_calendar: WriteCalend
     assert "3 posts shown (1 drafts); 0 errors, 0 warnings" in out
 
 
+def test_show_gives_exactly_the_text_bluesky_receives_with_links_shortened(runner: CliRunner,
+                                                                          write_calendar: WriteCalendar) -> None:
+    path = write_calendar("clean.yaml", CLEAN)
+    result = runner.invoke(calendar, ["show", str(path), "--platform", "bluesky", "--now", NOW],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    # shown (and counted) as Bluesky's own app posts it; the link still opens the full address
+    assert "Twenty recommendations, one package. #DemoCampaign example.org/report\n" in result.output
+    assert "link: example.org/report -> https://example.org/report" in result.output
+    mastodon = runner.invoke(calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW],
+                             env={"COLUMNS": "200"})
+    assert "#DemoCampaign https://example.org/report" in mastodon.output and "link: " not in mastodon.output
+
+
 def test_show_filters_by_platform_and_dates(runner: CliRunner, write_calendar: WriteCalendar) -> None:
     path = write_calendar("clean.yaml", CLEAN)
     only_mastodon = runner.invoke(calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW],

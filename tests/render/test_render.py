@@ -255,7 +255,8 @@ def test_mastodon_does_not_repeat_a_link_already_in_the_text(campaign: Campaign)
     (mastodon,) = render_post(post, campaign)["mastodon"]
     assert mastodon.text == "Read https://example.org/report now"
     (bluesky,) = render_post(post, campaign)["bluesky"]
-    assert bluesky.text == "Read https://example.org/report now"
+    assert bluesky.text == "Read example.org/report now"  # shown shortened, as the official client posts it
+    assert bluesky.facets == (Facet(5, 23, "link", "https://example.org/report"),)
     assert bluesky.link_card == LinkCard("https://example.org/report", "", "", None)
 
 
@@ -307,8 +308,34 @@ def test_lengths_and_limits_follow_the_given_limits(campaign: Campaign) -> None:
     post = make_post(text=long_text)
     limits = PlatformLimits(bluesky_graphemes=400, mastodon_characters=1000, mastodon_url_weight=30)
     rendered = render_post(post, campaign, limits)
-    assert (rendered["bluesky"][0].length, rendered["bluesky"][0].limit) == (len(long_text), 400)
+    # Bluesky shows (and counts) the link as example.org/ and 13 characters of its path, then "..."
+    assert rendered["bluesky"][0].text == "é" * 301 + " example.org/" + "p" * 12 + "..."
+    assert (rendered["bluesky"][0].length, rendered["bluesky"][0].limit) == (301 + 1 + 11 + 13 + 3, 400)
     assert (rendered["mastodon"][0].length, rendered["mastodon"][0].limit) == (301 + 1 + 30, 1000)
+
+
+def test_bluesky_shows_links_shortened_like_the_official_client_and_counts_them_so(campaign: Campaign) -> None:
+    # Two full URLs made this 371 graphemes (an error); the official client posts it at 273.
+    first = "https://www.iicsa.org.uk/reports-recommendations/publications/inquiry/final-report"
+    second = "https://assets.publishing.service.gov.uk/media/government-response-to-the-iicsa-final-report.pdf"
+    words = "The inquiry's final report and the government's response are both online. Just read them. " * 2
+    text = f"{words}{first} {second} #ActOnIICSA"
+    assert len(text) == 371
+    post = make_post(text=text, thread=(ThreadPart(f"Again: {first}"),))
+    bluesky, reply = render_post(post, campaign)["bluesky"]
+    shown = "www.iicsa.org.uk/reports-reco... assets.publishing.service.gov.uk/media/govern..."
+    assert bluesky.text == f"{words}{shown} #ActOnIICSA"
+    assert bluesky.length == len(bluesky.text) == 273 and bluesky.length <= bluesky.limit
+    data = bluesky.text.encode()
+    assert [(data[f.byte_start : f.byte_end].decode(), f.kind, f.value) for f in bluesky.facets] == [
+        ("www.iicsa.org.uk/reports-reco...", "link", first),
+        ("assets.publishing.service.gov.uk/media/govern...", "link", second),
+        ("#ActOnIICSA", "tag", "ActOnIICSA"),
+    ]
+    assert reply.text == "Again: www.iicsa.org.uk/reports-reco..."
+    assert reply.facets == (Facet(7, 39, "link", first),)
+    # Mastodon gets the full URLs (it shortens them itself, and counts each as 23)
+    assert render_post(post, campaign)["mastodon"][0].text == text
 
 
 def test_crlf_text_is_sent_with_lf(campaign: Campaign) -> None:
