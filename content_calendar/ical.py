@@ -84,8 +84,7 @@ def _yearly_rule(starts: list[datetime]) -> dict[str, object] | None:
         return None
     first = starts[0]
     same = all(
-        (s.month, s.weekday(), s.time()) == (first.month, first.weekday(), first.time())
-        and s.year == first.year + i
+        (s.month, s.weekday(), s.time()) == (first.month, first.weekday(), first.time()) and s.year == first.year + i
         for i, s in enumerate(starts)
     )
     if not same:
@@ -126,8 +125,10 @@ def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
     for change in transitions:
         key = (change.daylight, change.offset_from, change.offset_to, change.name)
         groups.setdefault(key, []).append(change.local_start)
-    last_of_kind = {daylight: max(starts[-1] for (d, *_), starts in groups.items() if d == daylight)
-                    for daylight in {key[0] for key in groups}}
+    last_of_kind = {
+        daylight: max(starts[-1] for (d, *_), starts in groups.items() if d == daylight)
+        for daylight in {key[0] for key in groups}
+    }
     for (daylight, offset_from, offset_to, name), starts in groups.items():
         observance = TimezoneDaylight() if daylight else TimezoneStandard()
         observance.add("dtstart", starts[0])

@@ -158,8 +158,9 @@ class TimeError(ValueError):
     reader can say how to pick one in its own file format.
     """
 
-    def __init__(self, message: str, fix: str, code: str = "invalid-time",
-                 choices: tuple[datetime, str, str] | None = None):
+    def __init__(
+        self, message: str, fix: str, code: str = "invalid-time", choices: tuple[datetime, str, str] | None = None
+    ):
         super().__init__(message)
         self.fix = fix
         self.code = code
@@ -261,8 +262,9 @@ def parse_clock_with_offset(text: str) -> tuple[time, tzinfo | None]:
         return parse_clock(text), None
     offset = match["offset"].upper()
     if offset != "Z" and (int(offset[1:3]) > 14 or int(offset.replace(":", "")[3:] or 0) > 59):
-        raise TimeError(f"`{text}`: {offset} is not a UTC offset.",
-                        "Offsets run from -12:00 to +14:00, e.g. 01:30+01:00.")
+        raise TimeError(
+            f"`{text}`: {offset} is not a UTC offset.", "Offsets run from -12:00 to +14:00, e.g. 01:30+01:00."
+        )
     return parse_clock(match["clock"]), _offset(offset)
 
 
@@ -425,8 +427,7 @@ class _Reader:
                     "no-campaign",
                     "The file does not say which campaign it belongs to, and no campaign.yaml was found in "
                     "the folders above it.",
-                    "Keep the file under campaigns/<slug>/calendars/ (YAML files may instead say "
-                    "`campaign: <slug>`).",
+                    "Keep the file under campaigns/<slug>/calendars/ (YAML files may instead say `campaign: <slug>`).",
                     line,
                 )
             return
@@ -523,13 +524,23 @@ class _Reader:
     def link_problem(self, url: str, line: int | None, post_id: str | None) -> bool:
         """Report a bad link URL; True when it was bad."""
         if not url:
-            self.error("link-missing-url", "The link has no `url`.",
-                       'Add the address: link: {url: "https://..."} or remove the link.', line, post_id)
+            self.error(
+                "link-missing-url",
+                "The link has no `url`.",
+                'Add the address: link: {url: "https://..."} or remove the link.',
+                line,
+                post_id,
+            )
             return True
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
-            self.error("link-invalid-url", f"The link `{url}` is not an http(s) address.",
-                       "Use a full address starting with https://.", line, post_id)
+            self.error(
+                "link-invalid-url",
+                f"The link `{url}` is not an http(s) address.",
+                "Use a full address starting with https://.",
+                line,
+                post_id,
+            )
             return True
         return False
 
@@ -571,8 +582,13 @@ class _Reader:
         if value is None or value == "":
             return None
         if not _LANGUAGE.fullmatch(value):
-            self.error("invalid-language", f"`{value}` is not a language code.",
-                       "Use an ISO 639 code such as en or cy (Welsh).", line, post_id)
+            self.error(
+                "invalid-language",
+                f"`{value}` is not a language code.",
+                "Use an ISO 639 code such as en or cy (Welsh).",
+                line,
+                post_id,
+            )
             return None
         return value
 
@@ -612,8 +628,13 @@ class _YamlReader(_Reader):
 
     # node helpers ------------------------------------------------------------------------------------
 
-    def entries(self, node: MappingNode, where: str, known: Sequence[str], post_id: str | None = None,
-                ) -> dict[str, tuple[int, Node]]:
+    def entries(
+        self,
+        node: MappingNode,
+        where: str,
+        known: Sequence[str],
+        post_id: str | None = None,
+    ) -> dict[str, tuple[int, Node]]:
         """key -> (line of the key, value node); unknown, repeated and credential-like keys are reported."""
 
         def report(code: str, message: str, fix: str, line: int) -> None:
@@ -627,17 +648,21 @@ class _YamlReader(_Reader):
             if key == "text" and not node.style:
                 self.check_comment_after(node, post_id)
             return None if node.tag == NULL_TAG else node.value
-        self.error("wrong-type", f"`{key}` must be a single piece of text, not a list or mapping.",
-                   f"Write `{key}: ...` with one value (use a `|` block for several lines).",
-                   node_line(node), post_id)
+        self.error(
+            "wrong-type",
+            f"`{key}` must be a single piece of text, not a list or mapping.",
+            f"Write `{key}: ...` with one value (use a `|` block for several lines).",
+            node_line(node),
+            post_id,
+        )
         return None
 
     def check_comment_after(self, node: ScalarNode, post_id: str | None) -> None:
         """In unquoted YAML text, " #" starts a comment: `text: Act now #ActOnIICSA` loses its hashtag."""
         line = node.end_mark.line
         source = self.doc.lines()
-        if line < len(source) and source[line][node.end_mark.column:].lstrip().startswith("#"):
-            dropped = source[line][node.end_mark.column:].strip()
+        if line < len(source) and source[line][node.end_mark.column :].lstrip().startswith("#"):
+            dropped = source[line][node.end_mark.column :].strip()
             self.warning(
                 "text-comment",
                 f"`{dropped}` after the text is a YAML comment, so it is not part of the post.",
@@ -650,8 +675,13 @@ class _YamlReader(_Reader):
         value = self.doc.value(node) if isinstance(node, ScalarNode) else None
         if isinstance(value, bool):
             return value
-        self.error("wrong-type", f"`{key}` must be true or false.", f"Write `{key}: true` or `{key}: false`.",
-                   node_line(node), post_id)
+        self.error(
+            "wrong-type",
+            f"`{key}` must be true or false.",
+            f"Write `{key}: true` or `{key}: false`.",
+            node_line(node),
+            post_id,
+        )
         return None
 
     def string_list(self, node: Node, key: str, post_id: str | None) -> list[str] | None:
@@ -661,8 +691,9 @@ class _YamlReader(_Reader):
             return [part for part in _PLATFORM_SPLIT.split(node.value) if part]
         if isinstance(node, SequenceNode) and all(isinstance(item, ScalarNode) for item in node.value):
             return [item.value for item in node.value]
-        self.error("wrong-type", f"`{key}` must be a list of names.", f"Write `{key}: [a, b]`.",
-                   node_line(node), post_id)
+        self.error(
+            "wrong-type", f"`{key}` must be a list of names.", f"Write `{key}: [a, b]`.", node_line(node), post_id
+        )
         return None
 
     # the document ------------------------------------------------------------------------------------
@@ -673,9 +704,13 @@ class _YamlReader(_Reader):
             self.error("empty-file", "The file is empty.", "Write `campaign:`, `timezone:` and a list of `posts:`.", 1)
             return LoadedCalendar(self.file, None, None, self.problems)
         if not isinstance(root, MappingNode):
-            self.error("not-a-calendar", "The file is YAML but not a calendar: the top level must be a mapping "
-                       "with `campaign`, `timezone` and `posts`.", "See the calendar file format (v1).",
-                       node_line(root))
+            self.error(
+                "not-a-calendar",
+                "The file is YAML but not a calendar: the top level must be a mapping "
+                "with `campaign`, `timezone` and `posts`.",
+                "See the calendar file format (v1).",
+                node_line(root),
+            )
             return LoadedCalendar(self.file, None, None, self.problems)
         top = self.entries(root, "the calendar", CALENDAR_KEYS)
 
@@ -708,32 +743,49 @@ class _YamlReader(_Reader):
             if isinstance(value, date):
                 self.anchor = value
             elif value is not None or not isinstance(node, ScalarNode):
-                self.error("invalid-anchor", "`anchor` must be a date such as 2027-02-01.",
-                           "Write `anchor: 2027-02-01` (the date of day 1).", line)
+                self.error(
+                    "invalid-anchor",
+                    "`anchor` must be a date such as 2027-02-01.",
+                    "Write `anchor: 2027-02-01` (the date of day 1).",
+                    line,
+                )
 
         defaults = self.read_defaults(top["defaults"][1]) if "defaults" in top else _Defaults()
 
         if "posts" not in top:
-            self.error("missing-posts", "The calendar has no `posts:` list.",
-                       "Add `posts:` with one entry per post.", 1)
+            self.error(
+                "missing-posts", "The calendar has no `posts:` list.", "Add `posts:` with one entry per post.", 1
+            )
         else:
             line, posts_node = top["posts"]
             if isinstance(posts_node, SequenceNode):
                 for item in posts_node.value:
                     self.read_post(item, defaults)
             elif not (isinstance(posts_node, ScalarNode) and posts_node.tag == NULL_TAG):
-                self.error("wrong-type", "`posts` must be a list (each post starts with `- id: ...`).",
-                           "Indent the posts under `posts:` and start each with '- '.", line)
+                self.error(
+                    "wrong-type",
+                    "`posts` must be a list (each post starts with `- id: ...`).",
+                    "Indent the posts under `posts:` and start each with '- '.",
+                    line,
+                )
         for merge_line, what in self.doc.merge_errors:
-            self.error("yaml-merge", f"A `<<:` merge cannot be applied: {what}.",
-                       "Merge only mappings: `<<: *anchor` where the anchor names a mapping.", merge_line)
+            self.error(
+                "yaml-merge",
+                f"A `<<:` merge cannot be applied: {what}.",
+                "Merge only mappings: `<<: *anchor` where the anchor names a mapping.",
+                merge_line,
+            )
         return self.finish("yaml", slug or "")
 
     def read_defaults(self, node: Node) -> _Defaults:
         defaults = _Defaults()
         if not isinstance(node, MappingNode):
-            self.error("wrong-type", "`defaults` must be a mapping of key: value.",
-                       "Write e.g. `defaults: {platforms: [bluesky, mastodon]}`.", node_line(node))
+            self.error(
+                "wrong-type",
+                "`defaults` must be a mapping of key: value.",
+                "Write e.g. `defaults: {platforms: [bluesky, mastodon]}`.",
+                node_line(node),
+            )
             return defaults
         entries = self.entries(node, "defaults", DEFAULT_KEYS)
         if "platforms" in entries:
@@ -760,12 +812,24 @@ class _YamlReader(_Reader):
                 defaults.platform_overrides[platform] = PlatformOverride(**defaults.overrides[platform])
         return defaults
 
-    def read_override(self, platform: str, node: Node, line: int, post_id: str | None, *, top_level: bool,
-                      ) -> dict[str, Any]:
+    def read_override(
+        self,
+        platform: str,
+        node: Node,
+        line: int,
+        post_id: str | None,
+        *,
+        top_level: bool,
+    ) -> dict[str, Any]:
         """A `bluesky:` / `mastodon:` mapping as a dict of PlatformOverride fields."""
         if not isinstance(node, MappingNode):
-            self.error("wrong-type", f"`{platform}` must be a mapping, e.g. {platform}: {{text: \"...\"}}.",
-                       f"Write {platform}'s settings as key: value pairs under `{platform}:`.", line, post_id)
+            self.error(
+                "wrong-type",
+                f'`{platform}` must be a mapping, e.g. {platform}: {{text: "..."}}.',
+                f"Write {platform}'s settings as key: value pairs under `{platform}:`.",
+                line,
+                post_id,
+            )
             return {}
         known = (BLUESKY_KEYS if platform == "bluesky" else MASTODON_KEYS) if top_level else PART_PLATFORM_KEYS
         entries = self.entries(node, f"`{platform}`", known, post_id)
@@ -818,8 +882,13 @@ class _YamlReader(_Reader):
             return [], []
         items = node.value if isinstance(node, SequenceNode) else None
         if items is None:
-            self.error("wrong-type", "`images` must be a list: each item `- {file: media/x.jpg, alt: \"...\"}`.",
-                       "Start each image with '- '.", line, post_id)
+            self.error(
+                "wrong-type",
+                '`images` must be a list: each item `- {file: media/x.jpg, alt: "..."}`.',
+                "Start each image with '- '.",
+                line,
+                post_id,
+            )
             return [], []
         images: list[Image] = []
         lines: list[int | None] = []
@@ -841,12 +910,22 @@ class _YamlReader(_Reader):
             alt = (self.text(entries["alt"][1], "alt", post_id) or "").strip() if "alt" in entries else ""
             focus = self.read_focus(entries["focus"], post_id) if "focus" in entries else None
         else:
-            self.error("wrong-type", "An image must be `{file: media/x.jpg, alt: \"...\"}`.",
-                       "Give each image a file and alt text.", item_line, post_id)
+            self.error(
+                "wrong-type",
+                'An image must be `{file: media/x.jpg, alt: "..."}`.',
+                "Give each image a file and alt text.",
+                item_line,
+                post_id,
+            )
             return None
         if not file:
-            self.error("image-missing", "An image has no `file`.",
-                       "Add `file: media/<name>` (relative to the campaign folder).", item_line, post_id)
+            self.error(
+                "image-missing",
+                "An image has no `file`.",
+                "Add `file: media/<name>` (relative to the campaign folder).",
+                item_line,
+                post_id,
+            )
             return None
         return self.image(file, alt, focus)
 
@@ -859,8 +938,13 @@ class _YamlReader(_Reader):
             and all(isinstance(v, int | float) and not isinstance(v, bool) and -1.0 <= v <= 1.0 for v in value)
         ):
             return float(value[0]), float(value[1])
-        self.error("invalid-focus", f"`focus` must be two numbers from -1 to 1, not {value!r}.",
-                   "Write `focus: [0.0, 0.5]` (x, y; 0,0 is the centre) or leave it out.", line, post_id)
+        self.error(
+            "invalid-focus",
+            f"`focus` must be two numbers from -1 to 1, not {value!r}.",
+            "Write `focus: [0.0, 0.5]` (x, y; 0,0 is the centre) or leave it out.",
+            line,
+            post_id,
+        )
         return None
 
     def read_link(self, node: Node, line: int, post_id: str | None) -> Link | None:
@@ -870,8 +954,13 @@ class _YamlReader(_Reader):
                 return None
             return Link(url=url)
         if not isinstance(node, MappingNode):
-            self.error("wrong-type", "`link` must be `{url: \"https://...\", title: \"...\"}`.",
-                       "Write the link as a mapping with url, title and description.", line, post_id)
+            self.error(
+                "wrong-type",
+                '`link` must be `{url: "https://...", title: "..."}`.',
+                "Write the link as a mapping with url, title and description.",
+                line,
+                post_id,
+            )
             return None
         entries = self.entries(node, "`link`", LINK_KEYS, post_id)
 
@@ -887,8 +976,13 @@ class _YamlReader(_Reader):
     def read_thread(self, node: Node, line: int, post_id: str | None) -> tuple[list[ThreadPart], list[PartLines]]:
         if not isinstance(node, SequenceNode):
             if not (isinstance(node, ScalarNode) and node.tag == NULL_TAG):
-                self.error("wrong-type", "`thread` must be a list of replies, each `- text: ...`.",
-                           "Start each reply with '- text: '.", line, post_id)
+                self.error(
+                    "wrong-type",
+                    "`thread` must be a list of replies, each `- text: ...`.",
+                    "Start each reply with '- text: '.",
+                    line,
+                    post_id,
+                )
             return [], []
         parts: list[ThreadPart] = []
         part_lines: list[PartLines] = []
@@ -899,8 +993,9 @@ class _YamlReader(_Reader):
                 part_lines.append(PartLines(item_line))
                 continue
             if not isinstance(item, MappingNode):
-                self.error("wrong-type", "A thread reply must be `- text: ...`.", "Give each reply a text.",
-                           item_line, post_id)
+                self.error(
+                    "wrong-type", "A thread reply must be `- text: ...`.", "Give each reply a text.", item_line, post_id
+                )
                 continue
             entries = self.entries(item, "a thread reply", PART_KEYS, post_id)
             lines = PartLines(item_line, {key: entry[0] for key, entry in entries.items()})
@@ -921,8 +1016,12 @@ class _YamlReader(_Reader):
     def read_post(self, node: Node, defaults: _Defaults) -> None:
         line = node.start_mark.line + 1
         if node.__class__ is not MappingNode:
-            self.error("not-a-post", "This item of `posts` is not a post (a mapping starting `- id: ...`).",
-                       "Write each post as `- id: ...` followed by `at:`, `text:` and so on, indented.", line)
+            self.error(
+                "not-a-post",
+                "This item of `posts` is not a post (a mapping starting `- id: ...`).",
+                "Write each post as `- id: ...` followed by `at:`, `text:` and so on, indented.",
+                line,
+            )
             return
         # The id first, so that every other problem of this post can name it.
         raw_id: str | None = None
@@ -938,9 +1037,12 @@ class _YamlReader(_Reader):
         lines = PostLines(line, raw_id, key_lines)
 
         if raw_id is None:
-            self.error("missing-id", "The post has no `id`.",
-                       "Add a short unique id such as `id: recs-01` (lowercase letters, digits, hyphens).",
-                       key_lines.get("id", line))
+            self.error(
+                "missing-id",
+                "The post has no `id`.",
+                "Add a short unique id such as `id: recs-01` (lowercase letters, digits, hyphens).",
+                key_lines.get("id", line),
+            )
             post_id = f"line-{line}"
         else:
             post_id = raw_id
@@ -957,15 +1059,25 @@ class _YamlReader(_Reader):
         at: datetime | None = None
         at_node = nodes.get("at")
         if at_node is None:
-            self.error("missing-time", "The post has no `at` (when to post it).",
-                       'Add e.g. `at: "2027-02-01 09:00"` (local time).', line, raw_id)
+            self.error(
+                "missing-time",
+                "The post has no `at` (when to post it).",
+                'Add e.g. `at: "2027-02-01 09:00"` (local time).',
+                line,
+                raw_id,
+            )
         else:
             raw_at = at_node.value if at_node.__class__ is ScalarNode and at_node.tag != NULL_TAG else None
             if at_node.__class__ is not ScalarNode:
                 self.text(at_node, "at", raw_id)
             elif raw_at is None or not raw_at.strip():
-                self.error("missing-time", "`at` is empty.", 'Write e.g. `at: "2027-02-01 09:00"` (local time).',
-                           key_lines["at"], raw_id)
+                self.error(
+                    "missing-time",
+                    "`at` is empty.",
+                    'Write e.g. `at: "2027-02-01 09:00"` (local time).',
+                    key_lines["at"],
+                    raw_id,
+                )
             else:
                 at = self.resolve_at(raw_at, key_lines["at"], raw_id)
         lines.timed = at is not None
@@ -990,9 +1102,13 @@ class _YamlReader(_Reader):
             if names is not None:
                 platforms = self.platforms(names, key_lines["platforms"], raw_id)
                 if not names:
-                    self.error("no-platforms", "`platforms` is empty: the post would go nowhere.",
-                               "List bluesky and/or mastodon, or leave `platforms` out for both.",
-                               key_lines["platforms"], raw_id)
+                    self.error(
+                        "no-platforms",
+                        "`platforms` is empty: the post would go nowhere.",
+                        "List bluesky and/or mastodon, or leave `platforms` out for both.",
+                        key_lines["platforms"],
+                        raw_id,
+                    )
 
         content_warning = defaults.content_warning
         if "content_warning" in nodes:
@@ -1023,30 +1139,33 @@ class _YamlReader(_Reader):
         for platform in PLATFORMS:
             if platform in nodes:
                 values = dict(defaults.overrides.get(platform, ()))
-                values.update(self.read_override(platform, nodes[platform], key_lines[platform], raw_id,
-                                                 top_level=True))
+                values.update(
+                    self.read_override(platform, nodes[platform], key_lines[platform], raw_id, top_level=True)
+                )
                 overrides[platform] = PlatformOverride(**values)
             elif platform in defaults.platform_overrides:
                 overrides[platform] = defaults.platform_overrides[platform]
 
-        self.posts.append((
-            Post(
-                id=post_id,
-                at=at or _NO_TIME,
-                text=text,
-                platforms=platforms,
-                status=status,  # type: ignore[arg-type]
-                content_warning=content_warning,
-                language=language,
-                link=link,
-                images=tuple(images),
-                thread=tuple(thread),
-                overrides=overrides,
-                helpline=helpline,
-                line=line,
-            ),
-            lines,
-        ))
+        self.posts.append(
+            (
+                Post(
+                    id=post_id,
+                    at=at or _NO_TIME,
+                    text=text,
+                    platforms=platforms,
+                    status=status,  # type: ignore[arg-type]
+                    content_warning=content_warning,
+                    language=language,
+                    link=link,
+                    images=tuple(images),
+                    thread=tuple(thread),
+                    overrides=overrides,
+                    helpline=helpline,
+                    line=line,
+                ),
+                lines,
+            )
+        )
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
@@ -1083,10 +1202,14 @@ class _CsvReader(_Reader):
         naive, first, second = error.choices
         either_side = error.fix.split(", or say which one", 1)[0]
         if self.kind == "csv":
-            return (f"{either_side}, or say which one by adding its UTC offset in the `time` column: "
-                    f"{naive:%H:%M}{first} (the first) or {naive:%H:%M}{second} (the second).")
-        return (f"{either_side}. ({_SHEET_NAMES[self.kind]} has no way to say which of the two is meant: an "
-                f"offset such as {naive:%H:%M}{first} would be refused by its own import.)")
+            return (
+                f"{either_side}, or say which one by adding its UTC offset in the `time` column: "
+                f"{naive:%H:%M}{first} (the first) or {naive:%H:%M}{second} (the second)."
+            )
+        return (
+            f"{either_side}. ({_SHEET_NAMES[self.kind]} has no way to say which of the two is meant: an "
+            f"offset such as {naive:%H:%M}{first} would be refused by its own import.)"
+        )
 
     def read(self, text: str) -> LoadedCalendar:
         self.find_campaign(None, 1)
@@ -1133,20 +1256,26 @@ class _CsvReader(_Reader):
                     rows.append((line, [cell.replace("\r\n", "\n") for cell in row]))
                 line = reader.line_num + 1
         except csv.Error as error:
-            self.error("csv-syntax", f"The file is not valid CSV: {error}.",
-                       "Check the quotes on that row: a cell that contains a comma, a quote or a line break must "
-                       "be in double quotes, with inner quotes doubled (\"\").", line)
+            self.error(
+                "csv-syntax",
+                f"The file is not valid CSV: {error}.",
+                "Check the quotes on that row: a cell that contains a comma, a quote or a line break must "
+                'be in double quotes, with inner quotes doubled ("").',
+                line,
+            )
             return None
         return rows
 
     def when(self, date_text: str, time_text: str, line: int, post_id: str | None) -> datetime | None:
         if not date_text.strip():
-            self.error("missing-time", "The row has no date.", "Fill in the date (2027-02-01 or 01/02/2027).",
-                       line, post_id)
+            self.error(
+                "missing-time", "The row has no date.", "Fill in the date (2027-02-01 or 01/02/2027).", line, post_id
+            )
             return None
         if not time_text.strip():
-            self.error("missing-time", "The row has no time.", "Fill in the time (24-hour hh:mm, e.g. 09:00).",
-                       line, post_id)
+            self.error(
+                "missing-time", "The row has no time.", "Fill in the time (24-hour hh:mm, e.g. 09:00).", line, post_id
+            )
             return None
         try:
             clock, offset = parse_clock_with_offset(time_text)
@@ -1185,10 +1314,22 @@ class _CsvReader(_Reader):
             first_line,
         )
 
-    def add(self, *, post_id: str | None, generated_prefix: str | None, at: datetime | None, text: str,
-            line: int, platforms: tuple[str, ...] = PLATFORMS, status: str = "approved",
-            overrides: dict[str, PlatformOverride] | None = None, content_warning: str | None = None,
-            link: Link | None = None, images: tuple[Image, ...] = (), image_line: bool = False) -> None:
+    def add(
+        self,
+        *,
+        post_id: str | None,
+        generated_prefix: str | None,
+        at: datetime | None,
+        text: str,
+        line: int,
+        platforms: tuple[str, ...] = PLATFORMS,
+        status: str = "approved",
+        overrides: dict[str, PlatformOverride] | None = None,
+        content_warning: str | None = None,
+        link: Link | None = None,
+        images: tuple[Image, ...] = (),
+        image_line: bool = False,
+    ) -> None:
         display_id = post_id
         generated = post_id is None and generated_prefix is not None
         if post_id is None:
@@ -1197,21 +1338,23 @@ class _CsvReader(_Reader):
         lines = PostLines(line, display_id, {key: line for key in POST_KEYS}, [line] if image_line else [])
         lines.timed = at is not None
         lines.generated_id = generated
-        self.posts.append((
-            Post(
-                id=post_id,
-                at=at or _NO_TIME,
-                text=text,
-                platforms=platforms,
-                status=status,  # type: ignore[arg-type]
-                content_warning=content_warning,
-                link=link,
-                images=images,
-                overrides=overrides or {},
-                line=line,
-            ),
-            lines,
-        ))
+        self.posts.append(
+            (
+                Post(
+                    id=post_id,
+                    at=at or _NO_TIME,
+                    text=text,
+                    platforms=platforms,
+                    status=status,  # type: ignore[arg-type]
+                    content_warning=content_warning,
+                    link=link,
+                    images=images,
+                    overrides=overrides or {},
+                    line=line,
+                ),
+                lines,
+            )
+        )
 
     def read_ours(self, names: list[str], rows: list[tuple[int, list[str]]], header_line: int) -> None:
         for name in names:
@@ -1234,9 +1377,13 @@ class _CsvReader(_Reader):
         index = {name: position for position, name in enumerate(names) if name in OUR_CSV_COLUMNS}
         has_ids = "id" in index
         for line, row in rows:
-            if len(row) > len(names) and any(cell.strip() for cell in row[len(names):]):
-                self.error("csv-row", f"The row has {len(row)} cells but the header has {len(names)} columns.",
-                           "Put cells containing commas in double quotes, or remove the extra cells.", line)
+            if len(row) > len(names) and any(cell.strip() for cell in row[len(names) :]):
+                self.error(
+                    "csv-row",
+                    f"The row has {len(row)} cells but the header has {len(names)} columns.",
+                    "Put cells containing commas in double quotes, or remove the extra cells.",
+                    line,
+                )
 
             def cell(column: str, row: list[str] = row) -> str:
                 position = index.get(column)
@@ -1244,9 +1391,13 @@ class _CsvReader(_Reader):
 
             raw_id = cell("id") or None
             if has_ids and raw_id is None:
-                self.error("missing-id", "The row has no id.",
-                           "Fill in a unique id such as recs-01, or delete the id column to have ids derived "
-                           "from each row's time and text.", line)
+                self.error(
+                    "missing-id",
+                    "The row has no id.",
+                    "Fill in a unique id such as recs-01, or delete the id column to have ids derived "
+                    "from each row's time and text.",
+                    line,
+                )
             elif raw_id is not None and not is_valid_slug(raw_id):
                 self.error(
                     "invalid-id",
@@ -1272,8 +1423,13 @@ class _CsvReader(_Reader):
             if cell("image"):
                 images = (self.image(cell("image"), cell("image_alt"), None),)
             elif cell("image_alt"):
-                self.error("missing-image", "The row has alt text but no image.",
-                           "Fill in the image column (e.g. media/photo.jpg) or clear image_alt.", line, raw_id)
+                self.error(
+                    "missing-image",
+                    "The row has alt text but no image.",
+                    "Fill in the image column (e.g. media/photo.jpg) or clear image_alt.",
+                    line,
+                    raw_id,
+                )
             status = self.status(cell("status") or None, line, raw_id)
             self.add(
                 post_id=raw_id if (raw_id or has_ids) else None,
@@ -1293,14 +1449,22 @@ class _CsvReader(_Reader):
     def read_sprout(self, names: list[str], rows: list[tuple[int, list[str]]], header_line: int) -> None:
         missing = [column for column in SPROUT_COLUMNS[:3] if column not in names]
         if missing:
-            self.error("missing-column", f"This Sprout Social sheet has no {', '.join(missing)} column.",
-                       f"A Sprout Social sheet needs the columns {','.join(SPROUT_COLUMNS)}.", header_line)
+            self.error(
+                "missing-column",
+                f"This Sprout Social sheet has no {', '.join(missing)} column.",
+                f"A Sprout Social sheet needs the columns {','.join(SPROUT_COLUMNS)}.",
+                header_line,
+            )
             return
         ignored = [name for name in names if name and name not in SPROUT_COLUMNS]
         if ignored:
-            self.warning("ignored-column", f"Columns ignored: {', '.join(ignored)}.",
-                         "Only date, time_24hr, message_text and link are read from Sprout Social sheets; "
-                         "add images in a YAML calendar.", header_line)
+            self.warning(
+                "ignored-column",
+                f"Columns ignored: {', '.join(ignored)}.",
+                "Only date, time_24hr, message_text and link are read from Sprout Social sheets; "
+                "add images in a YAML calendar.",
+                header_line,
+            )
         index = {name: position for position, name in enumerate(names)}
         for line, row in rows:
 
@@ -1326,8 +1490,12 @@ class _CsvReader(_Reader):
             if url and not self.link_problem(url, line, None):
                 link = Link(url=url)
             if len(row) > 3 and any(cell.strip() for cell in row[3:]):
-                self.warning("ignored-column", "Cells after column C are ignored.",
-                             "Hootsuite sheets are read as A date and time, B message, C link.", line)
+                self.warning(
+                    "ignored-column",
+                    "Cells after column C are ignored.",
+                    "Hootsuite sheets are read as A date and time, B message, C link.",
+                    line,
+                )
             self.add(post_id=None, generated_prefix="hs", at=at, text=text, line=line, link=link)
 
 
@@ -1343,14 +1511,29 @@ def load_calendar_detailed(
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".csv"):
         if not path.exists():  # say so first: "not a calendar file" would send the user looking at its name
-            problem = Problem("error", "file-not-found", file, "The file does not exist.",
-                              "Check the path (calendars are .yaml/.yml or .csv files).")
+            problem = Problem(
+                "error",
+                "file-not-found",
+                file,
+                "The file does not exist.",
+                "Check the path (calendars are .yaml/.yml or .csv files).",
+            )
         elif path.is_dir():
-            problem = Problem("error", "file-not-found", file, "This is a folder, not a file.",
-                              "Give the path of a calendar file (.yaml/.yml or .csv).")
+            problem = Problem(
+                "error",
+                "file-not-found",
+                file,
+                "This is a folder, not a file.",
+                "Give the path of a calendar file (.yaml/.yml or .csv).",
+            )
         else:
-            problem = Problem("error", "unsupported-file", file, f"`{path.name}` is not a calendar file.",
-                              "Calendars are .yaml/.yml or .csv files.")
+            problem = Problem(
+                "error",
+                "unsupported-file",
+                file,
+                f"`{path.name}` is not a calendar file.",
+                "Calendars are .yaml/.yml or .csv files.",
+            )
         return LoadedCalendar(file, None, None, [problem])
     text, problem = read_text(path, file)
     if problem is not None:

@@ -298,19 +298,40 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
     body, facets = shorten_links(body)
     parts = [
         RenderedPart(
-            campaign=campaign.slug, post_id=post.id, platform="bluesky", part=0, at=post.at, text=body,
-            length=bluesky_length(body), limit=limit, images=_rendered_images(post.images, with_focus=False),
-            facets=facets, langs=langs, labels=labels, link_card=card,
-            reply_rules=tuple(reply_rules) if reply_rules is not None else None, allow_quotes=allow_quotes,
+            campaign=campaign.slug,
+            post_id=post.id,
+            platform="bluesky",
+            part=0,
+            at=post.at,
+            text=body,
+            length=bluesky_length(body),
+            limit=limit,
+            images=_rendered_images(post.images, with_focus=False),
+            facets=facets,
+            langs=langs,
+            labels=labels,
+            link_card=card,
+            reply_rules=tuple(reply_rules) if reply_rules is not None else None,
+            allow_quotes=allow_quotes,
         )
     ]
     for number, (reply, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
         text, facets = shorten_links(warning_line + reply)
         parts.append(
             RenderedPart(
-                campaign=campaign.slug, post_id=post.id, platform="bluesky", part=number, at=post.at, text=text,
-                length=bluesky_length(text), limit=limit, images=_rendered_images(images, with_focus=False),
-                facets=facets, langs=langs, labels=labels, allow_quotes=allow_quotes,
+                campaign=campaign.slug,
+                post_id=post.id,
+                platform="bluesky",
+                part=number,
+                at=post.at,
+                text=text,
+                length=bluesky_length(text),
+                limit=limit,
+                images=_rendered_images(images, with_focus=False),
+                facets=facets,
+                langs=langs,
+                labels=labels,
+                allow_quotes=allow_quotes,
             )
         )
     return parts
@@ -333,10 +354,19 @@ def _render_mastodon(post: Post, campaign: Campaign, limits: PlatformLimits) -> 
     for number, (text, images) in enumerate(texts):
         parts.append(
             RenderedPart(
-                campaign=campaign.slug, post_id=post.id, platform="mastodon", part=number, at=post.at, text=text,
-                length=mastodon_length(text, weight, spoiler_text=spoiler), limit=limit,
-                images=_rendered_images(images, with_focus=True), allow_quotes=allow_quotes,
-                spoiler_text=spoiler, visibility=visibility, language=language,
+                campaign=campaign.slug,
+                post_id=post.id,
+                platform="mastodon",
+                part=number,
+                at=post.at,
+                text=text,
+                length=mastodon_length(text, weight, spoiler_text=spoiler),
+                limit=limit,
+                images=_rendered_images(images, with_focus=True),
+                allow_quotes=allow_quotes,
+                spoiler_text=spoiler,
+                visibility=visibility,
+                language=language,
             )
         )
     return parts

@@ -143,8 +143,14 @@ class _Checker:
         if self.loaded.calendar is None:
             return
         if not self.loaded.posts and not any(p.severity == "error" for p in self.problems):
-            self.add("warning", "empty-calendar", "The calendar has no posts.",
-                     "Add posts under `posts:` (or rows to the sheet); nothing will be scheduled.", None, None)
+            self.add(
+                "warning",
+                "empty-calendar",
+                "The calendar has no posts.",
+                "Add posts under `posts:` (or rows to the sheet); nothing will be scheduled.",
+                None,
+                None,
+            )
         seen: dict[str, int | None] = {}
         for post, lines in self.loaded.posts:
             if lines.display_id is not None:
@@ -161,20 +167,34 @@ class _Checker:
         if lines.generated_id:
             # A row without an id is known by its time and text: a second identical row is the same post again.
             other = f"the row on line {first}" if first else "another row"
-            self.add("error", "duplicate-id",
-                     f"This row has the same date, time and text as {other}, so it is the same post twice (rows "
-                     f"without an id are known by their time and text: `{lines.display_id}`).",
-                     "Delete the repeated row (or change its time or text if it is meant to be a second post).",
-                     lines.at("id"), lines.display_id)
+            self.add(
+                "error",
+                "duplicate-id",
+                f"This row has the same date, time and text as {other}, so it is the same post twice (rows "
+                f"without an id are known by their time and text: `{lines.display_id}`).",
+                "Delete the repeated row (or change its time or text if it is meant to be a second post).",
+                lines.at("id"),
+                lines.display_id,
+            )
             return
         if self.source == "yaml":
-            fix = ("Give each post its own id: the id is how a post is found again when the file changes, so never "
-                   "reuse one.")
+            fix = (
+                "Give each post its own id: the id is how a post is found again when the file changes, so never "
+                "reuse one."
+            )
         else:
-            fix = ("Give each row its own id in the `id` column (or delete the row if it is a repeat): the id is how "
-                   "a post is found again when the sheet changes, so never reuse one.")
-        self.add("error", "duplicate-id", f"The id `{lines.display_id}` is used twice{where}.", fix, lines.at("id"),
-                 lines.display_id)
+            fix = (
+                "Give each row its own id in the `id` column (or delete the row if it is a repeat): the id is how "
+                "a post is found again when the sheet changes, so never reuse one."
+            )
+        self.add(
+            "error",
+            "duplicate-id",
+            f"The id `{lines.display_id}` is used twice{where}.",
+            fix,
+            lines.at("id"),
+            lines.display_id,
+        )
 
     # -- one post ------------------------------------------------------------------------------------
 
@@ -186,17 +206,34 @@ class _Checker:
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
             if not part.images:
                 continue
-            self.check_image_list(part.images, part_lines.images, part_lines.keys.get("images", part_lines.line),
-                                  post_id, targets, f"Thread reply {number}")
+            self.check_image_list(
+                part.images,
+                part_lines.images,
+                part_lines.keys.get("images", part_lines.line),
+                post_id,
+                targets,
+                f"Thread reply {number}",
+            )
         if post.link is not None and post.link.thumbnail is not None and "bluesky" in targets:
-            self.queue_image(post.link.thumbnail, self.limits.bluesky_thumbnail_bytes, lines.at("link"), post_id,
-                             "The link's thumbnail")
+            self.queue_image(
+                post.link.thumbnail,
+                self.limits.bluesky_thumbnail_bytes,
+                lines.at("link"),
+                post_id,
+                "The link's thumbnail",
+            )
         self.check_care(post, lines, targets)
         try:
             rendered = render_post(post, self.render_campaign, self.limits)
         except Exception as error:  # a bug in rendering must not hide the other problems
-            self.add("error", "render-failed", f"The post could not be rendered ({error!r}).",
-                     "Report this as a bug, with the post.", lines.line, post_id)
+            self.add(
+                "error",
+                "render-failed",
+                f"The post could not be rendered ({error!r}).",
+                "Report this as a bug, with the post.",
+                lines.line,
+                post_id,
+            )
             return
         self.check_lengths(post, lines, rendered)
         self.check_hashtags(post, lines, rendered)
@@ -208,10 +245,7 @@ class _Checker:
         overrides = post.overrides
         if not post.thread and post.text.strip() and all(o.text is None for o in overrides.values()):
             return  # the common case: the post's own text is used everywhere
-        empty_on = [
-            p for p in targets
-            if not _effective_text(post.text, overrides[p].text if p in overrides else None)
-        ]
+        empty_on = [p for p in targets if not _effective_text(post.text, overrides[p].text if p in overrides else None)]
         if empty_on and len(empty_on) == len(targets) and not post.text.strip():
             fix = "Write the post under `text:` (a `|` block keeps line breaks)."
             if self.source != "yaml":
@@ -221,24 +255,35 @@ class _Checker:
             for platform in empty_on:
                 name = PLATFORM_NAMES[platform]
                 if self.source == "yaml":
-                    fix = (f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
-                           f"skip {name} with `{platform}: {{skip: true}}`.")
+                    fix = (
+                        f"Write the text under `{platform}: {{text: ...}}`, remove that empty override, or "
+                        f"skip {name} with `{platform}: {{skip: true}}`."
+                    )
                 else:  # only our sheet has per-platform texts: an empty `text` beside a filled `bluesky_text`
-                    fix = (f"Fill in the row's `text` cell (or `{platform}_text`), or leave {platform} out of its "
-                           "`platforms` cell.")
-                self.add("error", "empty-text", f"The {name} text of the post is empty.", fix, lines.at(platform),
-                         post_id)
+                    fix = (
+                        f"Fill in the row's `text` cell (or `{platform}_text`), or leave {platform} out of its "
+                        "`platforms` cell."
+                    )
+                self.add(
+                    "error", "empty-text", f"The {name} text of the post is empty.", fix, lines.at(platform), post_id
+                )
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
             part_targets = [p for p in targets if not (part.overrides.get(p) and part.overrides[p].skip)]
             empty = [
-                p for p in part_targets
+                p
+                for p in part_targets
                 if not _effective_text(part.text, part.overrides[p].text if p in part.overrides else None)
             ]
             if empty:
                 names = " and ".join(PLATFORM_NAMES[p] for p in empty)
-                self.add("error", "empty-text", f"Thread reply {number} has no text (on {names}).",
-                         "Write the reply under `text:` or remove it.", part_lines.keys.get("text", part_lines.line),
-                         post_id)
+                self.add(
+                    "error",
+                    "empty-text",
+                    f"Thread reply {number} has no text (on {names}).",
+                    "Write the reply under `text:` or remove it.",
+                    part_lines.keys.get("text", part_lines.line),
+                    post_id,
+                )
 
     def check_care(self, post: Post, lines: PostLines, targets: tuple[str, ...]) -> None:
         post_id = lines.display_id
@@ -250,7 +295,7 @@ class _Checker:
                     "warning",
                     "bluesky-no-content-warning",
                     "Bluesky has no content warnings: this post goes to Bluesky only, so its warning will just "
-                    f"be a first line \"CW: {warning}\"{' (on the post and on each reply)' if post.thread else ''} "
+                    f'be a first line "CW: {warning}"{" (on the post and on each reply)" if post.thread else ""} '
                     "and nothing will hide the post.",
                     "If the content must be hidden, add a self-label (bluesky: {labels: [graphic-media]}); "
                     "otherwise this is fine as it is."
@@ -273,15 +318,24 @@ class _Checker:
                 post_id,
             )
         if post.helpline and self.loaded.campaign is not None and not self.loaded.campaign.helpline.strip():
-            self.add("warning", "helpline-missing", "`helpline: true`, but campaign.yaml has no `helpline`.",
-                     "Add `helpline: \"...\"` to campaign.yaml, or drop `helpline: true`.", lines.at("helpline"),
-                     post_id)
+            self.add(
+                "warning",
+                "helpline-missing",
+                "`helpline: true`, but campaign.yaml has no `helpline`.",
+                'Add `helpline: "..."` to campaign.yaml, or drop `helpline: true`.',
+                lines.at("helpline"),
+                post_id,
+            )
         if self.now is not None and lines.timed and post.status == "approved" and post.at < self.now:
             local_now = self.now.astimezone(post.at.tzinfo)
-            self.add("warning", "in-the-past",
-                     f"The post is due {post.at:%Y-%m-%d %H:%M}, before now ({local_now:%Y-%m-%d %H:%M}).",
-                     "Move it to a future time or remove it: a post more than its misfire grace late is not "
-                     "sent.", lines.at("at"), post_id)
+            self.add(
+                "warning",
+                "in-the-past",
+                f"The post is due {post.at:%Y-%m-%d %H:%M}, before now ({local_now:%Y-%m-%d %H:%M}).",
+                "Move it to a future time or remove it: a post more than its misfire grace late is not sent.",
+                lines.at("at"),
+                post_id,
+            )
 
     def check_hashtags(self, post: Post, lines: PostLines, rendered: dict[str, list[RenderedPart]]) -> None:
         """Each platform's rendered thread must carry a campaign hashtag as that platform reads hashtags: on
@@ -318,21 +372,37 @@ class _Checker:
         why = "so the post is part of the campaign (and counted in its reports)"
         if not_a_tag is not None:
             part, written = not_a_tag
-            self.add("warning", "missing-hashtag", _not_a_tag_message(part, written, main, "mastodon" in rendered),
-                     f"Put the hashtag after a space or a line break, and a space (or the end of the text) after it, "
-                     f"e.g. end the post with \" {main}\", {why} on Bluesky too.",
-                     lines.at("bluesky") if _has_own_text(post, "bluesky") else lines.at("text"), post_id)
+            self.add(
+                "warning",
+                "missing-hashtag",
+                _not_a_tag_message(part, written, main, "mastodon" in rendered),
+                f"Put the hashtag after a space or a line break, and a space (or the end of the text) after it, "
+                f'e.g. end the post with " {main}", {why} on Bluesky too.',
+                lines.at("bluesky") if _has_own_text(post, "bluesky") else lines.at("text"),
+                post_id,
+            )
         elif len(missing) == len(rendered):
-            self.add("warning", "missing-hashtag", f"The post has none of the campaign's hashtags ({tags}).",
-                     f"Add {main} {why}.", lines.at("text"), post_id)
+            self.add(
+                "warning",
+                "missing-hashtag",
+                f"The post has none of the campaign's hashtags ({tags}).",
+                f"Add {main} {why}.",
+                lines.at("text"),
+                post_id,
+            )
         else:
             for platform in missing:
                 name = PLATFORM_NAMES.get(platform, platform)
-                place = (f"`{platform}: {{text: ...}}`" if self.source == "yaml" else f"the `{platform}_text` cell")
-                self.add("warning", "missing-hashtag",
-                         f"On {name} the post has none of the campaign's hashtags ({tags}): its own {name} text "
-                         "leaves them out.",
-                         f"Add {main} to {place} {why}.", lines.at(platform), post_id)
+                place = f"`{platform}: {{text: ...}}`" if self.source == "yaml" else f"the `{platform}_text` cell"
+                self.add(
+                    "warning",
+                    "missing-hashtag",
+                    f"On {name} the post has none of the campaign's hashtags ({tags}): its own {name} text "
+                    "leaves them out.",
+                    f"Add {main} to {place} {why}.",
+                    lines.at(platform),
+                    post_id,
+                )
 
     def check_lengths(self, post: Post, lines: PostLines, rendered: dict[str, list[RenderedPart]]) -> None:
         max_bytes = self.limits.bluesky_bytes
@@ -347,8 +417,9 @@ class _Checker:
                 if part.length > part.limit or too_many_bytes:
                     self.report_length(post, lines, platform, part, too_many_bytes)
 
-    def report_length(self, post: Post, lines: PostLines, platform: str, part: RenderedPart,
-                      too_many_bytes: bool) -> None:
+    def report_length(
+        self, post: Post, lines: PostLines, platform: str, part: RenderedPart, too_many_bytes: bool
+    ) -> None:
         post_id = lines.display_id
         name = PLATFORM_NAMES.get(platform, platform)
         if part.part == 0:
@@ -357,12 +428,17 @@ class _Checker:
             own_text = override is not None and override.text is not None
             line = lines.at(platform) if own_text else lines.at("text")
             if self.source == "yaml":
-                shorten = (f"Shorten it, or give {name} its own shorter text under `{platform}: {{text: ...}}`, "
-                           "or move some of it into a thread reply.")
+                shorten = (
+                    f"Shorten it, or give {name} its own shorter text under `{platform}: {{text: ...}}`, "
+                    "or move some of it into a thread reply."
+                )
             elif self.source == "csv":
-                shorten = (f"Shorten the row's `{platform}_text` cell." if own_text else
-                           f"Shorten the row's `text` cell, or give {name} its own shorter text in a "
-                           f"`{platform}_text` column.")
+                shorten = (
+                    f"Shorten the row's `{platform}_text` cell."
+                    if own_text
+                    else f"Shorten the row's `text` cell, or give {name} its own shorter text in a "
+                    f"`{platform}_text` column."
+                )
             else:
                 shorten = f"Shorten {_SHEET_TEXT[self.source]}."
         else:
@@ -389,23 +465,41 @@ class _Checker:
             )
         if too_many_bytes:
             size = len(part.text.encode("utf-8"))
-            self.add("error", "bluesky-too-many-bytes",
-                     f"{where} is {size} bytes on Bluesky: {size - self.limits.bluesky_bytes} over its limit of "
-                     f"{self.limits.bluesky_bytes} bytes (emoji and accented letters take several bytes each).",
-                     shorten, line, post_id)
+            self.add(
+                "error",
+                "bluesky-too-many-bytes",
+                f"{where} is {size} bytes on Bluesky: {size - self.limits.bluesky_bytes} over its limit of "
+                f"{self.limits.bluesky_bytes} bytes (emoji and accented letters take several bytes each).",
+                shorten,
+                line,
+                post_id,
+            )
 
     # -- images --------------------------------------------------------------------------------------
 
-    def check_image_list(self, images: Sequence[Image], image_lines: Sequence[int | None], list_line: int | None,
-                         post_id: str | None, targets: tuple[str, ...], owner: str) -> None:
+    def check_image_list(
+        self,
+        images: Sequence[Image],
+        image_lines: Sequence[int | None],
+        list_line: int | None,
+        post_id: str | None,
+        targets: tuple[str, ...],
+        owner: str,
+    ) -> None:
         if not images:
             return
         maximum = self.limits.max_images
         if "mastodon" in targets:
             maximum = min(maximum, self.limits.mastodon_attachments)
         if len(images) > maximum:
-            self.add("error", "too-many-images", f"{owner} has {len(images)} images; at most {maximum} can be posted.",
-                     f"Keep {maximum} and move the rest into a thread reply.", list_line, post_id)
+            self.add(
+                "error",
+                "too-many-images",
+                f"{owner} has {len(images)} images; at most {maximum} can be posted.",
+                f"Keep {maximum} and move the rest into a thread reply.",
+                list_line,
+                post_id,
+            )
         byte_limits = []
         if "bluesky" in targets:
             byte_limits.append(self.limits.bluesky_blob_bytes)
@@ -417,17 +511,27 @@ class _Checker:
             label = f"Image {image.file}"
             if not image.alt.strip():
                 place = '`alt: "..."`' if self.source == "yaml" else "the row's `image_alt` cell"
-                self.add("error", "missing-alt", f"{label} has no alt text.",
-                         f"Describe the image for people who cannot see it in {place} (what it shows, and any "
-                         "text in it).", line, post_id)
+                self.add(
+                    "error",
+                    "missing-alt",
+                    f"{label} has no alt text.",
+                    f"Describe the image for people who cannot see it in {place} (what it shows, and any text in it).",
+                    line,
+                    post_id,
+                )
             elif "mastodon" in targets and len(image.alt) > self.limits.mastodon_alt_characters:
                 over = len(image.alt) - self.limits.mastodon_alt_characters
-                self.add("error", "alt-too-long",
-                         f"{label}: the alt text is {len(image.alt)} characters, {over} over Mastodon's limit of "
-                         f"{self.limits.mastodon_alt_characters}.",
-                         f"Shorten the alt text{'' if self.source == 'yaml' else ' (`image_alt`)'} by at least "
-                         f"{over} characters; put long transcripts in the post"
-                         f"{' or a thread reply' if self.source == 'yaml' else ' text'}.", line, post_id)
+                self.add(
+                    "error",
+                    "alt-too-long",
+                    f"{label}: the alt text is {len(image.alt)} characters, {over} over Mastodon's limit of "
+                    f"{self.limits.mastodon_alt_characters}.",
+                    f"Shorten the alt text{'' if self.source == 'yaml' else ' (`image_alt`)'} by at least "
+                    f"{over} characters; put long transcripts in the post"
+                    f"{' or a thread reply' if self.source == 'yaml' else ' text'}.",
+                    line,
+                    post_id,
+                )
             self.queue_image(image, max_bytes, line, post_id, label)
 
     def queue_image(self, image: Image, max_bytes: int, line: int | None, post_id: str | None, label: str) -> None:
@@ -437,35 +541,60 @@ class _Checker:
         raw = image.file
         fix_place = "Put the file in the campaign's media/ folder and write its path from there, e.g. media/photo.jpg."
         if os.path.isabs(raw) or raw.startswith("~"):
-            self.add("error", "image-outside-campaign",
-                     f"{label}: absolute paths are not allowed; images must be inside the campaign folder.",
-                     fix_place, line, post_id)
+            self.add(
+                "error",
+                "image-outside-campaign",
+                f"{label}: absolute paths are not allowed; images must be inside the campaign folder.",
+                fix_place,
+                line,
+                post_id,
+            )
             return
         lexical = Path(os.path.normpath(self.campaign_root / raw))
         resolved = image.path
         if not lexical.is_relative_to(self.campaign_root):
-            self.add("error", "image-outside-campaign",
-                     f"{label}: the path leads outside the campaign folder.", fix_place, line, post_id)
+            self.add(
+                "error",
+                "image-outside-campaign",
+                f"{label}: the path leads outside the campaign folder.",
+                fix_place,
+                line,
+                post_id,
+            )
             return
         if not resolved.is_relative_to(self.campaign_root):
-            self.add("error", "image-outside-campaign",
-                     f"{label}: is a symbolic link to a file outside the campaign folder.",
-                     "Copy the file itself into the campaign's media/ folder instead of linking to it.", line,
-                     post_id)
+            self.add(
+                "error",
+                "image-outside-campaign",
+                f"{label}: is a symbolic link to a file outside the campaign folder.",
+                "Copy the file itself into the campaign's media/ folder instead of linking to it.",
+                line,
+                post_id,
+            )
             return
         if not resolved.is_file():
             hint = ""
             if lexical.parent.is_dir() and not resolved.is_dir():
                 hint = did_you_mean(lexical.name, [child.name for child in lexical.parent.iterdir()])
             what = "is a folder, not a file" if resolved.is_dir() else "does not exist"
-            self.add("error", "image-missing", f"{label} {what} (looked for {lexical}).{hint}",
-                     "Check the file name (it is case-sensitive) and that it is in the campaign folder.", line,
-                     post_id)
+            self.add(
+                "error",
+                "image-missing",
+                f"{label} {what} (looked for {lexical}).{hint}",
+                "Check the file name (it is case-sensitive) and that it is in the campaign folder.",
+                line,
+                post_id,
+            )
             return
         if resolved.suffix.lower() not in SUPPORTED_IMAGE_SUFFIXES:
-            self.add("error", "image-unsupported",
-                     f"{label}: {resolved.suffix or 'files without a suffix'} cannot be posted.",
-                     "Convert it to JPEG or PNG (or WebP/GIF).", line, post_id)
+            self.add(
+                "error",
+                "image-unsupported",
+                f"{label}: {resolved.suffix or 'files without a suffix'} cannot be posted.",
+                "Convert it to JPEG or PNG (or WebP/GIF).",
+                line,
+                post_id,
+            )
             return
         self.image_jobs.append(_ImageJob(image, resolved, max_bytes, line, post_id, label))
 
@@ -505,17 +634,23 @@ def _not_a_tag_message(part: RenderedPart, written: re.Match[str], main: str, on
     if start and not text[start - 1].isspace():
         before = text[start - 1]
         mastodon = " (Mastodon does read it as a tag)" if on_mastodon else ""
-        return (f"{where} has `{before}{shown}`, which is not a hashtag on Bluesky: Bluesky only starts a hashtag "
-                f"at the start of the text or after a space or a line break, not after \"{before}\", so the post "
-                f"goes out there without the campaign's tag{mastodon}.")
+        return (
+            f"{where} has `{before}{shown}`, which is not a hashtag on Bluesky: Bluesky only starts a hashtag "
+            f'at the start of the text or after a space or a line break, not after "{before}", so the post '
+            f"goes out there without the campaign's tag{mastodon}."
+        )
     byte_start = len(text[:start].encode("utf-8"))
     facet = next((f for f in part.facets if f.byte_start == byte_start and f.kind == "tag"), None)
     if facet is not None:
-        return (f"{where} has `{text[start:].split(maxsplit=1)[0]}`, which Bluesky reads as the tag "
-                f"#{facet.value}, not {main}: a Bluesky tag runs to the next space (only punctuation at its end "
-                "is dropped), so the post goes out there without the campaign's tag.")
-    return (f"{where} has `{shown}`, which is not a hashtag on Bluesky (it is part of a link or a mention there), "
-            "so the post goes out there without the campaign's tag.")
+        return (
+            f"{where} has `{text[start:].split(maxsplit=1)[0]}`, which Bluesky reads as the tag "
+            f"#{facet.value}, not {main}: a Bluesky tag runs to the next space (only punctuation at its end "
+            "is dropped), so the post goes out there without the campaign's tag."
+        )
+    return (
+        f"{where} has `{shown}`, which is not a hashtag on Bluesky (it is part of a link or a mention there), "
+        "so the post goes out there without the campaign's tag."
+    )
 
 
 def _effective_text(text: str, override: str | None) -> str:
@@ -527,7 +662,7 @@ def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
     if part.part == 0 and post.helpline:
         notes.append("the helpline")
     if platform == "bluesky" and part.text.startswith("CW: "):
-        notes.append("the \"CW:\" line")
+        notes.append('the "CW:" line')
     if platform == "mastodon" and part.spoiler_text:
         notes.append("the content warning")
     if platform == "mastodon" and part.part == 0 and post.link is not None:
@@ -568,12 +703,17 @@ def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
             if other_real == real:
                 continue
             where = f"{other_file}:{other_line}" if other_line else other_file
-            problems.append(Problem(
-                "error", "duplicate-id", file,
-                f"The id `{post.id}` is also used in {where}, another calendar of the campaign {slug}.",
-                "Give each post of a campaign its own id, across all its calendar files.",
-                post_id=post.id, line=post.line,
-            ))
+            problems.append(
+                Problem(
+                    "error",
+                    "duplicate-id",
+                    file,
+                    f"The id `{post.id}` is also used in {where}, another calendar of the campaign {slug}.",
+                    "Give each post of a campaign its own id, across all its calendar files.",
+                    post_id=post.id,
+                    line=post.line,
+                )
+            )
     return problems
 
 
@@ -619,7 +759,5 @@ def check_calendar(
         checker = _Checker(loaded, limits, now)
         checker.run()
     calendar_file = loaded.file
-    problems = sorted(
-        checker.problems, key=lambda p: (p.file == calendar_file, p.line or 0)
-    )
+    problems = sorted(checker.problems, key=lambda p: (p.file == calendar_file, p.line or 0))
     return CheckResult(Path(path), loaded.calendar, loaded.campaign, problems, checker.rendered)

@@ -43,9 +43,7 @@ def _check(name: str) -> tuple[Path, list[Problem]]:
 
 def test_every_corpus_file_has_an_expectation_and_vice_versa() -> None:
     on_disk = {
-        str(path.relative_to(CAMPAIGNS))
-        for path in CAMPAIGNS.glob("*/calendars/*")
-        if path.suffix in CALENDAR_SUFFIXES
+        str(path.relative_to(CAMPAIGNS)) for path in CAMPAIGNS.glob("*/calendars/*") if path.suffix in CALENDAR_SUFFIXES
     }
     assert on_disk == set(CASES)
     with_errors = [name for name, spec in CASES.items() if any(p[0] == "error" for p in spec["problems"])]

@@ -89,22 +89,25 @@ def test_validate_json(runner: CliRunner, write_calendar: WriteCalendar) -> None
     result = runner.invoke(calendar, ["validate", "--json", str(clean), str(broken), "--now", NOW])
     assert result.exit_code == 1
     problems = json.loads(result.stdout)
-    assert problems == [{
-        "severity": "error",
-        "code": "nonexistent-time",
-        "file": str(broken),
-        "message": "2027-03-28 01:30 does not exist in Europe/London: clocks go forward from 01:00 to 02:00 on "
-                   "28 March 2027.",
-        "fix": "Use a time either side of the change, e.g. 00:30 or 02:30.",
-        "post_id": "gap",
-        "line": 7,
-    }]
+    assert problems == [
+        {
+            "severity": "error",
+            "code": "nonexistent-time",
+            "file": str(broken),
+            "message": "2027-03-28 01:30 does not exist in Europe/London: clocks go forward from 01:00 to 02:00 on "
+            "28 March 2027.",
+            "fix": "Use a time either side of the change, e.g. 00:30 or 02:30.",
+            "post_id": "gap",
+            "line": 7,
+        }
+    ]
     clean_only = runner.invoke(calendar, ["validate", "--json", str(clean), "--now", NOW])
     assert clean_only.exit_code == 0 and json.loads(clean_only.stdout) == []
 
 
-def test_validate_a_folder_checks_every_calendar_in_it(runner: CliRunner, write_calendar: WriteCalendar,
-                                                       campaign_dir: Path) -> None:
+def test_validate_a_folder_checks_every_calendar_in_it(
+    runner: CliRunner, write_calendar: WriteCalendar, campaign_dir: Path
+) -> None:
     write_calendar("clean.yaml", CLEAN)
     write_calendar("sheet.csv", "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\n")
     result = runner.invoke(calendar, ["validate", str(campaign_dir), "--now", NOW])
@@ -113,15 +116,20 @@ def test_validate_a_folder_checks_every_calendar_in_it(runner: CliRunner, write_
     assert "campaign.yaml" not in result.output
 
 
-def test_validate_finds_ids_shared_by_two_files_of_a_campaign(runner: CliRunner, write_calendar: WriteCalendar,
-                                                              campaign_dir: Path) -> None:
+def test_validate_finds_ids_shared_by_two_files_of_a_campaign(
+    runner: CliRunner, write_calendar: WriteCalendar, campaign_dir: Path
+) -> None:
     write_calendar("a.yaml", CLEAN)
     sheet = write_calendar("b.csv", "id,date,time,text\nlater,01/03/2027,09:00,Sheet #DemoCampaign\n")
     result = runner.invoke(calendar, ["validate", str(campaign_dir), "--now", NOW, "--json"])
     assert result.exit_code == 1
     (problem,) = json.loads(result.stdout)
-    assert (problem["code"], problem["file"], problem["line"], problem["post_id"]) == ("duplicate-id", str(sheet), 2,
-                                                                                       "later")
+    assert (problem["code"], problem["file"], problem["line"], problem["post_id"]) == (
+        "duplicate-id",
+        str(sheet),
+        2,
+        "later",
+    )
     assert f"also used in {campaign_dir / 'calendars' / 'a.yaml'}:18" in problem["message"]
     # each file alone is fine
     assert runner.invoke(calendar, ["validate", str(sheet), "--now", NOW]).exit_code == 0
@@ -148,8 +156,9 @@ def test_validate_missing_path_is_a_usage_error_that_says_not_found(runner: CliR
         assert result.exit_code == 2 and "does not exist" in result.output
 
 
-def test_validate_a_folder_without_calendars_is_a_usage_error(runner: CliRunner, tmp_path: Path,
-                                                              write_calendar: WriteCalendar) -> None:
+def test_validate_a_folder_without_calendars_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path, write_calendar: WriteCalendar
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("not a calendar", encoding="utf-8")
@@ -162,11 +171,16 @@ def test_validate_a_folder_without_calendars_is_a_usage_error(runner: CliRunner,
 
 
 def test_validate_one_file_reached_by_two_spellings_is_checked_once(
-    runner: CliRunner, write_calendar: WriteCalendar, campaign_dir: Path, tmp_path: Path,
+    runner: CliRunner,
+    write_calendar: WriteCalendar,
+    campaign_dir: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sheet = write_calendar("day1.csv", "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\n"
-                                       "row-2,01/02/2027,12:00,Second #DemoCampaign\n")
+    sheet = write_calendar(
+        "day1.csv",
+        "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\nrow-2,01/02/2027,12:00,Second #DemoCampaign\n",
+    )
     write_calendar("week.yaml", CLEAN)
     (tmp_path / "link.csv").symlink_to(sheet)
     monkeypatch.chdir(tmp_path)
@@ -183,8 +197,9 @@ def test_validate_one_file_reached_by_two_spellings_is_checked_once(
     assert text.count("day1.csv: OK") == 1 and "week.yaml: OK" in text
 
 
-def test_campaigns_dir_option_and_environment(runner: CliRunner, tmp_path: Path, campaign_dir: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_campaigns_dir_option_and_environment(
+    runner: CliRunner, tmp_path: Path, campaign_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = tmp_path / "elsewhere.yaml"
     elsewhere.write_text(
         "campaign: demo-campaign\nposts:\n  - {id: a, at: '2027-02-01 09:00', text: '#DemoCampaign'}\n"
@@ -192,8 +207,9 @@ def test_campaigns_dir_option_and_environment(runner: CliRunner, tmp_path: Path,
     monkeypatch.chdir(tmp_path / "campaigns" / "demo-campaign")  # no ./campaigns here
     monkeypatch.delenv("CAMPAIGN_CAMPAIGNS_DIR", raising=False)
     assert "[unknown-campaign]" in runner.invoke(calendar, ["validate", str(elsewhere), "--now", NOW]).output
-    by_option = runner.invoke(calendar, ["validate", str(elsewhere), "--now", NOW,
-                                         "--campaigns-dir", str(tmp_path / "campaigns")])
+    by_option = runner.invoke(
+        calendar, ["validate", str(elsewhere), "--now", NOW, "--campaigns-dir", str(tmp_path / "campaigns")]
+    )
     assert by_option.exit_code == 0, by_option.output
     monkeypatch.setenv("CAMPAIGN_CAMPAIGNS_DIR", str(tmp_path / "campaigns"))
     assert runner.invoke(calendar, ["validate", str(elsewhere), "--now", NOW]).exit_code == 0
@@ -223,24 +239,26 @@ def test_show_previews_day_by_day(runner: CliRunner, write_calendar: WriteCalend
     assert "3 posts shown (1 drafts); 0 errors, 0 warnings" in out
 
 
-def test_show_gives_exactly_the_text_bluesky_receives_with_links_shortened(runner: CliRunner,
-                                                                          write_calendar: WriteCalendar) -> None:
+def test_show_gives_exactly_the_text_bluesky_receives_with_links_shortened(
+    runner: CliRunner, write_calendar: WriteCalendar
+) -> None:
     path = write_calendar("clean.yaml", CLEAN)
-    result = runner.invoke(calendar, ["show", str(path), "--platform", "bluesky", "--now", NOW],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(calendar, ["show", str(path), "--platform", "bluesky", "--now", NOW], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     # shown (and counted) as Bluesky's own app posts it; the link still opens the full address
     assert "Twenty recommendations, one package. #DemoCampaign example.org/report\n" in result.output
     assert "link: example.org/report -> https://example.org/report" in result.output
-    mastodon = runner.invoke(calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW],
-                             env={"COLUMNS": "200"})
+    mastodon = runner.invoke(
+        calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW], env={"COLUMNS": "200"}
+    )
     assert "#DemoCampaign https://example.org/report" in mastodon.output and "link: " not in mastodon.output
 
 
 def test_show_filters_by_platform_and_dates(runner: CliRunner, write_calendar: WriteCalendar) -> None:
     path = write_calendar("clean.yaml", CLEAN)
-    only_mastodon = runner.invoke(calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW],
-                                  env={"COLUMNS": "200"})
+    only_mastodon = runner.invoke(
+        calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW], env={"COLUMNS": "200"}
+    )
     assert only_mastodon.exit_code == 0
     assert "graphemes" not in only_mastodon.output and "later" not in only_mastodon.output
     assert "2 posts shown" in only_mastodon.output
@@ -249,15 +267,20 @@ def test_show_filters_by_platform_and_dates(runner: CliRunner, write_calendar: W
     assert runner.invoke(calendar, ["show", str(path), "--from", "02/02/2027"]).exit_code == 2
 
 
-def test_show_marks_problems_under_posts_and_exits_1_on_errors(runner: CliRunner,
-                                                               write_calendar: WriteCalendar) -> None:
-    path = write_calendar("mixed.yaml", """
+def test_show_marks_problems_under_posts_and_exits_1_on_errors(
+    runner: CliRunner, write_calendar: WriteCalendar
+) -> None:
+    path = write_calendar(
+        "mixed.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: untagged, at: "2027-02-01 09:00", text: "No tag"}
           - {id: too-long, at: "2027-02-01 10:00", platforms: [bluesky], text: "%s #DemoCampaign"}
           - {id: gap, at: "2027-03-28 01:30", text: "#DemoCampaign"}
-    """ % ("x" * 300))
+    """
+        % ("x" * 300),
+    )
     result = runner.invoke(calendar, ["show", str(path), "--now", NOW], env={"COLUMNS": "200"})
     assert result.exit_code == 1
     out = result.output
@@ -274,8 +297,9 @@ def test_show_unreadable_file(runner: CliRunner, write_calendar: WriteCalendar) 
     assert result.exit_code == 1 and "[yaml-syntax]" in result.output
 
 
-def test_export_ical_writes_a_readable_calendar(runner: CliRunner, write_calendar: WriteCalendar,
-                                                tmp_path: Path) -> None:
+def test_export_ical_writes_a_readable_calendar(
+    runner: CliRunner, write_calendar: WriteCalendar, tmp_path: Path
+) -> None:
     path = write_calendar("clean.yaml", CLEAN)
     output = tmp_path / "out" / "plan.ics"
     output.parent.mkdir()
@@ -291,8 +315,9 @@ def test_export_ical_writes_a_readable_calendar(runner: CliRunner, write_calenda
     assert again.exit_code == 0 and ICalendar.from_ical(output.read_bytes()) == parsed
 
 
-def test_export_ical_refuses_errors_and_keeps_the_old_file(runner: CliRunner, write_calendar: WriteCalendar,
-                                                           tmp_path: Path) -> None:
+def test_export_ical_refuses_errors_and_keeps_the_old_file(
+    runner: CliRunner, write_calendar: WriteCalendar, tmp_path: Path
+) -> None:
     path = write_calendar("broken.yaml", BROKEN)
     output = tmp_path / "plan.ics"
     output.write_bytes(b"previous export")
@@ -303,8 +328,9 @@ def test_export_ical_refuses_errors_and_keeps_the_old_file(runner: CliRunner, wr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["campaigns", "plan.ics"]
 
 
-def test_export_ical_to_stdout_and_missing_folder(runner: CliRunner, write_calendar: WriteCalendar,
-                                                  tmp_path: Path) -> None:
+def test_export_ical_to_stdout_and_missing_folder(
+    runner: CliRunner, write_calendar: WriteCalendar, tmp_path: Path
+) -> None:
     path = write_calendar("clean.yaml", CLEAN)
     result = runner.invoke(calendar, ["export-ical", str(path), "-o", "-"])
     assert result.exit_code == 0 and result.stdout.startswith("BEGIN:VCALENDAR")

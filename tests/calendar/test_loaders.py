@@ -23,9 +23,12 @@ def codes(problems: list) -> list[str]:
 # --- YAML --------------------------------------------------------------------------------------------
 
 
-def test_yaml_posts_with_lines_defaults_overrides_and_threads(write_calendar: WriteCalendar,
-                                                              campaign_dir: Path) -> None:
-    path = write_calendar("main.yaml", """
+def test_yaml_posts_with_lines_defaults_overrides_and_threads(
+    write_calendar: WriteCalendar, campaign_dir: Path
+) -> None:
+    path = write_calendar(
+        "main.yaml",
+        """
         campaign: demo-campaign
         timezone: Europe/London
         defaults:
@@ -60,7 +63,8 @@ def test_yaml_posts_with_lines_defaults_overrides_and_threads(write_calendar: Wr
             helpline: false
             language: cy
             text: "Haf #DemoCampaign"
-    """)
+    """,
+    )
     calendar, campaign, problems = load_calendar(path)
     assert problems == []
     assert campaign is not None and campaign.slug == "demo-campaign"
@@ -98,7 +102,9 @@ def test_yaml_posts_with_lines_defaults_overrides_and_threads(write_calendar: Wr
 
 def test_yaml_scalars_keep_what_was_typed(write_calendar: WriteCalendar) -> None:
     """YAML 1.1 would read `yes` as true, 9:30 as 570 and 2027-02-01 09:00:00 as a datetime; we keep the text."""
-    path = write_calendar("types.yaml", """
+    path = write_calendar(
+        "types.yaml",
+        """
         campaign: demo-campaign
         posts:
           - id: 2027
@@ -107,7 +113,8 @@ def test_yaml_scalars_keep_what_was_typed(write_calendar: WriteCalendar) -> None
           - id: offset
             at: 2027-10-31 01:30+00:00
             text: "Second 01:30 #DemoCampaign"
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert problems == []
     assert calendar is not None
@@ -119,7 +126,9 @@ def test_yaml_scalars_keep_what_was_typed(write_calendar: WriteCalendar) -> None
 
 
 def test_yaml_merge_keys_and_aliases(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("merge.yaml", """
+    path = write_calendar(
+        "merge.yaml",
+        """
         campaign: demo-campaign
         posts:
           - &base
@@ -130,7 +139,8 @@ def test_yaml_merge_keys_and_aliases(write_calendar: WriteCalendar) -> None:
           - <<: *base
             id: copy
             at: 2027-02-02 09:00
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert problems == []
     assert calendar is not None
@@ -141,14 +151,17 @@ def test_yaml_merge_keys_and_aliases(write_calendar: WriteCalendar) -> None:
 
 
 def test_relative_days_count_from_the_anchor(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("week.yaml", """
+    path = write_calendar(
+        "week.yaml",
+        """
         campaign: demo-campaign
         timezone: Europe/London
         anchor: 2027-03-26
         posts:
           - {id: friday, at: "day 1 09:00", text: "a #DemoCampaign"}
           - {id: monday, at: "day 4 18:30", text: "b #DemoCampaign"}
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert problems == []
     assert calendar is not None and calendar.anchor == date(2027, 3, 26)
@@ -159,28 +172,35 @@ def test_relative_days_count_from_the_anchor(write_calendar: WriteCalendar) -> N
 
 
 def test_drafts_and_status_default(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("drafts.yaml", """
+    path = write_calendar(
+        "drafts.yaml",
+        """
         campaign: demo-campaign
         defaults: {status: draft}
         posts:
           - {id: a, at: "2027-02-01 09:00", text: "a #DemoCampaign"}
           - {id: b, at: "2027-02-01 10:00", text: "b #DemoCampaign", status: Approved}
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert problems == []
     assert calendar is not None
     assert [p.status for p in calendar.posts] == ["draft", "approved"]
 
 
-def test_timezone_comes_from_the_campaign_when_the_calendar_has_none(write_calendar: WriteCalendar,
-                                                                       campaign_dir: Path) -> None:
+def test_timezone_comes_from_the_campaign_when_the_calendar_has_none(
+    write_calendar: WriteCalendar, campaign_dir: Path
+) -> None:
     text = (campaign_dir / "campaign.yaml").read_text().replace("Europe/London", "America/New_York")
     (campaign_dir / "campaign.yaml").write_text(text)
-    path = write_calendar("ny.yaml", """
+    path = write_calendar(
+        "ny.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: a, at: "2027-02-01 09:00", text: "a #DemoCampaign"}
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert problems == []
     assert calendar is not None and calendar.timezone == "America/New_York"
@@ -188,12 +208,15 @@ def test_timezone_comes_from_the_campaign_when_the_calendar_has_none(write_calen
 
 
 def test_a_post_without_a_usable_time_is_reported_and_left_out(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("gap.yaml", """
+    path = write_calendar(
+        "gap.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: fine, at: "2027-03-28 00:30", text: "a #DemoCampaign"}
           - {id: gap, at: "2027-03-28 01:30", text: "b #DemoCampaign"}
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert calendar is not None and [p.id for p in calendar.posts] == ["fine"]
     assert [(p.code, p.post_id, p.line) for p in problems] == [("nonexistent-time", "gap", 4)]
@@ -209,8 +232,9 @@ def test_campaign_found_through_the_roots_for_files_elsewhere(tmp_path: Path, ca
     assert campaign is not None and campaign.slug == "demo-campaign" and problems == []
 
 
-def test_problem_file_is_the_path_as_given(write_calendar: WriteCalendar, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_problem_file_is_the_path_as_given(
+    write_calendar: WriteCalendar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_calendar("rel.yaml", "campaign: demo-campaign\nposts:\n  - {id: Bad, at: '2027-02-01 09:00', text: 'x'}\n")
     monkeypatch.chdir(tmp_path)
     relative = Path("campaigns/demo-campaign/calendars/rel.yaml")
@@ -246,7 +270,10 @@ def test_our_csv_with_bom_crlf_uk_dates_and_multiline_cells(write_calendar: Writ
     assert launch.images[0].path == (campaign_dir / "media/card.jpg").resolve() and launch.images[0].alt == "A card"
     # the multi-line cell spans physical lines 2-3: the next row starts on line 4
     assert (only_bsky.id, only_bsky.line, only_bsky.platforms, only_bsky.status) == (
-        "only-bsky", 4, ("bluesky",), "draft"
+        "only-bsky",
+        4,
+        ("bluesky",),
+        "draft",
     )
     assert only_bsky.at.minute == 30
     assert (both.id, both.line, both.platforms) == ("both", 6, PLATFORMS)
@@ -286,7 +313,7 @@ def test_two_digit_years_take_the_century_nearest_today(write_calendar: WriteCal
 def test_hootsuite_sheet(write_calendar: WriteCalendar) -> None:
     content = (
         "01/02/2027 09:00,Hootsuite post #DemoCampaign,https://example.org/h\r\n"
-        "02/02/2027 18:30,\"Second, with a comma #DemoCampaign\",\r\n"
+        '02/02/2027 18:30,"Second, with a comma #DemoCampaign",\r\n'
     )
     path = write_calendar("hootsuite.csv", content)
     calendar, _, problems = load_calendar(path)
@@ -370,19 +397,26 @@ def test_parse_date_is_day_first() -> None:
 
 
 def test_sprout_sheet_in_us_date_order_is_refused_not_swapped(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("sprout.csv", "date,time_24hr,message_text,link\n"
-                                        "12/25/2027,09:00,Christmas #DemoCampaign,\n"
-                                        "03/04/2027,09:00,Either way #DemoCampaign,\n")
+    path = write_calendar(
+        "sprout.csv",
+        "date,time_24hr,message_text,link\n"
+        "12/25/2027,09:00,Christmas #DemoCampaign,\n"
+        "03/04/2027,09:00,Either way #DemoCampaign,\n",
+    )
     calendar, _, problems = load_calendar(path)
     assert calendar is not None and [p.at.date() for p in calendar.posts] == [date(2027, 4, 3)]
     assert [(p.severity, p.code, p.line) for p in problems] == [
-        ("error", "us-date-order", 2), ("warning", "date-order-ambiguous", 3)
+        ("error", "us-date-order", 2),
+        ("warning", "date-order-ambiguous", 3),
     ]
     assert "Sprout Social reads dd/mm/yyyy or mm/dd/yyyy depending on its date-format setting" in problems[0].fix
     # a sheet in UK order has no such problems, even with dates that read either way
-    uk = write_calendar("sprout-uk.csv", "date,time_24hr,message_text,link\n"
-                                         "25/12/2027,09:00,Christmas #DemoCampaign,\n"
-                                         "03/04/2027,09:00,Either way #DemoCampaign,\n")
+    uk = write_calendar(
+        "sprout-uk.csv",
+        "date,time_24hr,message_text,link\n"
+        "25/12/2027,09:00,Christmas #DemoCampaign,\n"
+        "03/04/2027,09:00,Either way #DemoCampaign,\n",
+    )
     calendar, _, problems = load_calendar(uk)
     assert problems == [] and calendar is not None
     assert [p.at.date() for p in calendar.posts] == [date(2027, 12, 25), date(2027, 4, 3)]
@@ -401,8 +435,12 @@ def test_localize_normal_gap_and_fold() -> None:
     assert "clocks go back from 02:00 to 01:00 on 31 October 2027" in str(fold.value)
     assert "2027-10-31 01:30+01:00 (the first) or 2027-10-31 01:30+00:00 (the second)" in fold.value.fix
     # the edges: 00:59 and 02:00 exist on the spring day; 00:59 and 02:00 are unambiguous on the autumn day
-    for moment in (datetime(2027, 3, 28, 0, 59), datetime(2027, 3, 28, 2, 0),
-                   datetime(2027, 10, 31, 0, 59), datetime(2027, 10, 31, 2, 0)):
+    for moment in (
+        datetime(2027, 3, 28, 0, 59),
+        datetime(2027, 3, 28, 2, 0),
+        datetime(2027, 10, 31, 0, 59),
+        datetime(2027, 10, 31, 2, 0),
+    ):
         localize(moment, LONDON)
 
 
@@ -427,10 +465,13 @@ def test_a_missing_path_is_reported_as_not_found_whatever_its_name(tmp_path: Pat
 def test_csv_time_cell_takes_a_utc_offset_to_pick_one_of_the_two_times_when_clocks_go_back(
     write_calendar: WriteCalendar,
 ) -> None:
-    path = write_calendar("fold.csv", "id,date,time,text\n"
-                                      "first,31/10/2027,01:30+01:00,The first #DemoCampaign\n"
-                                      "second,2027-10-31,01:30 +00:00,The second #DemoCampaign\n"
-                                      "plain,31/10/2027,01:30,Which one? #DemoCampaign\n")
+    path = write_calendar(
+        "fold.csv",
+        "id,date,time,text\n"
+        "first,31/10/2027,01:30+01:00,The first #DemoCampaign\n"
+        "second,2027-10-31,01:30 +00:00,The second #DemoCampaign\n"
+        "plain,31/10/2027,01:30,Which one? #DemoCampaign\n",
+    )
     calendar, _, problems = load_calendar(path)
     assert calendar is not None
     instants = {post.id: post.at for post in calendar.posts}
@@ -446,7 +487,9 @@ def test_csv_time_cell_takes_a_utc_offset_to_pick_one_of_the_two_times_when_cloc
 
 
 def test_an_offset_that_does_not_match_the_zone_is_kept_but_warned_about(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("offsets.yaml", """
+    path = write_calendar(
+        "offsets.yaml",
+        """
         campaign: demo-campaign
         posts:
           - id: summer
@@ -458,7 +501,8 @@ def test_an_offset_that_does_not_match_the_zone_is_kept_but_warned_about(write_c
           - id: gap
             at: "2027-03-28 01:30+00:00"
             text: "In the gap #DemoCampaign"
-    """)
+    """,
+    )
     calendar, _, problems = load_calendar(path)
     assert calendar is not None
     instants = {post.id: post.at for post in calendar.posts}

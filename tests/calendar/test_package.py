@@ -18,6 +18,11 @@ def test_every_public_name_resolves() -> None:
 
 def test_importing_the_model_does_not_import_pillow_or_icalendar() -> None:
     code = "import sys, content_calendar.model; print('PIL' in sys.modules, 'icalendar' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2]).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
     assert out.split() == ["False", "False"]

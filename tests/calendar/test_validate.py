@@ -23,7 +23,9 @@ def _summary(result) -> list[tuple[str, str, str | None, int | None]]:  # type: 
 
 
 def test_a_clean_calendar_renders_every_post_including_drafts(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("clean.yaml", """
+    path = write_calendar(
+        "clean.yaml",
+        """
         campaign: demo-campaign
         timezone: Europe/London
         defaults: {content_warning: "Child sexual abuse", helpline: true}
@@ -40,7 +42,8 @@ def test_a_clean_calendar_renders_every_post_including_drafts(write_calendar: Wr
             platforms: [bluesky]
             bluesky: {labels: [graphic-media]}
             text: "A draft"
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert result.ok and result.problems == []
     assert result.calendar is not None and result.campaign is not None
@@ -56,7 +59,9 @@ def test_a_clean_calendar_renders_every_post_including_drafts(write_calendar: Wr
 
 
 def test_every_problem_in_one_run(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("many.yaml", """
+    path = write_calendar(
+        "many.yaml",
+        """
         campaign: demo-campaign
         posts:
           - id: a
@@ -73,7 +78,8 @@ def test_every_problem_in_one_run(write_calendar: WriteCalendar) -> None:
             images:
               - {file: media/card.jpg}
               - {file: media/nope.jpg, alt: "Gone"}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert not result.ok
     assert sorted(_summary(result), key=lambda s: (s[3], s[1])) == [
@@ -91,14 +97,17 @@ def test_every_problem_in_one_run(write_calendar: WriteCalendar) -> None:
 def test_bluesky_limits_graphemes_and_bytes(write_calendar: WriteCalendar) -> None:
     exactly = "x" * 288 + " #DemoCampaign"[:12]  # 300 characters
     assert len(exactly) == 300
-    path = write_calendar("limits.yaml", f"""
+    path = write_calendar(
+        "limits.yaml",
+        f"""
         campaign: demo-campaign
         posts:
           - {{id: exactly-300, at: "2027-02-01 09:00", platforms: [bluesky], text: "{exactly}"}}
           - {{id: three-over, at: "2027-02-01 10:00", platforms: [bluesky], text: "{exactly}abc"}}
           - {{id: emoji-fits, at: "2027-02-01 11:00", platforms: [bluesky], text: "{FAMILY * 150} #DemoCampaign"}}
           - {{id: emoji-bytes, at: "2027-02-01 12:00", platforms: [bluesky], text: "{FAMILY * 170} #DemoCampaign"}}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.post_id) for p in result.errors] == [
         ("bluesky-too-long", "three-over"),
@@ -113,7 +122,9 @@ def test_bluesky_limits_graphemes_and_bytes(write_calendar: WriteCalendar) -> No
 def test_mastodon_counts_urls_as_23_and_the_content_warning(write_calendar: WriteCalendar) -> None:
     url = "https://example.org/" + "a" * 200
     filler = "y" * (500 - 23 - 1 - len(" #DemoCampaign"))
-    path = write_calendar("mastodon.yaml", f"""
+    path = write_calendar(
+        "mastodon.yaml",
+        f"""
         campaign: demo-campaign
         posts:
           - {{id: fits, at: "2027-02-01 09:00", platforms: [mastodon], text: "{filler} {url} #DemoCampaign"}}
@@ -122,7 +133,8 @@ def test_mastodon_counts_urls_as_23_and_the_content_warning(write_calendar: Writ
             platforms: [mastodon]
             content_warning: "CW"
             text: "{filler} {url} #DemoCampaign"
-    """)
+    """,
+    )
     result = check_calendar(path, limits=PlatformLimits())
     assert result.rendered["fits"]["mastodon"][0].length == 500
     assert [(p.code, p.post_id, p.line) for p in result.errors] == [("mastodon-too-long", "cw-tips-it-over", 8)]
@@ -135,7 +147,9 @@ def test_mastodon_counts_urls_as_23_and_the_content_warning(write_calendar: Writ
 
 def test_override_text_is_what_gets_measured(write_calendar: WriteCalendar) -> None:
     long_text = "z" * 320 + " #DemoCampaign"
-    path = write_calendar("override.yaml", f"""
+    path = write_calendar(
+        "override.yaml",
+        f"""
         campaign: demo-campaign
         posts:
           - id: split
@@ -148,33 +162,40 @@ def test_override_text_is_what_gets_measured(write_calendar: WriteCalendar) -> N
             text: "Short #DemoCampaign"
             bluesky:
               text: "{long_text}"
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.post_id, p.line) for p in result.errors] == [("bluesky-too-long", "split-wrong", 11)]
 
 
 def test_past_posts_warn_only_with_now_and_only_when_approved(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("past.yaml", """
+    path = write_calendar(
+        "past.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: gone, at: "2027-02-01 09:00", text: "a #DemoCampaign"}
           - {id: gone-draft, status: draft, at: "2027-02-01 09:00", text: "b #DemoCampaign"}
           - {id: future, at: "2027-02-03 09:00", text: "c #DemoCampaign"}
-    """)
+    """,
+    )
     assert check_calendar(path).problems == []
     result = check_calendar(path, now=datetime(2027, 2, 2, tzinfo=UTC))
     assert result.ok and _summary(result) == [("warning", "in-the-past", "gone", 3)]
 
 
 def test_hashtag_variants_count_case_insensitively(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("tags.yaml", """
+    path = write_calendar(
+        "tags.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: variant, at: "2027-02-01 09:00", text: "Now: #democampaignnow!"}
           - {id: in-thread, at: "2027-02-01 10:00", text: "Plain", thread: [{text: "#DEMOCAMPAIGN"}]}
           - {id: prefix-only, at: "2027-02-01 11:00", text: "#DemoCampaignery is not the tag"}
           - {id: url-only, at: "2027-02-01 12:00", text: "https://example.org/#DemoCampaign"}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.post_id) for p in result.problems] == [
         ("missing-hashtag", "prefix-only"),
@@ -182,8 +203,9 @@ def test_hashtag_variants_count_case_insensitively(write_calendar: WriteCalendar
     ]
 
 
-def test_images_checked_for_type_place_size_and_alt(write_calendar: WriteCalendar, campaign_dir: Path,
-                                                     tmp_path: Path) -> None:
+def test_images_checked_for_type_place_size_and_alt(
+    write_calendar: WriteCalendar, campaign_dir: Path, tmp_path: Path
+) -> None:
     media = campaign_dir / "media"
     big = Image.effect_noise((3000, 2000), 90).convert("RGB")
     big.save(media / "big.png")  # several MB: must be re-encoded to fit Bluesky's 2,000,000 bytes
@@ -192,7 +214,9 @@ def test_images_checked_for_type_place_size_and_alt(write_calendar: WriteCalenda
     Image.new("RGB", (10, 10)).save(tmp_path / "secret.jpg")
     os.symlink(tmp_path / "secret.jpg", media / "link.jpg")
     os.symlink(media / "card.jpg", media / "inside-link.jpg")  # a link that stays inside is fine
-    path = write_calendar("images.yaml", f"""
+    path = write_calendar(
+        "images.yaml",
+        f"""
         campaign: demo-campaign
         posts:
           - id: pictures
@@ -207,12 +231,13 @@ def test_images_checked_for_type_place_size_and_alt(write_calendar: WriteCalenda
             at: "2027-02-01 10:00"
             text: "More #DemoCampaign"
             images:
-              - {{file: {tmp_path / 'secret.jpg'}, alt: "Absolute"}}
+              - {{file: {tmp_path / "secret.jpg"}, alt: "Absolute"}}
               - {{file: media/../../../secret.jpg, alt: "Up and out"}}
-              - {{file: media/card.jpg, alt: "{'a' * 1501}"}}
+              - {{file: media/card.jpg, alt: "{"a" * 1501}"}}
               - {{file: media/, alt: "A folder"}}
             link: {{url: "https://example.org", thumbnail: media/notes.jpg}}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.post_id, p.line) for p in result.errors] == [
         ("image-unsupported", "pictures", 9),
@@ -234,11 +259,14 @@ def test_images_checked_for_type_place_size_and_alt(write_calendar: WriteCalenda
 
 def test_image_too_large_even_after_resizing(write_calendar: WriteCalendar, campaign_dir: Path) -> None:
     Image.effect_noise((800, 800), 120).convert("RGB").save(campaign_dir / "media" / "noise.jpg", quality=95)
-    path = write_calendar("noise.yaml", """
+    path = write_calendar(
+        "noise.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: noisy, at: "2027-02-01 09:00", text: "#DemoCampaign", images: [{file: media/noise.jpg, alt: "Noise"}]}
-    """)
+    """,
+    )
     assert check_calendar(path).ok
     tight = PlatformLimits(bluesky_blob_bytes=10_000, mastodon_image_bytes=10_000)
     result = check_calendar(path, limits=tight)
@@ -248,7 +276,9 @@ def test_image_too_large_even_after_resizing(write_calendar: WriteCalendar, camp
 
 def test_thread_reply_images_and_limits(write_calendar: WriteCalendar) -> None:
     five = ", ".join('{file: media/card.jpg, alt: "x"}' for _ in range(5))
-    path = write_calendar("thread.yaml", f"""
+    path = write_calendar(
+        "thread.yaml",
+        f"""
         campaign: demo-campaign
         posts:
           - id: threaded
@@ -257,9 +287,10 @@ def test_thread_reply_images_and_limits(write_calendar: WriteCalendar) -> None:
             thread:
               - text: "fine"
                 bluesky: {{skip: true}}
-              - text: "{'w' * 301}"
+              - text: "{"w" * 301}"
                 images: [{five}]
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.line) for p in result.errors] == [("bluesky-too-long", 9), ("too-many-images", 10)]
     # reply 1 is skipped on Bluesky, so Bluesky's part 1 is reply 2 of the file
@@ -267,7 +298,9 @@ def test_thread_reply_images_and_limits(write_calendar: WriteCalendar) -> None:
 
 
 def test_bluesky_only_content_warning_without_labels_warns(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("cw.yaml", """
+    path = write_calendar(
+        "cw.yaml",
+        """
         campaign: demo-campaign
         defaults: {content_warning: "Child sexual abuse"}
         posts:
@@ -276,7 +309,8 @@ def test_bluesky_only_content_warning_without_labels_warns(write_calendar: Write
              bluesky: {labels: [graphic-media]}}
           - {id: mastodon-skipped, at: "2027-02-01 11:00", text: "#DemoCampaign", mastodon: {skip: true}}
           - {id: both, at: "2027-02-01 12:00", text: "#DemoCampaign"}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert [(p.code, p.post_id) for p in result.problems] == [
         ("bluesky-no-content-warning", "warned"),
@@ -288,11 +322,14 @@ def test_helpline_requested_but_campaign_has_none(write_calendar: WriteCalendar,
     helpline = 'helpline: "Support: NAPAC 0808 801 0331, napac.org.uk"\n'
     text = (campaign_dir / "campaign.yaml").read_text().replace(helpline, "")
     (campaign_dir / "campaign.yaml").write_text(text)
-    path = write_calendar("help.yaml", """
+    path = write_calendar(
+        "help.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: help, at: "2027-02-01 09:00", helpline: true, text: "#DemoCampaign"}
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert result.ok and _summary(result) == [("warning", "helpline-missing", "help", 3)]
 
@@ -307,12 +344,15 @@ def test_missing_file_and_wrong_suffix(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("problem_property", ["errors", "warnings"])
 def test_check_result_properties(write_calendar: WriteCalendar, problem_property: str) -> None:
-    path = write_calendar("props.yaml", """
+    path = write_calendar(
+        "props.yaml",
+        """
         campaign: demo-campaign
         posts:
           - {id: untagged, at: "2027-02-01 09:00", text: "x"}
           - {id: Bad, at: "2027-02-01 10:00", text: "#DemoCampaign"}
-    """)
+    """,
+    )
     result = check_calendar(path)
     chosen = getattr(result, problem_property)
     expected = "error" if problem_property == "errors" else "warning"
@@ -338,7 +378,9 @@ def test_the_garbage_collector_is_restored_after_checks_even_in_threads(write_ca
 
 
 def test_images_and_a_link_card_on_bluesky_warn_that_the_card_is_left_out(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("card.yaml", """
+    path = write_calendar(
+        "card.yaml",
+        """
         campaign: demo-campaign
         posts:
           - id: both
@@ -352,13 +394,15 @@ def test_images_and_a_link_card_on_bluesky_warn_that_the_card_is_left_out(write_
             text: "Read it #DemoCampaign"
             link: {url: "https://example.org/report", title: "Report"}
             images: [{file: media/card.jpg, alt: "A purple card"}]
-    """)
+    """,
+    )
     result = check_calendar(path)
     assert result.ok and _summary(result) == [("warning", "bluesky-card-and-images", "both", 6)]
 
 
-def test_cross_file_ids_compare_files_by_resolved_path(write_calendar: WriteCalendar, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cross_file_ids_compare_files_by_resolved_path(
+    write_calendar: WriteCalendar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sheet = write_calendar("day1.csv", "id,date,time,text\nrow-1,01/02/2027,09:00,Sheet #DemoCampaign\n")
     monkeypatch.chdir(tmp_path)
     relative = check_calendar(sheet.relative_to(tmp_path))
@@ -371,9 +415,12 @@ def test_cross_file_ids_compare_files_by_resolved_path(write_calendar: WriteCale
 
 
 def test_hashtag_missing_from_one_platforms_own_text_names_that_place(write_calendar: WriteCalendar) -> None:
-    path = write_calendar("own-texts.csv", "id,date,time,text,mastodon_text\n"
-                                           "row-1,01/02/2027,09:00,Tagged #DemoCampaign,Untagged on Mastodon\n"
-                                           "row-2,01/02/2027,10:00,(#DemoCampaign) in brackets,\n")
+    path = write_calendar(
+        "own-texts.csv",
+        "id,date,time,text,mastodon_text\n"
+        "row-1,01/02/2027,09:00,Tagged #DemoCampaign,Untagged on Mastodon\n"
+        "row-2,01/02/2027,10:00,(#DemoCampaign) in brackets,\n",
+    )
     result = check_calendar(path)
     assert _summary(result) == [("warning", "missing-hashtag", "row-1", 2), ("warning", "missing-hashtag", "row-2", 3)]
     first, second = result.problems

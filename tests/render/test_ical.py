@@ -126,9 +126,7 @@ def test_vtimezone_offsets_match_the_zone_every_hour(zone: str) -> None:
     moment = datetime(2027, 1, 1, 0, 30, tzinfo=UTC)
     while moment < datetime(2029, 1, 1, tzinfo=UTC):
         local = moment.astimezone(real).replace(tzinfo=None)
-        is_plain = (
-            local.replace(tzinfo=real, fold=0).utcoffset() == local.replace(tzinfo=real, fold=1).utcoffset()
-        )
+        is_plain = local.replace(tzinfo=real, fold=0).utcoffset() == local.replace(tzinfo=real, fold=1).utcoffset()
         if is_plain:  # clock-change gaps and folds are refused by validation anyway
             assert local.replace(tzinfo=from_vtimezone).utcoffset() == moment.astimezone(real).utcoffset(), local
         moment += timedelta(hours=1)
@@ -185,18 +183,23 @@ def test_last_modified_and_sequence_follow_the_newest_source_file(
 
     times(base, base - 60, base - 120)
     first = export(calendar, campaign)
-    assert stamps(first) == {(datetime.fromtimestamp(base, UTC), datetime.fromtimestamp(base, UTC),
-                              int(base - datetime(2020, 1, 1, tzinfo=UTC).timestamp()))}
+    assert stamps(first) == {
+        (
+            datetime.fromtimestamp(base, UTC),
+            datetime.fromtimestamp(base, UTC),
+            int(base - datetime(2020, 1, 1, tzinfo=UTC).timestamp()),
+        )
+    }
     assert export(calendar, campaign) == first  # unchanged files: identical bytes
     sequences = [next(iter(stamps(first)))[2]]
     for changed in ((base, base + 30, base), (base, base + 30, base + 90)):  # campaign.yaml, then the image
         times(*changed)
-        (modified, stamp, sequence), = stamps(export(calendar, campaign))
+        ((modified, stamp, sequence),) = stamps(export(calendar, campaign))
         assert modified == stamp == datetime.fromtimestamp(max(changed), UTC)
         assert sequence > sequences[-1]
         sequences.append(sequence)
     now = datetime(2027, 1, 20, 10, 0, tzinfo=UTC)
-    (modified, stamp, sequence), = stamps(export(calendar, campaign, now=now))
+    ((modified, stamp, sequence),) = stamps(export(calendar, campaign, now=now))
     assert (modified, stamp, sequence) == (datetime.fromtimestamp(base + 90, UTC), now, sequences[-1])
 
 

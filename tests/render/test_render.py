@@ -285,8 +285,9 @@ def test_a_bluesky_content_warning_override_applies_to_the_replies_too(campaign:
     thread = (ThreadPart("two"),)
     off = make_post(content_warning="CSA", thread=thread, overrides={"bluesky": PlatformOverride(content_warning="")})
     assert [p.text for p in render_post(off, campaign)["bluesky"]] == [TEXT, "two"]
-    other = make_post(content_warning="CSA", thread=thread,
-                      overrides={"bluesky": PlatformOverride(content_warning="Abuse")})
+    other = make_post(
+        content_warning="CSA", thread=thread, overrides={"bluesky": PlatformOverride(content_warning="Abuse")}
+    )
     assert [p.text for p in render_post(other, campaign)["bluesky"]] == [f"CW: Abuse\n\n{TEXT}", "CW: Abuse\n\ntwo"]
     assert [p.spoiler_text for p in render_post(other, campaign)["mastodon"]] == ["CSA", "CSA"]
 
