@@ -214,9 +214,14 @@ def test_status_names_failing_collectors_and_the_latest_report(env: dict[str, st
                 next_attempt_at=FUTURE,
             )
         )
-    report = Path(env["CAMPAIGN_DATA_DIR"]) / "reports" / "demo" / "2027-W05.html"
+    from scheduler.reports import IsoWeek, report_path
+
+    reports = Path(env["CAMPAIGN_DATA_DIR"]) / "reports"
+    report = report_path(reports, "demo", IsoWeek.parse("2027-W05"))
+    older = report_path(reports, "demo", IsoWeek.parse("2027-W04"))
     report.parent.mkdir(parents=True)
     report.write_text("<html></html>")
+    older.write_text("<html></html>")  # rewritten after the latest: still not the latest
     code, output = invoke("status")
     assert code == 0
     assert "demo mentions mastodon https://m.example: 2 failure(s)" in output and "429 Too many requests" in output
