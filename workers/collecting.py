@@ -5,8 +5,9 @@ the platform adapters and keep them in the store (scheduler/collection.py).
   post back to `since` (the start of the previous sweep, less an overlap), and the page cursor inside a sweep
   is stored with each page, so a restart resumes the sweep where it stopped. Mastodon: the hashtag timeline of
   every watched instance, one collector per instance; the adapter's cursor is a *position* (min_id per tag)
-  that is stored with each page. Mentions are stored once per campaign, keyed by the post's URI, whatever
-  instance or page they come from.
+  that is stored with each page. Each run gets a request budget per instance (read anonymously; see
+  MastodonAdapter.search_mentions_on), so collection never spends the rate limit posting needs. Mentions are
+  stored once per campaign, keyed by the post's URI, whatever instance or page they come from.
 - Engagement. Our published posts (not dry runs): hourly for 7 days, daily to day 30, in batches.
 - Failure. A failing collector (rate limit, credentials, network) records why, backs off (to the rate
   limit's reset when known, else exponentially), and never touches posting: collection runs on the `collect`
@@ -227,11 +228,19 @@ class SettingsAdapters:
         folded = tuple(search_tags(tags))
         sources = []
         for instance in instances:
+            # One budget per instance for this run: it bounds the run's requests there, and keeps our token's
+            # last requests for posting when our instance must be read with it (see MastodonAdapter).
+            budget = adapter.read_budget()
 
             def read_instance(
-                tags: Sequence[str], since: datetime | None, cursor: str | None, *, instance: str = instance
+                tags: Sequence[str],
+                since: datetime | None,
+                cursor: str | None,
+                *,
+                instance: str = instance,
+                budget: Any = budget,
             ) -> MentionPage:
-                return adapter.search_mentions_on([instance], tags, since=since, cursor=cursor)
+                return adapter.search_mentions_on([instance], tags, since=since, cursor=cursor, budget=budget)
 
             sources.append(
                 MentionSource("mastodon", instance, "position", read_instance, folded, adapter.rewind_cursor)

@@ -69,6 +69,7 @@ def test_paging_with_min_id_and_the_cursor_reads_each_status_once(mastodon_feder
     since = datetime.now(UTC) - timedelta(minutes=1)
     b.post_as("ally", "Before the window #ItsNotOK", created_at=since - timedelta(hours=1))
     posted = [b.post_as("ally", f"Mention {n} #ItsNotOK")["uri"] for n in range(45)]
+    mastodon_federation.wait_for_deliveries(timeout=30)  # b relays them to a, our instance, read as well
 
     first = adapter.search_mentions(["ItsNotOK"], since=since, cursor=None)
     assert [m.uri for m in first.mentions] == posted  # two pages of 40 and 5, oldest first
@@ -77,6 +78,7 @@ def test_paging_with_min_id_and_the_cursor_reads_each_status_once(mastodon_feder
 
     assert adapter.search_mentions(["ItsNotOK"], since=since, cursor=first.cursor).mentions == []
     newest = b.post_as("ally", "One more #ItsNotOK")["uri"]
+    mastodon_federation.wait_for_deliveries(timeout=30)
     third = adapter.search_mentions(["ItsNotOK"], since=since, cursor=first.cursor)
     assert [m.uri for m in third.mentions] == [newest]
 

@@ -58,6 +58,10 @@ class ServerConfig:
     default_limit: int = 20  # statuses per page when `limit` is absent
     max_limit: int = 40
     federation_delay_seconds: float = 0.0  # how long a delivery to a peer instance waits
+    # Who may read hashtag timelines: "public" (anyone, the default), or "authenticated" (signed-in users only:
+    # anonymous requests get 422 "This method requires an authenticated user"), as Mastodon 4.4+'s
+    # local_topic_feed_access / remote_topic_feed_access settings (one setting for both here).
+    topic_feed_access: str = "public"
     throttles: dict[str, Throttle] = field(default_factory=_default_throttles)
 
     def to_json(self) -> dict[str, Any]:

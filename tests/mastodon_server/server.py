@@ -445,6 +445,8 @@ def tag_timeline(inst: Instance, req: Request) -> Response:
     from urllib.parse import unquote
 
     tag = unquote(req.match["tag"])
+    if inst.config.topic_feed_access == "authenticated" and req.viewer.account is None:
+        raise ApiError(422, "This method requires an authenticated user")
 
     def listed(name: str) -> list[str]:
         value = req.params.get(name) or []

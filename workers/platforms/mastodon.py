@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -56,6 +57,8 @@ from workers.platforms.base import (
     ThreadRefs,
     TransientError,
 )
+
+log = logging.getLogger("campaign.mastodon")
 
 PLATFORM = "mastodon"
 USER_AGENT = "campaign-scheduler (Mastodon.py)"
@@ -235,6 +238,53 @@ def _api_error_parts(error: MastodonAPIError) -> tuple[int | None, str]:
 
 
 @dataclass
+class ReadBudget:
+    """What one collection run may spend reading one instance: at most `requests` calls, and, when reading with
+    our own token (an instance that hides its hashtag timelines from anonymous readers), never the token's last
+    `token_reserve` requests of its rate-limit window: posting needs them. Reading stops early (what was read is
+    kept, the cursor says where to go on) and `stopped` says why."""
+
+    requests: int
+    token_reserve: int
+    stopped: str = ""
+    spent: int = 0
+    # Reply parents resolved during this run: (instance, status id) -> the parent's uri (None: not visible)
+    parents: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    def spend(self, client: Mastodon, *, authenticated: bool) -> bool:
+        """Whether one more request may be made with `client` (counting it when so)."""
+        if self.stopped:
+            return False
+        if self.requests <= 0:
+            self.stopped = f"this run's {self.spent} requests are spent; the next run goes on"
+            return False
+        reserve = self.token_reserve if authenticated else 0
+        remaining, reset = getattr(client, "ratelimit_remaining", None), getattr(client, "ratelimit_reset", None)
+        window_open = getattr(client, "ratelimit_lastcall", None) is not None and isinstance(reset, int | float)
+        if window_open and reset > time.time() and isinstance(remaining, int) and remaining <= reserve:
+            self.stopped = (
+                f"{remaining} requests left in the rate-limit window, kept for posting"
+                if authenticated
+                else "the instance's rate limit for anonymous readers is reached"
+            )
+            return False
+        self.requests -= 1
+        self.spent += 1
+        return True
+
+
+def _needs_an_account(error: MastodonError) -> bool:
+    """An instance refusing an anonymous read (Mastodon answers 401, or 422 "This method requires an
+    authenticated user", when its hashtag timelines are for signed-in users only)."""
+    if isinstance(error, MastodonUnauthorizedError):
+        return True
+    if isinstance(error, MastodonAPIError) and not isinstance(error, MastodonRatelimitError):
+        status, _ = _api_error_parts(error)
+        return status in (401, 403, 422)
+    return False
+
+
+@dataclass
 class _Upload:
     media_id: str
     ready: bool
@@ -263,6 +313,8 @@ class MastodonAdapter:
         reconcile_margin: timedelta = timedelta(minutes=10),
         reconcile_pages: int = 5,
         mention_pages: int = 5,
+        mention_requests: int = 40,
+        token_reserve: int = 60,
         cursor_overlap: timedelta = timedelta(minutes=10),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -281,7 +333,11 @@ class MastodonAdapter:
         self.reconcile_margin = reconcile_margin
         self.reconcile_pages = reconcile_pages
         self.mention_pages = mention_pages
+        self.mention_requests = mention_requests  # requests a collection run may make on one instance
+        self.token_reserve = token_reserve  # X-RateLimit-Remaining that reading with our token leaves for posting
         self.cursor_overlap = cursor_overlap
+        self._timelines_need_token_until = float("-inf")  # our instance refused anonymous timeline reads
+        self._no_batch_statuses: set[str] = set()  # instances without GET /api/v1/statuses?id[]=
         self._sleep = sleep
         self._monotonic = monotonic
         self._local = threading.local()
@@ -733,15 +789,33 @@ class MastodonAdapter:
 
     # ------------------------------------------------------------------ reading: mentions
 
-    def search_mentions(self, tags: Sequence[str], *, since: datetime | None, cursor: str | None) -> MentionPage:
+    def search_mentions(
+        self, tags: Sequence[str], *, since: datetime | None, cursor: str | None, budget: ReadBudget | None = None
+    ) -> MentionPage:
         """Hashtag timelines of our own instance and the watched ones. The cursor is a position, not a page
         token: it is returned after every call (even an empty one) and should be stored and passed back."""
         instances = [self.api_base_url, *[u for u in self.watched_instances if u != self.api_base_url]]
-        return self.search_mentions_on(instances, tags, since=since, cursor=cursor)
+        return self.search_mentions_on(instances, tags, since=since, cursor=cursor, budget=budget)
+
+    def read_budget(self) -> ReadBudget:
+        """A fresh budget for one collection run on one instance (see ReadBudget)."""
+        return ReadBudget(self.mention_requests, self.token_reserve)
 
     def search_mentions_on(
-        self, instances: Sequence[str], tags: Sequence[str], *, since: datetime | None, cursor: str | None
+        self,
+        instances: Sequence[str],
+        tags: Sequence[str],
+        *,
+        since: datetime | None,
+        cursor: str | None,
+        budget: ReadBudget | None = None,
     ) -> MentionPage:
+        """Read anonymously (public timelines need no account, and our token's rate limit is left to posting);
+        only our own instance, when it hides its timelines from anonymous readers, is read with our token, and
+        then never down to the token's last `token_reserve` requests. `budget` bounds a run's requests (one
+        call gets a fresh one): when it runs out the page so far comes back with the cursor after it, and the
+        next call with the same budget reads nothing more."""
+        budget = budget or self.read_budget()
         positions = _decode_cursor(cursor)
         mentions: dict[str, Mention] = {}
         for base_url in dict.fromkeys(_normal_base_url(u) for u in instances):
@@ -750,12 +824,14 @@ class MastodonAdapter:
                 t.strip().lstrip("#").casefold(): t.strip().lstrip("#") for t in tags if t.strip("# ")
             }.values():
                 key = f"{base_url}|{tag.casefold()}"
-                for mention in self._read_tag(base_url, tag, since=since, positions=positions, key=key):
+                for mention in self._read_tag(base_url, tag, since=since, positions=positions, key=key, budget=budget):
                     earlier = mentions.get(mention.uri)
                     if earlier is None:
                         mentions[mention.uri] = mention
                     else:
                         mentions[mention.uri] = _merge(earlier, mention)
+        if budget.stopped:
+            log.info("reading mentions on %s stopped early: %s", ", ".join(map(_host, instances)), budget.stopped)
         ordered = sorted(mentions.values(), key=lambda m: (m.created_at, m.uri))
         return MentionPage(mentions=ordered, cursor=json.dumps({"v": 1, "min_id": positions}, sort_keys=True))
 
@@ -766,32 +842,72 @@ class MastodonAdapter:
         positions = {key: str(min(int(position), floor)) for key, position in _decode_cursor(cursor).items()}
         return json.dumps({"v": 1, "min_id": positions}, sort_keys=True)
 
+    def _timeline_client(self, base_url: str) -> tuple[Mastodon, bool]:
+        """(client, authenticated) to read `base_url`'s hashtag timelines: anonymous, unless it is our own
+        instance and it refused anonymous reads lately (checked again every `limits_ttl` seconds)."""
+        if base_url == self.api_base_url and self._monotonic() < self._timelines_need_token_until:
+            return self._client(), True
+        return self._public_client(base_url), False
+
     def _read_tag(
-        self, base_url: str, tag: str, *, since: datetime | None, positions: dict[str, str], key: str
+        self,
+        base_url: str,
+        tag: str,
+        *,
+        since: datetime | None,
+        positions: dict[str, str],
+        key: str,
+        budget: ReadBudget,
     ) -> Iterator[Mention]:
         own = base_url == self.api_base_url
-        client = self._client() if own else self._public_client(base_url)
+        client, authenticated = self._timeline_client(base_url)
         start = positions.get(key)
         # A tag with a position goes on from it; one without (a first read, a variant added later) starts at
         # `since`, and only with neither does it read just the newest page.
         min_id = start or (str(snowflake_at(since)) if since is not None else None)
         newest_page = min_id is None
         earliest = since if start is None else None  # a position is authoritative: nothing after it is dropped
-        parents: dict[str, str | None] = {}
 
-        def fetch(**paging: str) -> list[Any]:
-            try:
-                return list(client.timeline_hashtag(tag, limit=TIMELINE_PAGE_SIZE, **paging) or [])
-            except MastodonError as error:
-                self._raise(error, doing=f"reading #{tag} on {_host(base_url)}", client=client)
+        def fetch(**paging: str) -> list[Any] | None:
+            """A page, or None when the budget allows no more requests."""
+            nonlocal client, authenticated
+            while True:
+                if not budget.spend(client, authenticated=authenticated):
+                    return None
+                try:
+                    return list(client.timeline_hashtag(tag, limit=TIMELINE_PAGE_SIZE, **paging) or [])
+                except MastodonError as error:
+                    if authenticated or not _needs_an_account(error):
+                        self._raise(error, doing=f"reading #{tag} on {_host(base_url)}", client=client)
+                    if not own:
+                        _, reason = _api_error_parts(error) if isinstance(error, MastodonAPIError) else (None, "")
+                        raise PermanentError(
+                            f"{_host(base_url)} shows its hashtag timelines only to its own signed-in users "
+                            f"({reason or 'refused'}): remove it from mastodon_instances in campaign.yaml."
+                        ) from None
+                    # Our own instance keeps them for signed-in users: read with our token, within the reserve.
+                    self._timelines_need_token_until = self._monotonic() + self.limits_ttl
+                    client, authenticated = self._client(), True
 
-        def mentions_of(page: list[Any]) -> Iterator[Mention]:
+        def mentions_of(page: list[Any]) -> list[Mention] | None:
+            """The page's mentions with their reply parents resolved, or None when the budget ran out first
+            (the page is then not taken: the next run reads it again)."""
             by_id = {str(_get(s, "id")): s for s in page}
+            kept = []
             for status in page:
                 created = _as_datetime(_get(status, "created_at"))
-                if earliest is not None and created is not None and created < earliest:
-                    continue
-                yield self._mention(client, base_url, status, by_id, parents)
+                if earliest is None or created is None or created >= earliest:
+                    kept.append(status)
+            wanted = [
+                str(parent)
+                for status in kept
+                if (parent := _get(status, "in_reply_to_id")) is not None
+                and str(parent) not in by_id
+                and (base_url, str(parent)) not in budget.parents
+            ]
+            if wanted and not self._resolve_parents(client, authenticated, base_url, wanted, budget):
+                return None
+            return [self._mention(base_url, status, by_id, budget.parents) for status in kept]
 
         # Forward from the stored position: the position always moves to the highest id read, so a burst
         # larger than one call's pages is read over several calls, never re-read forever.
@@ -799,7 +915,10 @@ class MastodonAdapter:
             page = fetch(**({"min_id": min_id} if min_id is not None else {}))
             if not page:
                 break
-            yield from mentions_of(page)
+            mentions = mentions_of(page)
+            if mentions is None:
+                return
+            yield from mentions
             highest = max((str(_get(s, "id")) for s in page), key=int)
             positions[key] = highest
             if newest_page or len(page) < TIMELINE_PAGE_SIZE:
@@ -815,13 +934,55 @@ class MastodonAdapter:
                 page = fetch(max_id=max_id, since_id=floor)
                 if not page:
                     break
-                yield from mentions_of(page)
+                mentions = mentions_of(page)
+                if mentions is None:
+                    return
+                yield from mentions
                 if len(page) < TIMELINE_PAGE_SIZE:
                     break
                 max_id = min((str(_get(s, "id")) for s in page), key=int)
 
+    def _resolve_parents(
+        self, client: Mastodon, authenticated: bool, base_url: str, ids: Sequence[str], budget: ReadBudget
+    ) -> bool:
+        """The uris of replies' parents not in their page, into `budget.parents`: 20 a request where the
+        instance has GET /api/v1/statuses?id[]= (4.3+), else one by one, within the budget. A parent the instance
+        does not show (private, deleted) resolves to None. False when the budget ran out first."""
+        pending = list(dict.fromkeys(ids))
+        doing = f"reading replies' parents on {_host(base_url)}"
+        while pending and base_url not in self._no_batch_statuses:
+            chunk = pending[:STATUSES_BATCH]
+            if not budget.spend(client, authenticated=authenticated):
+                return False
+            try:
+                found = {str(_get(s, "id")): str(_get(s, "uri") or "") or None for s in client.statuses(chunk)}
+            except (MastodonNotFoundError, MastodonVersionError):
+                self._no_batch_statuses.add(base_url)  # before Mastodon 4.3: one by one below
+                break
+            except MastodonRatelimitError as error:
+                self._raise(error, doing=doing, client=client)
+            except MastodonError:
+                found = {}  # refused: these parents stay unknown, as they would one by one
+            for parent in chunk:
+                budget.parents[(base_url, parent)] = found.get(parent)
+            pending = pending[len(chunk) :]
+        for parent in pending:
+            if not budget.spend(client, authenticated=authenticated):
+                return False
+            try:
+                budget.parents[(base_url, parent)] = str(_get(client.status(parent), "uri") or "") or None
+            except MastodonRatelimitError as error:
+                self._raise(error, doing=doing, client=client)
+            except MastodonError:
+                budget.parents[(base_url, parent)] = None  # private, deleted or not visible to us
+        return True
+
     def _mention(
-        self, client: Mastodon, base_url: str, status: Any, page: Mapping[str, Any], parents: dict[str, str | None]
+        self,
+        base_url: str,
+        status: Any,
+        page: Mapping[str, Any],
+        parents: Mapping[tuple[str, str], str | None],
     ) -> Mention:
         account = _get(status, "account", {})
         # Identity from what the instance vouches for: the account's ActivityPub uri (its host is checked against
@@ -837,16 +998,8 @@ class MastodonAdapter:
             parent_id = str(parent_id)
             if parent_id in page:
                 in_reply_to_uri = str(_get(page[parent_id], "uri") or "") or None
-            elif parent_id in parents:
-                in_reply_to_uri = parents[parent_id]
             else:
-                try:
-                    in_reply_to_uri = str(_get(client.status(parent_id), "uri") or "") or None
-                except MastodonRatelimitError as error:
-                    self._raise(error, doing=f"reading a reply's parent on {_host(base_url)}", client=client)
-                except MastodonError:
-                    in_reply_to_uri = None  # private, deleted or not visible to us: unresolvable
-                parents[parent_id] = in_reply_to_uri
+                in_reply_to_uri = parents.get((base_url, parent_id))
         created = _as_datetime(_get(status, "created_at")) or datetime.now(UTC)
         return Mention(
             platform=PLATFORM,
@@ -938,4 +1091,4 @@ def _decode_cursor(cursor: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in positions.items() if str(v).isdigit()}
 
 
-__all__ = ["InstanceLimits", "MastodonAdapter", "html_to_plain", "parse_version", "snowflake_at"]
+__all__ = ["InstanceLimits", "MastodonAdapter", "ReadBudget", "html_to_plain", "parse_version", "snowflake_at"]
