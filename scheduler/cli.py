@@ -143,7 +143,7 @@ def status(campaign: str | None, as_json: bool, limit: int) -> None:
     """What is upcoming, in flight, published (with links), failed and missed, and whether posting is paused."""
     settings = _settings()
     report = operations.status(_store(settings), clock.now(), campaign=campaign, limit=limit)
-    latest = operations.latest_report(settings.reports_dir)
+    latest = operations.latest_report(settings.reports_dir, campaign)
     report.latest_report = str(latest) if latest else None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

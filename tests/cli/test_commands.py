@@ -226,3 +226,8 @@ def test_status_names_failing_collectors_and_the_latest_report(env: dict[str, st
     assert code == 0
     assert "demo mentions mastodon https://m.example: 2 failure(s)" in output and "429 Too many requests" in output
     assert f"Latest weekly report: {report}" in output
+    other = report_path(reports, "other", IsoWeek.parse("2027-W09"))
+    other.parent.mkdir()
+    other.write_text("<html></html>")
+    assert f"Latest weekly report: {other}" in invoke("status")[1]
+    assert f"Latest weekly report: {report}" in invoke("status", "--campaign", "demo")[1]
