@@ -238,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "meets" if ratio <= GOAL_RATIO else "MISSES"
     print(f"ratio at {args.mentions:,} (report / plain GROUP BY): {ratio:.2f} cold, {warm_ratio:.2f} warm "
           f"({verdict} the goal <= {GOAL_RATIO:g}, cold)")  # fmt: skip
-    print(f"memory as mentions grow x{args.mentions / args.small:g}: peak Python {small['peak_python_mb']:.1f} -> "
-          f"{big['peak_python_mb']:.1f} MB, peak RSS {small['max_rss_mb']:.0f} -> {big['max_rss_mb']:.0f} MB")
+    print(
+        f"memory as mentions grow x{args.mentions / args.small:g}: peak Python {small['peak_python_mb']:.1f} -> "
+        f"{big['peak_python_mb']:.1f} MB, peak RSS {small['max_rss_mb']:.0f} -> {big['max_rss_mb']:.0f} MB"
+    )
     return 1 if args.strict and ratio > GOAL_RATIO else 0
 
 

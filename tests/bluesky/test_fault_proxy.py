@@ -160,9 +160,7 @@ def test_injected_502_is_a_network_error_in_the_sdk_and_not_forwarded(
     assert not _record_exists(bluesky_network, author.did, rkey)
 
 
-def test_faults_only_hit_matching_requests(
-    author: BlueskyAccount, client: Client, bluesky_proxy: FaultProxy
-) -> None:
+def test_faults_only_hit_matching_requests(author: BlueskyAccount, client: Client, bluesky_proxy: FaultProxy) -> None:
     bluesky_proxy.fail_next(1, status=503, match=RequestMatch(nsid="com.atproto.repo.putRecord"))
     profile = client.com.atproto.repo.describe_repo(models.ComAtprotoRepoDescribeRepo.Params(repo=author.did))
     assert profile.did == author.did

@@ -75,9 +75,7 @@ def test_files_stay_in_the_data_dir(bluesky_network: BlueskyNetwork) -> None:
     assert (data_dir / "tmp").is_dir()
 
 
-def test_network_exits_by_itself_when_the_test_process_goes_away(
-    bluesky_net_installed: None, tmp_path: Path
-) -> None:
+def test_network_exits_by_itself_when_the_test_process_goes_away(bluesky_net_installed: None, tmp_path: Path) -> None:
     """If pytest dies without stopping it, node's stdin closes and node exits: nothing is left running."""
     network = launch_network(tmp_path / "orphan")
     try:

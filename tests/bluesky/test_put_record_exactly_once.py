@@ -111,9 +111,7 @@ def test_put_with_swap_record_null_refuses_a_different_record_under_the_same_key
     assert stored.value.created_at == "2027-02-01T09:00:00.000Z"
 
 
-def test_the_sdk_typed_put_record_drops_swap_record_none_and_overwrites(
-    author: BlueskyAccount, client: Client
-) -> None:
+def test_the_sdk_typed_put_record_drops_swap_record_none_and_overwrites(author: BlueskyAccount, client: Client) -> None:
     """Why the adapter sends raw JSON: through the typed model `swap_record=None` is omitted, so a
     different record silently replaces the first one."""
     rkey = _fresh_tid(2)

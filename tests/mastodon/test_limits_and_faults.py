@@ -77,8 +77,9 @@ def test_429_after_the_configured_request_limit_and_recovery_after_the_reset(
     assert refused.headers["X-RateLimit-Limit"] == "5" and refused.headers["X-RateLimit-Remaining"] == "0"
     reset = _reset_at(refused)
     # Mastodon.py turns the reset into local epoch seconds, corrected by the server's Date header
-    assert client.ratelimit_reset == pytest.approx(reset.timestamp() - mastodon.now().timestamp()
-                                                   + datetime.now(UTC).timestamp(), abs=3)
+    assert client.ratelimit_reset == pytest.approx(
+        reset.timestamp() - mastodon.now().timestamp() + datetime.now(UTC).timestamp(), abs=3
+    )
 
     mastodon.advance_clock((reset - mastodon.now()).total_seconds() + 1)
     assert client.account_verify_credentials().acct == "campaign"
@@ -189,8 +190,9 @@ def test_timeout_after_the_status_was_stored(mastodon: MastodonControl, mastodon
         client.status_post("never stored", idempotency_key="delivery-5")
     assert len(mastodon.statuses("campaign")) == 1
     mastodon.inject_fault("/api/v1/statuses", "error_after", status=502, method="POST")
-    answer = raw("POST", f"{mastodon.base_url}/api/v1/statuses", mastodon_account.token,
-                 data={"status": "stored behind a 502"})
+    answer = raw(
+        "POST", f"{mastodon.base_url}/api/v1/statuses", mastodon_account.token, data={"status": "stored behind a 502"}
+    )
     assert answer.status_code == 502 and "text/html" in answer.headers["Content-Type"]
     assert len(mastodon.statuses("campaign")) == 2
 

@@ -66,15 +66,18 @@ def test_length_counts_graphemes_urls_as_23_and_remote_mentions_as_local(
     assert client.status_post("a" * 500).content == "<p>" + "a" * 500 + "</p>"
     with pytest.raises(MastodonAPIError) as too_long:
         client.status_post("a" * 501)
-    assert too_long.value.args[1:] == (422, "Unprocessable Content",
-                                       "Validation failed: Text character limit of 500 exceeded")
+    assert too_long.value.args[1:] == (
+        422,
+        "Unprocessable Content",
+        "Validation failed: Text character limit of 500 exceeded",
+    )
 
     long_url = "https://example.org/" + "x" * 200  # counts as 23
     client.status_post("b" * (500 - 24) + " " + long_url)
     with pytest.raises(MastodonAPIError):
         client.status_post("b" * (500 - 23) + " " + long_url)
 
-    family = "\U0001F469\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"  # one grapheme, seven code points
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one grapheme, seven code points
     client.status_post(family * 500)
     # the content warning counts too
     client.status_post("c" * 490, spoiler_text="0123456789")
@@ -112,8 +115,12 @@ def test_media_upload_is_processed_after_polls_and_unprocessed_media_is_refused(
 ) -> None:
     mastodon.configure(image_processing_polls=2)
     client = mastodon_account.client()
-    media = client.media_post(jpeg_bytes(1600, 1200), mime_type="image/jpeg",
-                              description="A bench in the garden of remembrance", focus=(0.1, -0.2))
+    media = client.media_post(
+        jpeg_bytes(1600, 1200),
+        mime_type="image/jpeg",
+        description="A bench in the garden of remembrance",
+        focus=(0.1, -0.2),
+    )
     assert media.url is None and media.type == "image"
     assert media.meta.original.width == 1600 and media.meta.small.width == 554
     with pytest.raises(MastodonAPIError) as not_ready:
@@ -284,7 +291,10 @@ def test_engagement_by_other_accounts(mastodon: MastodonControl, mastodon_accoun
     mastodon.add_engagement(status.id, favourites=3, reblogs=2, replies=["Done!", "Sent mine"], quotes=1)
     fetched = client.status(status)
     assert (fetched.favourites_count, fetched.reblogs_count, fetched.replies_count, fetched.quotes_count) == (
-        3, 2, 2, 1,
+        3,
+        2,
+        2,
+        1,
     )
     replies = client.status_context(status).descendants
     assert sorted(r.content for r in replies) == ["<p>Done!</p>", "<p>Sent mine</p>"]

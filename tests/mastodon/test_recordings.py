@@ -30,8 +30,11 @@ pytestmark = pytest.mark.integration
 
 # Every recording of an endpoint our adapter uses (and a few neighbours that show shapes and errors).
 CASSETTES = [
-    *(f"test_status_post[{cw}-{visibility}]" for cw in ("None", "Content warning")
-      for visibility in ("None", "public", "unlisted", "private", "direct")),
+    *(
+        f"test_status_post[{cw}-{visibility}]"
+        for cw in ("None", "Content warning")
+        for visibility in ("None", "public", "unlisted", "private", "direct")
+    ),
     "test_toot",
     "test_status",
     "test_status_missing",
@@ -102,10 +105,15 @@ def test_answers_conform_to_the_openapi_schema(name: str, cassette_dir: Path, ma
     checked = 0
     for exchange in _replay(mastodon, cassette_dir, name):
         item = exchange.interaction
-        answer = openapi.validate_answer(item.method, exchange.response.request.path_url,
-                                         exchange.response.status_code, exchange.our_json)
-        checked += openapi.component_for(item.method, exchange.response.request.path_url,
-                                         exchange.response.status_code, exchange.our_json) is not None
+        answer = openapi.validate_answer(
+            item.method, exchange.response.request.path_url, exchange.response.status_code, exchange.our_json
+        )
+        checked += (
+            openapi.component_for(
+                item.method, exchange.response.request.path_url, exchange.response.status_code, exchange.our_json
+            )
+            is not None
+        )
         problems.extend(answer)
     assert checked, f"no answer of {name} has a schema to check"
     assert not problems, "\n".join(problems)
@@ -150,14 +158,19 @@ def test_every_allowed_difference_is_still_needed_and_report(cassette_dir: Path,
         "requests_replayed": exchanges,
         "unexpected_differences": [str(d) for d in unexpected],
         "allowed_differences": [
-            {"rule": f"{rule.kind} at {rule.where} ({rule.cassette}, {rule.request})", "reason": rule.reason,
-             "occurrences": used[index]}
+            {
+                "rule": f"{rule.kind} at {rule.where} ({rule.cassette}, {rule.request})",
+                "reason": rule.reason,
+                "occurrences": used[index],
+            }
             for index, rule in enumerate(ALLOWED_DIFFERENCES)
         ],
         "other_deliberate_differences": OTHER_DELIBERATE_DIFFERENCES,
     }
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
     REPORT_PATH.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    print(f"\nMastodon faithfulness: {exchanges} recorded requests from {len(CASSETTES)} cassettes replayed; "
-          f"{len(allowed)} allowed differences of {len(ALLOWED_DIFFERENCES)} kinds; report: {REPORT_PATH}")
+    print(
+        f"\nMastodon faithfulness: {exchanges} recorded requests from {len(CASSETTES)} cassettes replayed; "
+        f"{len(allowed)} allowed differences of {len(ALLOWED_DIFFERENCES)} kinds; report: {REPORT_PATH}"
+    )
     assert not stale, "allow-list entries that match nothing any more:\n" + "\n".join(map(str, stale))

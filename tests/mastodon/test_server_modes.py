@@ -62,8 +62,9 @@ def test_a_client_in_another_process_sees_state_and_faults(
             print("network error")
         print(client.status_post("from a worker process", idempotency_key="w-1").id)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=REPO_ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=True
+    )
     lines = done.stdout.split()
     stored = mastodon.statuses("campaign")
     assert lines[:2] == ["network", "error"] and lines[2] == stored[0]["id"] and len(stored) == 1
@@ -90,13 +91,25 @@ def test_live_answers_conform_to_the_openapi_schema(mastodon: MastodonControl, m
     mastodon.configure(image_processing_polls=1)
     base, token = mastodon.base_url, mastodon_account.token
     mastodon.create_account("friend")
-    post = raw("POST", f"{base}/api/v1/statuses", token,
-               data={"status": "Hello #ItsNotOK @friend https://example.org/x", "spoiler_text": "CW",
-                     "language": "en"}).json()
-    reply = raw("POST", f"{base}/api/v1/statuses", token,
-                json={"status": "second", "in_reply_to_id": post["id"], "visibility": "unlisted"}).json()
-    media = raw("POST", f"{base}/api/v2/media", token, files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")},
-                data={"description": "alt", "focus": "0.5,-0.5"}).json()
+    post = raw(
+        "POST",
+        f"{base}/api/v1/statuses",
+        token,
+        data={"status": "Hello #ItsNotOK @friend https://example.org/x", "spoiler_text": "CW", "language": "en"},
+    ).json()
+    reply = raw(
+        "POST",
+        f"{base}/api/v1/statuses",
+        token,
+        json={"status": "second", "in_reply_to_id": post["id"], "visibility": "unlisted"},
+    ).json()
+    media = raw(
+        "POST",
+        f"{base}/api/v2/media",
+        token,
+        files={"file": ("a.jpg", jpeg_bytes(), "image/jpeg")},
+        data={"description": "alt", "focus": "0.5,-0.5"},
+    ).json()
     mastodon.add_engagement(post["id"], favourites=1, replies=1, quotes=1)
     requests_to_check = [
         ("GET", f"/api/v1/statuses/{post['id']}", None),

@@ -78,7 +78,8 @@ def test_min_id_from_a_datetime_selects_by_time(mastodon: MastodonControl, masto
     recent = client.timeline_hashtag("itsnotok", min_id=now - timedelta(minutes=150))
     assert [s.id for s in recent] == [posted[2]["id"], posted[1]["id"]]
     assert [s.id for s in client.timeline_hashtag("itsnotok", max_id=now - timedelta(minutes=90))] == [
-        posted[1]["id"], posted[0]["id"],
+        posted[1]["id"],
+        posted[0]["id"],
     ]
 
 
@@ -106,8 +107,9 @@ def test_the_same_status_on_two_instances_has_one_uri(mastodon_federation: Masto
     mastodon_federation.wait_for_deliveries()
 
     reader_b = b.create_account("reader").client()
-    seen_on_b = poll_until(lambda: reader_b.timeline_hashtag("ItsNotOK") if len(
-        reader_b.timeline_hashtag("ItsNotOK")) == 2 else None)
+    seen_on_b = poll_until(
+        lambda: reader_b.timeline_hashtag("ItsNotOK") if len(reader_b.timeline_hashtag("ItsNotOK")) == 2 else None
+    )
     copy = next(s for s in seen_on_b if s.uri == ours.uri)
     assert copy.id != ours.id and copy.url == ours.url
     assert abs((int(copy.id) >> 16) - (int(ours.id) >> 16)) <= 1  # the copy's id keeps the original time

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if args.exit_on_stdin_eof:
+
         def watch_parent() -> None:
             # raw reads: a daemon thread blocked in the buffered stdin would delay interpreter exit by 1 s
             while os.read(sys.stdin.fileno(), 4096):

@@ -49,16 +49,16 @@ class MastodonControl:
 
     # -- transport
 
-    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None,
-              query: dict[str, str] | None = None) -> Any:
+    def _call(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, query: dict[str, str] | None = None
+    ) -> Any:
         url = f"{self.base_url}/_test/{path}"
         if query:
             from urllib.parse import urlencode
 
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return json.loads(answer.read() or b"null")
@@ -100,12 +100,14 @@ class MastodonControl:
         """Forget the token: later calls answer 401 "The access token is invalid"."""
         self._call("POST", "tokens/delete", {"token": token})
 
-    def set_rate_count(self, throttle: str, count: int, *, username: str | None = None,
-                       token: str | None = None, ip: str | None = None) -> None:
+    def set_rate_count(
+        self, throttle: str, count: int, *, username: str | None = None, token: str | None = None, ip: str | None = None
+    ) -> None:
         """Pretend `count` requests were already counted in `throttle`'s current window (throttle names as
         in ServerConfig.throttles: "statuses", "throttle_per_token_api", "throttle_api_media", ...)."""
-        self._call("POST", "ratelimit", {"throttle": throttle, "count": count, "username": username,
-                                         "token": token, "ip": ip})
+        self._call(
+            "POST", "ratelimit", {"throttle": throttle, "count": count, "username": username, "token": token, "ip": ip}
+        )
 
     # -- clock
 
@@ -120,12 +122,29 @@ class MastodonControl:
 
     # -- faults
 
-    def inject_fault(self, path: str, action: str = "error", *, count: int = 1, method: str | None = None,
-                     status: int = 503, delay: float = 0.0, body: str | None = None,
-                     retry_after: int | None = None) -> dict[str, Any]:
+    def inject_fault(
+        self,
+        path: str,
+        action: str = "error",
+        *,
+        count: int = 1,
+        method: str | None = None,
+        status: int = 503,
+        delay: float = 0.0,
+        body: str | None = None,
+        retry_after: int | None = None,
+    ) -> dict[str, Any]:
         """See faults.py for the actions. `path` is exact or an fnmatch pattern."""
-        spec: dict[str, Any] = {"path": path, "action": action, "count": count, "method": method,
-                                "status": status, "delay": delay, "body": body, "retry_after": retry_after}
+        spec: dict[str, Any] = {
+            "path": path,
+            "action": action,
+            "count": count,
+            "method": method,
+            "status": status,
+            "delay": delay,
+            "body": body,
+            "retry_after": retry_after,
+        }
         return self._call("POST", "faults", spec)
 
     def pending_faults(self) -> list[dict[str, Any]]:
@@ -150,11 +169,17 @@ class MastodonControl:
     def scheduled_statuses(self) -> list[dict[str, Any]]:
         return self._call("GET", "scheduled_statuses")
 
-    def add_engagement(self, status_id: str, *, favourites: int = 0, reblogs: int = 0,
-                       replies: int | list[str] = 0, quotes: int | list[str] = 0,
-                       by: list[str] | None = None) -> dict[str, Any]:
-        payload = {"favourites": favourites, "reblogs": reblogs, "replies": replies, "quotes": quotes,
-                   "by": by or []}
+    def add_engagement(
+        self,
+        status_id: str,
+        *,
+        favourites: int = 0,
+        reblogs: int = 0,
+        replies: int | list[str] = 0,
+        quotes: int | list[str] = 0,
+        by: list[str] | None = None,
+    ) -> dict[str, Any]:
+        payload = {"favourites": favourites, "reblogs": reblogs, "replies": replies, "quotes": quotes, "by": by or []}
         return self._call("POST", f"statuses/{status_id}/engagement", payload)
 
     def finish_media(self, media_id: str | None = None) -> int:

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from .replay import AllowedDifference
 
-_LOCALIZED = ("the recording account's locale is Japanese (and one request asked for German with lang=de); "
-              "our server answers in English, with the texts of Mastodon's config/locales/en.yml")
-_PROFILE = ("the recording accounts' profiles had been edited by other Mastodon.py tests (profile fields, "
-            "discoverability, feature and quote policies, an Owner role for admin); ours are fresh accounts")
-_ASYNC = ("Mastodon applies unfavourites and deletions to the counters in Sidekiq jobs, so a status "
-          "rendered right after still counts them; our counters change at once")
+_LOCALIZED = (
+    "the recording account's locale is Japanese (and one request asked for German with lang=de); "
+    "our server answers in English, with the texts of Mastodon's config/locales/en.yml"
+)
+_PROFILE = (
+    "the recording accounts' profiles had been edited by other Mastodon.py tests (profile fields, "
+    "discoverability, feature and quote policies, an Owner role for admin); ours are fresh accounts"
+)
+_ASYNC = (
+    "Mastodon applies unfavourites and deletions to the counters in Sidekiq jobs, so a status "
+    "rendered right after still counts them; our counters change at once"
+)
 
 ALLOWED_DIFFERENCES: list[AllowedDifference] = [
     # rate-limit counters
     *(
         AllowedDifference(
-            "ratelimit-count", "header.x-ratelimit-remaining",
+            "ratelimit-count",
+            "header.x-ratelimit-remaining",
             "the recording server ran in Rails development mode, whose cache store keeps no Rack::Attack "
             "counts (it shows 299 or 29 remaining on every request); ours accumulate as in production. The "
             "statuses family (kept in Redis) is primed from the recording and matches number for number.",
@@ -42,27 +49,40 @@ ALLOWED_DIFFERENCES: list[AllowedDifference] = [
             ("value", "*params.quote_approval_policy"),
         )
     ),
-    AllowedDifference("type", "*last_status_at",
-                      "the recording accounts had older statuses; ours have only those the cassette posts"),
+    AllowedDifference(
+        "type", "*last_status_at", "the recording accounts had older statuses; ours have only those the cassette posts"
+    ),
     # languages
     AllowedDifference("value", "body.error", _LOCALIZED, cassette="test_status_empty"),
     AllowedDifference("value", "body.error", _LOCALIZED, cassette="test_lang_for_errors"),
     AllowedDifference("value", "body.error", _LOCALIZED, cassette="test_status_delete_media"),
     # media
-    AllowedDifference("value", "*url", "media file names are random per upload",
-                      cassette="test_*media*"),
-    AllowedDifference("key-missing", "*meta.colors",
-                      "no video decoder (ffmpeg) in the test server: the colours of a video's first frame are "
-                      "not computed (images have none in Mastodon either)", cassette="test_media_*"),
-    AllowedDifference("type", "*blurhash",
-                      "no video decoder: a video has no blurhash here (images get a real one from their pixels)",
-                      cassette="test_media_*"),
-    AllowedDifference("key-order", "body.meta",
-                      "Paperclip's meta hash order depends on the processing history (focus first or last); "
-                      "clients read it as a map", cassette="test_media_update"),
+    AllowedDifference("value", "*url", "media file names are random per upload", cassette="test_*media*"),
+    AllowedDifference(
+        "key-missing",
+        "*meta.colors",
+        "no video decoder (ffmpeg) in the test server: the colours of a video's first frame are "
+        "not computed (images have none in Mastodon either)",
+        cassette="test_media_*",
+    ),
+    AllowedDifference(
+        "type",
+        "*blurhash",
+        "no video decoder: a video has no blurhash here (images get a real one from their pixels)",
+        cassette="test_media_*",
+    ),
+    AllowedDifference(
+        "key-order",
+        "body.meta",
+        "Paperclip's meta hash order depends on the processing history (focus first or last); clients read it as a map",
+        cassette="test_media_update",
+    ),
     # instance
-    AllowedDifference("value", "body.thumbnail.url",
-                      "the recording server was a development build (packs-dev/); production serves /packs/"),
+    AllowedDifference(
+        "value",
+        "body.thumbnail.url",
+        "the recording server was a development build (packs-dev/); production serves /packs/",
+    ),
     # eventual consistency of counters
     AllowedDifference("value", "body.replies_count", _ASYNC, cassette="test_status_reply"),
     AllowedDifference("value", "body.favourites_count", _ASYNC, cassette="test_status_fav_unfav"),
@@ -83,11 +103,11 @@ OTHER_DELIBERATE_DIFFERENCES = [
     "cannot both create a status (Mastodon has a small race window there).",
     "Boosting through the API (POST /api/v1/statuses/:id/reblog) is not offered; boosts by others come from "
     "the control API and only change reblogs_count.",
-    "Revoked tokens answer 401 \"The access token was revoked\" (Doorkeeper's text); unknown or deleted "
-    "tokens \"The access token is invalid\".",
+    'Revoked tokens answer 401 "The access token was revoked" (Doorkeeper\'s text); unknown or deleted '
+    'tokens "The access token is invalid".',
     "Federation is a relay of public statuses between test instances over HTTP (/_test/inbox), not "
     "ActivityPub; the copy keeps the origin's uri/url, gets a local id from its created_at (like "
     "Snowflake.id_at) and the counts the origin had when it was delivered.",
-    "Language is not detected: a status without `language` gets the account's (default \"en\").",
+    'Language is not detected: a status without `language` gets the account\'s (default "en").',
     "Link previews (card), polls, custom emoji, filters, follows and notifications are not modelled.",
 ]

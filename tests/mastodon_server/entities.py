@@ -20,10 +20,33 @@ from .state import (
 )
 
 _SUPPORTED_MIME_TYPES = [
-    "image/jpeg", "image/png", "image/gif", "image/heic", "image/heif", "image/webp", "image/avif",
-    "video/webm", "video/mp4", "video/quicktime", "video/ogg", "audio/wave", "audio/wav", "audio/x-wav",
-    "audio/x-pn-wave", "audio/vnd.wave", "audio/ogg", "audio/vorbis", "audio/mpeg", "audio/mp3",
-    "audio/webm", "audio/flac", "audio/aac", "audio/m4a", "audio/x-m4a", "audio/mp4", "audio/3gpp",
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/webp",
+    "image/avif",
+    "video/webm",
+    "video/mp4",
+    "video/quicktime",
+    "video/ogg",
+    "audio/wave",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/x-pn-wave",
+    "audio/vnd.wave",
+    "audio/ogg",
+    "audio/vorbis",
+    "audio/mpeg",
+    "audio/mp3",
+    "audio/webm",
+    "audio/flac",
+    "audio/aac",
+    "audio/m4a",
+    "audio/x-m4a",
+    "audio/mp4",
+    "audio/3gpp",
     "video/x-ms-asf",
 ]
 _THUMBNAIL_DESCRIPTION = (
@@ -138,9 +161,9 @@ def media_json(inst: Instance, media: Media) -> dict[str, Any]:
 
 
 def _quote_approval(inst: Instance, status: Status, viewer: Viewer) -> dict[str, Any]:
-    automatic = [] if status.quote_policy == "nobody" or status.visibility in ("private", "direct") else [
-        status.quote_policy
-    ]
+    automatic = (
+        [] if status.quote_policy == "nobody" or status.visibility in ("private", "direct") else [status.quote_policy]
+    )
     if viewer.account_id is None:
         current = "unknown"
     elif viewer.account_id == status.account_id or "public" in automatic:
@@ -201,9 +224,7 @@ def status_json(
         }
         for mentioned in (inst.accounts[m] for m in status.mention_ids if m in inst.accounts)
     ]
-    data["tags"] = [
-        {"name": name, "url": f"{inst.base_url}/tags/{quote(name, safe='')}"} for name in status.tag_names
-    ]
+    data["tags"] = [{"name": name, "url": f"{inst.base_url}/tags/{quote(name, safe='')}"} for name in status.tag_names]
     data["emojis"] = []
     data["tagged_collections"] = []
     quoted = inst.statuses.get(status.quoted_status_id) if status.quoted_status_id else None

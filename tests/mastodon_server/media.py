@@ -98,8 +98,9 @@ def _size_entry(width: int, height: int) -> dict[str, Any]:
     return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": width / height}
 
 
-def meta_for(facts: MediaFacts, focus: tuple[float, float] | None, size_bytes: int,
-             *, processed: bool = True) -> dict[str, Any]:
+def meta_for(
+    facts: MediaFacts, focus: tuple[float, float] | None, size_bytes: int, *, processed: bool = True
+) -> dict[str, Any]:
     # Key order as recorded: focus comes last while processing, first once processing rebuilt the meta.
     meta: dict[str, Any] = {}
     if focus is not None and processed:

@@ -100,16 +100,30 @@ def _add_deleted_status(document: dict[str, Any]) -> None:
 PATCHES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("an integer parameter has default: 'null' (a string): the default is dropped", _patch_default_null),
     ("the Idempotency-Key header is typed object: typed string", _patch_idempotency_header),
-    ("POST /api/v1/statuses declares only a JSON body: form-urlencoded added with the same schema",
-     _patch_form_encoded_statuses),
-    ("ScheduledStatus params fields are null when unset and sensitive is the raw form value (\"0\"): "
-     "params fields made nullable, sensitive may be a string", _patch_scheduled_params),
-    ("Status.quote is oneOf [Quote, ShallowQuote, null], but both object schemas only require `state`, so "
-     "every real quote matches two branches: anyOf instead", _patch_quote_one_of),
-    ("Status requires `content`, but DELETE /api/v1/statuses/:id answers `text` in its place: a "
-     "DeletedStatus component for those answers", _add_deleted_status),
-    ("Instance.contact.email and V1Instance.email are \"\" when unset, which format 'email' rejects: the "
-     "email format check accepts the empty string (see format_checker)", lambda document: None),
+    (
+        "POST /api/v1/statuses declares only a JSON body: form-urlencoded added with the same schema",
+        _patch_form_encoded_statuses,
+    ),
+    (
+        'ScheduledStatus params fields are null when unset and sensitive is the raw form value ("0"): '
+        "params fields made nullable, sensitive may be a string",
+        _patch_scheduled_params,
+    ),
+    (
+        "Status.quote is oneOf [Quote, ShallowQuote, null], but both object schemas only require `state`, so "
+        "every real quote matches two branches: anyOf instead",
+        _patch_quote_one_of,
+    ),
+    (
+        "Status requires `content`, but DELETE /api/v1/statuses/:id answers `text` in its place: a "
+        "DeletedStatus component for those answers",
+        _add_deleted_status,
+    ),
+    (
+        "Instance.contact.email and V1Instance.email are \"\" when unset, which format 'email' rejects: the "
+        "email format check accepts the empty string (see format_checker)",
+        lambda document: None,
+    ),
 ]
 
 

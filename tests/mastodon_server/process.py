@@ -43,8 +43,18 @@ class MastodonServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.mastodon_server", "--host", "127.0.0.1", "--port", "0",
-             "--config", json.dumps(self.config), "--exit-on-stdin-eof"],
+            [
+                sys.executable,
+                "-m",
+                "tests.mastodon_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--config",
+                json.dumps(self.config),
+                "--exit-on-stdin-eof",
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.PIPE,

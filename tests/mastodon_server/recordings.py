@@ -43,8 +43,18 @@ def ensure_cassettes(cache_dir: Path = CACHE_DIR) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     sdist = _sdist(cache_dir)
     if sdist is None:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   f"Mastodon.py=={MASTODON_PY_VERSION}", "-d", str(cache_dir)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"Mastodon.py=={MASTODON_PY_VERSION}",
+            "-d",
+            str(cache_dir),
+        ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
         except (OSError, subprocess.TimeoutExpired) as error:

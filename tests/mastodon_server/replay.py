@@ -31,11 +31,40 @@ RECORDED_ACCOUNTS = {
 
 # Keys whose values are compared, not only their types (after translating host and ids).
 VALUE_KEYS = {
-    "content", "spoiler_text", "visibility", "sensitive", "text", "error", "type", "description", "focus",
-    "state", "acct", "username", "name", "in_reply_to_id", "in_reply_to_account_id", "url", "uri",
-    "max_characters", "max_media_attachments", "characters_reserved_per_url", "scheduled_at", "media_ids",
-    "replies_count", "reblogs_count", "favourites_count", "quotes_count", "favourited", "reblogged",
-    "ancestors", "descendants", "quote_approval_policy", "version", "x", "y",
+    "content",
+    "spoiler_text",
+    "visibility",
+    "sensitive",
+    "text",
+    "error",
+    "type",
+    "description",
+    "focus",
+    "state",
+    "acct",
+    "username",
+    "name",
+    "in_reply_to_id",
+    "in_reply_to_account_id",
+    "url",
+    "uri",
+    "max_characters",
+    "max_media_attachments",
+    "characters_reserved_per_url",
+    "scheduled_at",
+    "media_ids",
+    "replies_count",
+    "reblogs_count",
+    "favourites_count",
+    "quotes_count",
+    "favourited",
+    "reblogged",
+    "ancestors",
+    "descendants",
+    "quote_approval_policy",
+    "version",
+    "x",
+    "y",
 }
 ID_KEY = re.compile(r"(^id$|_id$)")
 RESET_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -51,8 +80,9 @@ class Difference:
     ours: str
 
     def __str__(self) -> str:
-        return (f"{self.cassette}: {self.request}: {self.kind} at {self.where}: "
-                f"recorded {self.recorded}, ours {self.ours}")
+        return (
+            f"{self.cassette}: {self.request}: {self.kind} at {self.where}: recorded {self.recorded}, ours {self.ours}"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +167,14 @@ def _walk(node: Any):
 
 
 class CassetteReplay:
-    def __init__(self, control: MastodonControl, name: str, interactions: list[Interaction],
-                 *, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        control: MastodonControl,
+        name: str,
+        interactions: list[Interaction],
+        *,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.control = control
         self.name = name
         self.interactions = interactions
@@ -170,17 +206,24 @@ class CassetteReplay:
             authorization = item.request_headers.get("Authorization", "")
             username = RECORDED_ACCOUNTS.get(authorization.split(" ", 1)[-1])
             reset = item.response_headers.get("x-ratelimit-reset")
-            if (item.method != "POST" or not item.uri.endswith("/api/v1/statuses") or username is None
-                    or username in primed or not reset):
+            if (
+                item.method != "POST"
+                or not item.uri.endswith("/api/v1/statuses")
+                or username is None
+                or username in primed
+                or not reset
+            ):
                 continue
             reset_at = datetime.fromisoformat(reset.replace("Z", "+00:00"))
             if reset_at.hour % 3 or reset_at.minute or reset_at.second:
                 continue  # not a 3-hour window: another throttle answered, not the statuses family
             body = _json(item.response_body)
             created = item.status == 200 and isinstance(body, dict) and "params" not in body
-            count = int(item.response_headers["x-ratelimit-limit"]) - int(
-                item.response_headers["x-ratelimit-remaining"]
-            ) - (1 if created else 0)
+            count = (
+                int(item.response_headers["x-ratelimit-limit"])
+                - int(item.response_headers["x-ratelimit-remaining"])
+                - (1 if created else 0)
+            )
             self.control.set_rate_count("statuses", count, username=username)
             primed.add(username)
 
@@ -205,9 +248,7 @@ class CassetteReplay:
 
     def _body(self, item: Interaction) -> bytes | None:
         body = item.request_body
-        if not body or not item.request_headers.get("Content-Type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
+        if not body or not item.request_headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return body
         pairs = parse_qsl(body.decode(), keep_blank_values=True)
         if not any(value in self.ids for _, value in pairs):
@@ -233,8 +274,9 @@ class CassetteReplay:
         for item in self.interactions:
             if not item.uri.startswith(RECORDED_BASE_URL):
                 continue  # requests to other servers (mastodon.social, streaming) are not ours to answer
-            response = self.session.request(item.method, self._url(item.uri), headers=self._headers(item),
-                                            data=self._body(item), timeout=15)
+            response = self.session.request(
+                item.method, self._url(item.uri), headers=self._headers(item), data=self._body(item), timeout=15
+            )
             exchange = Exchange(item, response, _json(item.response_body), _json(response.content))
             self._learn_ids(exchange.recorded_json, exchange.our_json)
             exchange.differences = self.compare(exchange)
@@ -277,15 +319,20 @@ class CassetteReplay:
                 differ("header", f"header.{name}", recorded.get(name), ours.get(name))
         if "x-ratelimit-limit" in recorded:
             if recorded.get("x-ratelimit-limit") != ours.get("x-ratelimit-limit"):
-                differ("header", "header.x-ratelimit-limit", recorded.get("x-ratelimit-limit"),
-                       ours.get("x-ratelimit-limit"))
+                differ(
+                    "header",
+                    "header.x-ratelimit-limit",
+                    recorded.get("x-ratelimit-limit"),
+                    ours.get("x-ratelimit-limit"),
+                )
             remaining = ours.get("x-ratelimit-remaining", "")
             limit = int(ours.get("x-ratelimit-limit") or 0)
             if not remaining.isdigit() or not 0 <= int(remaining) <= limit:
                 differ("header", "header.x-ratelimit-remaining", recorded.get("x-ratelimit-remaining"), remaining)
             elif remaining != recorded.get("x-ratelimit-remaining"):
-                differ("ratelimit-count", "header.x-ratelimit-remaining", recorded.get("x-ratelimit-remaining"),
-                       remaining)
+                differ(
+                    "ratelimit-count", "header.x-ratelimit-remaining", recorded.get("x-ratelimit-remaining"), remaining
+                )
             reset = ours.get("x-ratelimit-reset", "")
             if not RESET_FORMAT.match(reset):
                 differ("header", "header.x-ratelimit-reset", recorded.get("x-ratelimit-reset"), reset)
@@ -331,7 +378,8 @@ class CassetteReplay:
                 if isinstance(recorded[key], (dict, list)):
                     self._compare_json(recorded[key], ours[key], child, differ)
                 elif _kind(recorded[key]) != _kind(ours[key]) and {_kind(recorded[key]), _kind(ours[key])} != {
-                    "integer", "number"
+                    "integer",
+                    "number",
                 }:
                     differ("type", child, _kind(recorded[key]), _kind(ours[key]))
         elif isinstance(recorded, list):

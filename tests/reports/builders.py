@@ -31,8 +31,13 @@ class StoreBuilder:
     def post(self, post_id: str, planned: datetime, summary: str = "") -> int:
         with self.store.transaction() as session:
             record = PostRecord(
-                campaign=self.campaign, post_id=post_id, source="test.yaml", status="approved", planned_at=planned,
-                timezone="Europe/London", summary=summary or f"Post {post_id}",
+                campaign=self.campaign,
+                post_id=post_id,
+                source="test.yaml",
+                status="approved",
+                planned_at=planned,
+                timezone="Europe/London",
+                summary=summary or f"Post {post_id}",
             )
             session.add(record)
             session.flush()
@@ -58,22 +63,45 @@ class StoreBuilder:
             remote_id = f"{platform}-remote-{post_id}-{part}"
         with self.store.transaction() as session:
             delivery = Delivery(
-                post_pk=post_pk, campaign=self.campaign, post_id=post_id, platform=platform, part=part,
-                state=state, due_at=due, misfire_grace_s=1800, payload="{}", payload_hash="0" * 64,
-                idempotency_key=key, attempts=1 if state != State.SCHEDULED else 0, outcome_unknown=False,
-                remote_id=remote_id, remote_uri=remote_uri or remote_id,
+                post_pk=post_pk,
+                campaign=self.campaign,
+                post_id=post_id,
+                platform=platform,
+                part=part,
+                state=state,
+                due_at=due,
+                misfire_grace_s=1800,
+                payload="{}",
+                payload_hash="0" * 64,
+                idempotency_key=key,
+                attempts=1 if state != State.SCHEDULED else 0,
+                outcome_unknown=False,
+                remote_id=remote_id,
+                remote_uri=remote_uri or remote_id,
                 remote_url=f"https://example.test/{platform}/{post_id}/{part}" if remote_id else None,
-                published_at=published, dry_run=dry_run, last_error=last_error,
+                published_at=published,
+                dry_run=dry_run,
+                last_error=last_error,
             )
             session.add(delivery)
             session.flush()
             return delivery.id
 
-    def snapshot(self, delivery_id: int, platform: str, remote_id: str, at: datetime, likes: int, reposts: int,
-                 replies: int, quotes: int = 0) -> None:
+    def snapshot(
+        self,
+        delivery_id: int,
+        platform: str,
+        remote_id: str,
+        at: datetime,
+        likes: int,
+        reposts: int,
+        replies: int,
+        quotes: int = 0,
+    ) -> None:
         due = [DuePost(delivery_id, remote_id, at, None)]
-        store_snapshots(self.store, self.campaign, platform, due,
-                        [Engagement(remote_id, likes, reposts, replies, quotes)], at)
+        store_snapshots(
+            self.store, self.campaign, platform, due, [Engagement(remote_id, likes, reposts, replies, quotes)], at
+        )
 
 
 def mention(
@@ -88,20 +116,30 @@ def mention(
     seen_on: str = "",
 ) -> Mention:
     author_id = f"did:plc:{author}" if platform == "bluesky" else f"https://mastodon.test/users/{author}"
-    handle = author if "." in author or "@" in author else (
-        f"{author}.bsky.social" if platform == "bluesky" else author
+    handle = (
+        author if "." in author or "@" in author else (f"{author}.bsky.social" if platform == "bluesky" else author)
     )
     return Mention(
-        platform=platform, uri=uri, url=f"https://web.test/{uri.rsplit('/', 1)[-1]}", author_handle=handle,
-        author_id=author_id, text=text, created_at=at, tags=tuple(tags), in_reply_to_uri=reply_to,
+        platform=platform,
+        uri=uri,
+        url=f"https://web.test/{uri.rsplit('/', 1)[-1]}",
+        author_handle=handle,
+        author_id=author_id,
+        text=text,
+        created_at=at,
+        tags=tuple(tags),
+        in_reply_to_uri=reply_to,
         seen_on=seen_on or ("https://bsky.test" if platform == "bluesky" else "https://mastodon.test"),
     )
 
 
-def policy(campaign: str = "sasvaw-week", *, organisations: Sequence[str] = ("napac.org.uk",),
-           keep_handles: bool = False) -> MentionPolicy:
+def policy(
+    campaign: str = "sasvaw-week", *, organisations: Sequence[str] = ("napac.org.uk",), keep_handles: bool = False
+) -> MentionPolicy:
     return MentionPolicy.build(
-        campaign, ("#ItsNotOK", "#ItsNotOk", "#itsnotokay"), organisation_accounts=organisations,
+        campaign,
+        ("#ItsNotOK", "#ItsNotOk", "#itsnotokay"),
+        organisation_accounts=organisations,
         own_accounts={"bluesky": ["ours.bsky.social"], "mastodon": ["ours@mastodon.test"]},
         keep_handles=keep_handles,
     )
@@ -116,34 +154,60 @@ def known_week(store: Store) -> Store:
     b = StoreBuilder(store)
     # The week before: p0 on both platforms, on time.
     p0 = b.post("p0", london(2027, 1, 31, 20), "Sunday evening post")
-    p0b = b.delivery(p0, "p0", "bluesky", london(2027, 1, 31, 20), State.PUBLISHED,
-                     published=london(2027, 1, 31, 20, 0, 30))
+    p0b = b.delivery(
+        p0, "p0", "bluesky", london(2027, 1, 31, 20), State.PUBLISHED, published=london(2027, 1, 31, 20, 0, 30)
+    )
     b.delivery(p0, "p0", "mastodon", london(2027, 1, 31, 20), State.PUBLISHED, published=london(2027, 1, 31, 20, 1))
     # This week.
     p1 = b.post("p1", london(2027, 2, 1, 9), "Day one: it is not OK")
-    p1b = b.delivery(p1, "p1", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED,
-                     published=london(2027, 2, 1, 9, 0, 5), remote_id="at://did:plc:ours/app.bsky.feed.post/p1")
+    p1b = b.delivery(
+        p1,
+        "p1",
+        "bluesky",
+        london(2027, 2, 1, 9),
+        State.PUBLISHED,
+        published=london(2027, 2, 1, 9, 0, 5),
+        remote_id="at://did:plc:ours/app.bsky.feed.post/p1",
+    )
     p1m0 = b.delivery(p1, "p1", "mastodon", london(2027, 2, 1, 9), State.PUBLISHED, published=london(2027, 2, 1, 9, 2))
-    p1m1 = b.delivery(p1, "p1", "mastodon", london(2027, 2, 1, 9), State.PUBLISHED, part=1,
-                      published=london(2027, 2, 1, 9, 2, 30))
+    p1m1 = b.delivery(
+        p1, "p1", "mastodon", london(2027, 2, 1, 9), State.PUBLISHED, part=1, published=london(2027, 2, 1, 9, 2, 30)
+    )
     p2 = b.post("p2", london(2027, 2, 2, 12))
     b.delivery(p2, "p2", "bluesky", london(2027, 2, 2, 12), State.PUBLISHED, published=london(2027, 2, 2, 12, 20))
     p2m = b.delivery(p2, "p2", "mastodon", london(2027, 2, 2, 12), State.MISSED)
     with store.transaction() as session:
-        session.add(Event(at=london(2027, 2, 2, 12, 31), delivery_id=p2m, campaign="sasvaw-week", post_id="p2",
-                          from_state="scheduled", to_state="missed", action="misfire", actor="beat",
-                          reason="not published within its misfire grace (30 min)"))
+        session.add(
+            Event(
+                at=london(2027, 2, 2, 12, 31),
+                delivery_id=p2m,
+                campaign="sasvaw-week",
+                post_id="p2",
+                from_state="scheduled",
+                to_state="missed",
+                action="misfire",
+                actor="beat",
+                reason="not published within its misfire grace (30 min)",
+            )
+        )
     p3 = b.post("p3", london(2027, 2, 3, 18))
-    b.delivery(p3, "p3", "bluesky", london(2027, 2, 3, 18), State.FAILED,
-               last_error="Bluesky refused the post: <b>text too long</b>")
+    b.delivery(
+        p3,
+        "p3",
+        "bluesky",
+        london(2027, 2, 3, 18),
+        State.FAILED,
+        last_error="Bluesky refused the post: <b>text too long</b>",
+    )
     b.delivery(p3, "p3", "mastodon", london(2027, 2, 3, 18), State.CANCELLED)
     p4 = b.post("p4", london(2027, 2, 7, 23, 59, 59))
     b.delivery(p4, "p4", "bluesky", london(2027, 2, 7, 23, 59, 59), State.SCHEDULED)
     p5 = b.post("p5", london(2027, 2, 8))  # next week: not in this report
     b.delivery(p5, "p5", "bluesky", london(2027, 2, 8), State.SCHEDULED)
     p6 = b.post("p6", london(2027, 2, 4, 10))
-    b.delivery(p6, "p6", "mastodon", london(2027, 2, 4, 10), State.PUBLISHED, published=london(2027, 2, 4, 10),
-               dry_run=True)
+    b.delivery(
+        p6, "p6", "mastodon", london(2027, 2, 4, 10), State.PUBLISHED, published=london(2027, 2, 4, 10), dry_run=True
+    )
     # Engagement snapshots.
     b.snapshot(p0b, "bluesky", "bluesky-remote-p0-0", london(2027, 1, 31, 21), 2, 1, 0)
     b.snapshot(p0b, "bluesky", "bluesky-remote-p0-0", london(2027, 2, 3, 12), 10, 3, 2, 1)

@@ -53,6 +53,8 @@ window.addEventListener("load", function () {
   document.body.appendChild(probe);
 });
 </script>"""
+
+
 def chromium_binary() -> str:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
@@ -146,7 +148,7 @@ def test_hostile_mention_stays_text_in_the_browser(tmp_path: Path, browser_profi
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
     hostile = (
         '<script>document.title="pwned"</script><img id="pwned" src=x onerror="document.title=\'pwned\'">'
-        "<b id=\"bold\">x</b>\u202egnp.exe\u202c #ItsNotOK"
+        '<b id="bold">x</b>\u202egnp.exe\u202c #ItsNotOK'
     )
     builder = StoreBuilder(store)
     pk = builder.post("p1", london(2027, 2, 1, 9), '<i id="own">our own summary</i>')
@@ -160,5 +162,5 @@ def test_hostile_mention_stays_text_in_the_browser(tmp_path: Path, browser_profi
     assert "<title>SASVAW week: week 2027-W05</title>" in dom
     for element in ('<img id="pwned"', '<b id="bold"', '<i id="own"', "<script"):
         assert element not in dom, element
-    assert "&lt;script&gt;document.title=\"pwned\"&lt;/script&gt;" in dom  # shown as the text it is
+    assert '&lt;script&gt;document.title="pwned"&lt;/script&gt;' in dom  # shown as the text it is
     assert "\u202e" not in dom
