@@ -261,7 +261,12 @@ def parse_clock_with_offset(text: str) -> tuple[time, tzinfo | None]:
     if match is None:
         return parse_clock(text), None
     offset = match["offset"].upper()
-    if offset != "Z" and (int(offset[1:3]) > 14 or int(offset.replace(":", "")[3:] or 0) > 59):
+    if re.fullmatch(r"-\d{1,2}[:.]\d{2}", offset) and re.search(r"\d[:.]\d{2}\s*$", match["clock"]):
+        raise TimeError(
+            f"`{text}` looks like a time range.", "Give the one time the post goes out, e.g. 09:00 (hh:mm, 24-hour)."
+        )
+    hours = int(offset[1:3]) if offset != "Z" else 0
+    if offset != "Z" and (hours > (14 if offset[0] == "+" else 12) or int(offset.replace(":", "")[3:] or 0) > 59):
         raise TimeError(
             f"`{text}`: {offset} is not a UTC offset.", "Offsets run from -12:00 to +14:00, e.g. 01:30+01:00."
         )
@@ -491,8 +496,9 @@ class _Reader:
         return error.fix
 
     def offset_mismatch(self, moment: datetime, local: datetime, line: int | None, post_id: str | None) -> None:
-        """An explicit UTC offset that is not the zone's at that wall-clock time: the instant it names is kept
-        (an offset is exact), but the post goes out at another local time than the one written."""
+        """An explicit UTC offset that is not the zone's at that wall-clock time: an error, because the post
+        would go out at another local time than the one written (a typed range such as 09:00-10:00 reads as
+        09:00 at UTC-10:00)."""
         assert self.zone is not None
         naive = moment.replace(tzinfo=None)
         written = f"{naive:%Y-%m-%d %H:%M}{_fmt_offset(moment.utcoffset())}"
@@ -506,7 +512,7 @@ class _Reader:
             reason = f"{self.zone.key} is at {' or '.join(offsets)} at that time"
         else:
             reason = f"{naive:%H:%M} does not exist in {self.zone.key} that day (the clocks go forward)"
-        self.warning(
+        self.error(
             "offset-mismatch",
             f"`{written}` has a UTC offset that does not match {self.zone.key} ({reason}): it means "
             f"{local:%H:%M %Z} on {_fmt_day(local)} local time, not {naive:%H:%M}.",

@@ -9,7 +9,7 @@ Problem codes (stable; `severity` in brackets):
   unknown-timezone, invalid-anchor
 - ids: missing-id, invalid-id, duplicate-id
 - times: missing-time, invalid-time, relative-without-anchor, nonexistent-time, ambiguous-time,
-  in-the-past [warning], offset-mismatch [warning], us-date-order, date-order-ambiguous [warning]
+  in-the-past [warning], offset-mismatch, us-date-order, date-order-ambiguous [warning]
 - content: text-comment [warning], empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long,
   invalid-status, unknown-platform, no-platforms, invalid-language, missing-hashtag [warning],
   helpline-missing [warning], bluesky-no-content-warning [warning], empty-calendar [warning]

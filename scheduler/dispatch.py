@@ -85,6 +85,7 @@ class PublishJob:
     idempotency_key: str
     outcome_unknown: bool
     attempts: int
+    attempt_serial: int  # this attempt's number, never reused: its outcome applies only while it is current
     write_attempt_at: datetime  # when the attempt that may have written it began (this one, unless unknown)
     root: RemoteRef | None
     parent: RemoteRef | None
@@ -197,6 +198,7 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                 .limit(policy.claim_batch),
             )
         ).all()
+        candidates = [*candidates, *_waiting_past_due(session, now, horizon)]
         parent_states = _states_of(session, {d.parent_id for d in candidates if d.parent_id is not None})
         claimed: list[Claim] = []
         missed: list[int] = []
@@ -215,12 +217,26 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                 transition(session, delivery, State.MISSED, action="misfire", actor=actor, reason=reason, now=now)
                 missed.append(delivery.id)
                 continue
-            if paused:
+            if paused or (delivery.next_attempt_at is not None and delivery.next_attempt_at > horizon):
                 continue
             if delivery.parent_id is not None and parent_states.get(delivery.parent_id) != State.PUBLISHED:
                 continue
             claimed.append(_claim(session, delivery, now, policy, actor=actor, reason="due"))
         return TickResult(claimed=claimed, rearmed=rearmed, missed=missed, paused=paused)
+
+
+def _waiting_past_due(session: Session, now: datetime, horizon: datetime) -> Sequence[Delivery]:
+    """Deliveries past their due time that wait for a retry beyond this tick (a platform's reset, a backoff):
+    few at any time. Checked against their misfire grace now, so a post that can no longer go out in time is
+    reported missed at once rather than when its retry time comes."""
+    return session.scalars(
+        _locked(
+            session,
+            select(Delivery).where(
+                Delivery.state == State.SCHEDULED, Delivery.due_at < now, Delivery.next_attempt_at > horizon
+            ),
+        )
+    ).all()
 
 
 def _claim(
@@ -332,8 +348,13 @@ def begin_publish(
                 )
             ).one()
         delivery.attempts += 1
-        if not delivery.outcome_unknown or delivery.write_attempt_at is None:
+        delivery.attempt_serial += 1
+        if not delivery.outcome_unknown:
             delivery.write_attempt_at = now
+        elif delivery.write_attempt_at is None:
+            # An unknown outcome from before write_attempt_at existed: that attempt keyed and dated the post
+            # by its planned time (the payload's, which retry and post-now do not move).
+            delivery.write_attempt_at = datetime.fromisoformat(json.loads(delivery.payload)["at"])
         delivery.lease_until = now + policy.publish_lease
         delivery.claimed_by = worker
         transition(
@@ -356,6 +377,7 @@ def begin_publish(
             idempotency_key=delivery.idempotency_key,
             outcome_unknown=delivery.outcome_unknown,
             attempts=delivery.attempts,
+            attempt_serial=delivery.attempt_serial,
             write_attempt_at=delivery.write_attempt_at,
             root=_ref(root),
             parent=_ref(parent),
@@ -409,20 +431,19 @@ def fail_publish(
 ) -> datetime | None:
     """Record a failed attempt. Returns when the next attempt may run, or None if it will not.
 
-    With `attempt`, only that attempt's failure is recorded: if the delivery has moved on (its lease ran out
-    and another attempt holds it), the stale failure is noted and changes nothing."""
+    With `attempt` (its attempt_serial), only that attempt's failure is recorded: if the delivery has moved
+    on (its lease ran out and another attempt holds it), the stale failure is noted and changes nothing."""
     with store.transaction() as session:
         delivery = _delivery(session, delivery_id)
         if delivery is None or delivery.state in FINAL_STATES:
             return None
-        if attempt is not None and (delivery.state != State.PUBLISHING or delivery.attempts != attempt):
+        if attempt is not None and (delivery.state != State.PUBLISHING or delivery.attempt_serial != attempt):
             record(
                 session,
                 action="stale-attempt",
                 actor=worker,
                 delivery=delivery,
-                reason=f"attempt {attempt} failed after the delivery had moved on ({delivery.state}, attempt "
-                f"{delivery.attempts}): {error}",
+                reason=f"an earlier attempt failed after the delivery had moved on (now {delivery.state}): {error}",
                 now=now,
             )
             return None
@@ -467,12 +488,12 @@ def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until
         transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason=reason, now=now)
 
 
-def extend_lease(store: Store, delivery_id: int, attempt: int, until: datetime) -> bool:
+def extend_lease(store: Store, delivery_id: int, attempt_serial: int, until: datetime) -> bool:
     """Keep a publishing delivery's lease while its attempt is alive. False if the attempt is no longer the
     current one (then it must not be extended)."""
     with store.transaction() as session:
         delivery = _delivery(session, delivery_id)
-        if delivery is None or delivery.state != State.PUBLISHING or delivery.attempts != attempt:
+        if delivery is None or delivery.state != State.PUBLISHING or delivery.attempt_serial != attempt_serial:
             return False
         delivery.lease_until = max(delivery.lease_until or until, until)
         return True
@@ -527,9 +548,9 @@ def _deliveries_of_post(
         statement = statement.where(Delivery.campaign == campaign)
     if platform:
         statement = statement.where(Delivery.platform == platform)
-    deliveries = session.scalars(
-        _for_update(session, statement.order_by(Delivery.campaign, Delivery.platform, Delivery.part))
-    ).all()
+    # Locked in id order, as sync locks them, so the two can never wait on each other in a cycle.
+    locked = session.scalars(_for_update(session, statement.order_by(Delivery.id))).all()
+    deliveries = sorted(locked, key=lambda d: (d.campaign, d.platform, d.part))
     if not deliveries:
         where = (f" in campaign {campaign}" if campaign else "") + (f" to {platform}" if platform else "")
         raise OperatorError(f"no scheduled post {post_id!r}{where}. Check the id with `campaign status`.")

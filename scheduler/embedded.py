@@ -197,6 +197,8 @@ class Services:
 
     redis: EmbeddedRedis | None
     children: list[ChildProcess] = field(default_factory=list)
+    redis_restarts: list[float] = field(default_factory=list)
+    redis_restart_at: float | None = None
 
     def stop(self) -> None:
         for child in self.children:
@@ -210,6 +212,15 @@ class Services:
         `max_restarts` times within `window` seconds raises CrashLoop: posting must not stop in silence."""
         now = time.monotonic() if now is None else now
         if self.redis is not None and self.redis.process is not None and not self.redis.alive():
+            self.redis_restarts = [at for at in self.redis_restarts if now - at < window]
+            if len(self.redis_restarts) >= max_restarts:
+                raise CrashLoop("redis", len(self.redis_restarts), window, self.redis.directory / "redis.log")
+            if self.redis_restart_at is None:
+                self.redis_restart_at = now + min(60.0, 2.0 ** len(self.redis_restarts) / 2)
+            if now < self.redis_restart_at:
+                return []
+            self.redis_restart_at = None
+            self.redis_restarts.append(now)
             self.redis.start()
             return ["redis", *self._restart_children(window, max_restarts, now)]
         return self._restart_children(window, max_restarts, now)
@@ -240,6 +251,7 @@ class CrashLoop(RuntimeError):
     def __init__(self, name: str, restarts: int, window: float, log_path: Path | None):
         where = f" (see {log_path})" if log_path else ""
         super().__init__(
-            f"the {name} process died {restarts + 1} times within {window / 60:.0f} minutes{where}; stopped "
+            f"the {name} process was restarted {restarts} times within {window / 60:.0f} minutes and died "
+            f"again{where}; stopped "
             f"everything rather than run without it. Nothing is lost: fix the cause and run `campaign run` again."
         )

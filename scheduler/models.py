@@ -103,6 +103,9 @@ class Delivery(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Numbers every attempt ever begun and is never reset (`attempts` is, by retry and reschedule): a worker's
+    # outcome and lease extensions apply only while its attempt is still the current one.
+    attempt_serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
     # Cancelled while an attempt was under way: if that attempt fails, the delivery ends cancelled.

@@ -275,8 +275,8 @@ def _upsert(
         # reconcile (which compares content) miss it and post twice.
         if delivery.state == State.CANCELLED:
             fix = (
-                "Fix: put the post back as it was (unchanged, it is looked for before it is posted again), or "
-                "check the account and give the changed post a new id."
+                "Fix: check the account: if it is there, leave this post as it was (it stays cancelled); to post "
+                "the changed version, give it a new id in the calendar."
             )
         else:
             fix = (

@@ -77,8 +77,10 @@ class LeaseKeeper:
     uploads, a platform's slow answer) is never taken for a lost one and attempted a second time alongside it.
     The lease runs out only when the worker is gone, or after `policy.max_publish_hold`."""
 
-    def __init__(self, store: Store, job: PublishJob, *, clock: Clock, policy: DispatchPolicy):
-        self._store, self._job, self._clock, self._policy = store, job, clock, policy
+    def __init__(
+        self, store: Store, job: PublishJob, *, clock: Clock, policy: DispatchPolicy, redact: Callable[[str], str]
+    ):
+        self._store, self._job, self._clock, self._policy, self._redact = store, job, clock, policy, redact
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job.delivery_id}", daemon=True)
 
@@ -102,11 +104,13 @@ class LeaseKeeper:
                 current = extend_lease(
                     self._store,
                     self._job.delivery_id,
-                    self._job.attempts,
+                    self._job.attempt_serial,
                     self._clock.now() + self._policy.publish_lease,
                 )
             except Exception as error:  # the store is briefly unreachable: try again at the next beat
-                log.warning("delivery %s: could not extend its lease: %s", self._job.delivery_id, error)
+                log.warning(
+                    "delivery %s: could not extend its lease: %s", self._job.delivery_id, self._redact(str(error))
+                )
                 continue
             if not current:
                 return
@@ -180,10 +184,10 @@ def _call_adapter(
             f"id); run `campaign status` and `campaign retry {job.post_id}` once the thread's first post is out"
         )
         fail_publish(store, job.delivery_id, clock.now(), policy, worker=worker, error=message, permanent=True,
-                     attempt=job.attempts)  # fmt: skip
+                     attempt=job.attempt_serial)  # fmt: skip
         return Outcome(job.delivery_id, "failed", message)
     try:
-        with LeaseKeeper(store, job, clock=clock, policy=policy):
+        with LeaseKeeper(store, job, clock=clock, policy=policy, redact=redact):
             outcome = adapter.publish(
                 part,
                 job.idempotency_key,
@@ -203,7 +207,7 @@ def _call_adapter(
             error=redact(str(error)),
             permanent=False,
             retry_after=retry_after,
-            attempt=job.attempts,
+            attempt=job.attempt_serial,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
     except TransientError as error:
@@ -217,7 +221,7 @@ def _call_adapter(
             permanent=False,
             retry_after=error.retry_after,
             outcome_unknown=error.outcome_unknown,
-            attempt=job.attempts,
+            attempt=job.attempt_serial,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
     except PermanentError as error:
@@ -229,7 +233,7 @@ def _call_adapter(
             worker=worker,
             error=redact(str(error)),
             permanent=True,
-            attempt=job.attempts,
+            attempt=job.attempt_serial,
         )
         log.error("delivery %s failed: %s", job.delivery_id, redact(str(error)))
         return Outcome(job.delivery_id, "failed", redact(str(error)))
@@ -246,7 +250,7 @@ def _call_adapter(
             error=message,
             permanent=False,
             outcome_unknown=True,
-            attempt=job.attempts,
+            attempt=job.attempt_serial,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", message, next_at)
 

@@ -509,8 +509,8 @@ def test_an_offset_that_does_not_match_the_zone_is_kept_but_warned_about(write_c
     assert instants["summer"] == datetime(2027, 6, 1, 9, 0, tzinfo=UTC)  # the offset is exact: kept
     assert instants["right"] == datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
     assert [(p.severity, p.code, p.post_id, p.line, p.file) for p in problems] == [
-        ("warning", "offset-mismatch", "summer", 4, str(path)),
-        ("warning", "offset-mismatch", "gap", 10, str(path)),
+        ("error", "offset-mismatch", "summer", 4, str(path)),
+        ("error", "offset-mismatch", "gap", 10, str(path)),
     ]
     assert "it means 10:00 BST on 1 June 2027 local time, not 09:00" in problems[0].message
     assert "01:30 does not exist in Europe/London that day" in problems[1].message

@@ -358,8 +358,8 @@ def test_a_stale_attempt_cannot_undo_the_attempt_that_took_over(store: Store, tm
     ) is None  # fmt: skip
     (delivery,) = deliveries(store)
     assert delivery.state == State.PUBLISHING and delivery.attempts == second.attempts
-    assert not dispatch.extend_lease(store, claim.delivery_id, first.attempts, later + timedelta(hours=1))
-    assert dispatch.extend_lease(store, claim.delivery_id, second.attempts, later + timedelta(hours=1))
+    assert not dispatch.extend_lease(store, claim.delivery_id, first.attempt_serial, later + timedelta(hours=1))
+    assert dispatch.extend_lease(store, claim.delivery_id, second.attempt_serial, later + timedelta(hours=1))
     with store.transaction() as session:
         actions = session.scalars(select(Event.action).where(Event.delivery_id == claim.delivery_id)).all()
     assert "stale-attempt" in actions
@@ -392,7 +392,7 @@ def test_cancel_during_a_thread_stops_the_rest_and_the_part_in_flight_if_it_fail
     result = dispatch.cancel(store, "a", T0, actor="operator")
     assert result.in_flight == ["mastodon part 0"] and len(result.cancelled) == 2
     dispatch.fail_publish(
-        store, job.delivery_id, T0, POLICY, worker="w", error="503", permanent=False, attempt=job.attempts
+        store, job.delivery_id, T0, POLICY, worker="w", error="503", permanent=False, attempt=job.attempt_serial
     )
     assert set(states(store).values()) == {State.CANCELLED}
     # `campaign schedule` of the unchanged calendar leaves an operator's cancel alone.
@@ -489,3 +489,58 @@ def test_a_slow_adapter_call_keeps_its_lease_and_is_never_attempted_twice(store:
         ticker.join()
     assert outcome.result == "published"
     assert rearmed == [] and len(calls) == 1
+
+
+def test_an_attempt_from_before_a_retry_cannot_undo_the_attempt_after_it(store: Store, tmp_path: Path) -> None:
+    """`campaign retry` starts the attempt count again; the attempt serial does not, so a hung attempt from
+    before the retry cannot pass for the new one."""
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    hung = dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="hung")
+    assert not isinstance(hung, Skip)
+    lost = T0 + POLICY.publish_lease + timedelta(seconds=1)
+    dispatch.tick(store, lost, POLICY)
+    late = T0 + timedelta(hours=1)
+    assert dispatch.tick(store, late, POLICY).missed == [claim.delivery_id]
+    dispatch.retry(store, "a", late, actor="operator")
+    dispatch.tick(store, late, POLICY)
+    fresh = dispatch.begin_publish(store, claim.delivery_id, late, POLICY, worker="fresh")
+    assert not isinstance(fresh, Skip) and fresh.attempts == hung.attempts == 1
+    assert fresh.attempt_serial == hung.attempt_serial + 1
+    dispatch.fail_publish(store, claim.delivery_id, late, POLICY, worker="hung", error="x", permanent=True,
+                          attempt=hung.attempt_serial)  # fmt: skip
+    (delivery,) = deliveries(store)
+    assert delivery.state == State.PUBLISHING and delivery.lease_until is not None
+
+
+def test_a_delivery_waiting_for_a_retry_past_its_grace_is_reported_missed_at_once(store: Store, tmp_path: Path) -> None:
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    next_at = dispatch.fail_publish(
+        store, claim.delivery_id, T0, POLICY, worker="w", error="429", permanent=False, retry_after=6 * 3600
+    )
+    assert next_at is not None and next_at >= T0 + timedelta(hours=6)
+    assert dispatch.tick(store, T0 + timedelta(minutes=29), POLICY).missed == []
+    assert dispatch.tick(store, T0 + timedelta(minutes=31), POLICY).missed == [claim.delivery_id]
+
+
+def test_an_unknown_outcome_from_before_the_attempt_time_was_kept_is_looked_for_by_the_plan(
+    store: Store, tmp_path: Path
+) -> None:
+    """Rows carried over from before migration 0003 have no write_attempt_at: their earlier attempt keyed and
+    dated the post by the planned time, so the reconcile must look there, even after a retry moved due_at."""
+    _one_mastodon_post(store, tmp_path)
+    claim = dispatch.tick(store, T0, POLICY).claimed[0]
+    dispatch.begin_publish(store, claim.delivery_id, T0, POLICY, worker="w")
+    dispatch.fail_publish(store, claim.delivery_id, T0, POLICY, worker="w", error="dropped", permanent=False,
+                          outcome_unknown=True)  # fmt: skip
+    with store.transaction() as session:
+        row = session.get(Delivery, claim.delivery_id)
+        assert row is not None
+        row.write_attempt_at = None
+        row.next_attempt_at = None
+        row.due_at = T0 + timedelta(minutes=5)  # as `post-now` would move it
+    dispatch.tick(store, T0 + timedelta(minutes=5), POLICY)
+    job = dispatch.begin_publish(store, claim.delivery_id, T0 + timedelta(minutes=5), POLICY, worker="w")
+    assert not isinstance(job, Skip) and job.outcome_unknown and job.write_attempt_at == T0
