@@ -74,7 +74,8 @@ def test_the_supervisor_restarts_with_back_off_and_stops_a_crash_loop_loudly(tmp
         waits.append(now - died_at)
     assert waits == sorted(waits) and waits[-1] > waits[0]  # the back-off grows
     dies.process.wait()
-    with pytest.raises(CrashLoop, match=r"worker process was restarted 10 times within 10 minutes and died again \(see .*w\.log\)"):
+    crash_loop = r"worker process was restarted 10 times within 10 minutes and died again \(see .*w\.log\)"
+    with pytest.raises(CrashLoop, match=crash_loop):
         services.supervise_once(now=now + 120)
     # After a quiet spell the count starts again.
     dies.recent_restarts = [now - 700]
