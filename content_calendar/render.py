@@ -293,30 +293,13 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
             _rendered_images((thumbnail,), with_focus=False)[0] if thumbnail is not None else None,
         )
     limit = limits.bluesky_graphemes
-    # Links are shown shortened, as the official client posts them (the facet keeps the full URI); Bluesky's
-    # limits apply to that text.
-    body, facets = shorten_links(body)
-    parts = [
-        RenderedPart(
-            campaign=campaign.slug,
-            post_id=post.id,
-            platform="bluesky",
-            part=0,
-            at=post.at,
-            text=body,
-            length=bluesky_length(body),
-            limit=limit,
-            images=_rendered_images(post.images, with_focus=False),
-            facets=facets,
-            langs=langs,
-            labels=labels,
-            link_card=card,
-            reply_rules=tuple(reply_rules) if reply_rules is not None else None,
-            allow_quotes=allow_quotes,
-        )
-    ]
-    for number, (reply, images) in enumerate(_thread_texts(post, "bluesky"), start=1):
-        text, facets = shorten_links(warning_line + reply)
+    gate = tuple(reply_rules) if reply_rules is not None else None
+    parts = []
+    texts = [(body, post.images), *((warning_line + reply, images) for reply, images in _thread_texts(post, "bluesky"))]
+    for number, (written, images) in enumerate(texts):
+        # Links are shown shortened, as the official client posts them (the facet keeps the full URI);
+        # Bluesky's limits apply to that text.
+        text, facets = shorten_links(written)
         parts.append(
             RenderedPart(
                 campaign=campaign.slug,
@@ -331,6 +314,8 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
                 facets=facets,
                 langs=langs,
                 labels=labels,
+                link_card=card if number == 0 else None,  # the card and the threadgate belong to the root
+                reply_rules=gate if number == 0 else None,
                 allow_quotes=allow_quotes,
             )
         )
