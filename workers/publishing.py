@@ -195,9 +195,11 @@ def _call_adapter(
                 outcome_unknown=job.outcome_unknown,
                 written_at=job.write_attempt_at,
             )
-    except RateLimited as error:
+    except TransientError as error:  # RateLimited included: its reset time is when to try again
         now = clock.now()
-        retry_after = (error.reset_at - now).total_seconds() if error.reset_at else error.retry_after
+        retry_after = error.retry_after
+        if isinstance(error, RateLimited) and error.reset_at is not None:
+            retry_after = (error.reset_at - now).total_seconds()
         next_at = fail_publish(
             store,
             job.delivery_id,
@@ -207,19 +209,6 @@ def _call_adapter(
             error=redact(str(error)),
             permanent=False,
             retry_after=retry_after,
-            attempt=job.attempt_serial,
-        )
-        return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
-    except TransientError as error:
-        next_at = fail_publish(
-            store,
-            job.delivery_id,
-            clock.now(),
-            policy,
-            worker=worker,
-            error=redact(str(error)),
-            permanent=False,
-            retry_after=error.retry_after,
             outcome_unknown=error.outcome_unknown,
             attempt=job.attempt_serial,
         )
