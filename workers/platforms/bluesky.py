@@ -480,6 +480,11 @@ class BlueskySession:
             self._cache.write(client.export_session_string())
             self._note(reason)
 
+    def _raise_if_account_problem(self, error: AtProtocolError) -> None:
+        account = _account_problem(error)
+        if account:
+            raise CredentialsError(f"Bluesky account {self.handle} cannot post: {account}") from None
+
     def call(self, operation: Callable[[Client], T]) -> T:
         """Run `operation` with a logged-in client. A rejected token is replaced once (refresh, else a new
         login) and the operation tried again: the server refused it before doing anything. Still refused:
@@ -489,18 +494,14 @@ class BlueskySession:
         try:
             return operation(client)
         except AtProtocolError as error:
-            account = _account_problem(error)
-            if account:
-                raise CredentialsError(f"Bluesky account {self.handle} cannot post: {account}") from None
+            self._raise_if_account_problem(error)
             if not _is_token_problem(error):
                 raise
         self._replace_session(client, stale=stale, reason="refreshed (token rejected)")
         try:
             return operation(client)
         except AtProtocolError as error:
-            account = _account_problem(error)
-            if account:
-                raise CredentialsError(f"Bluesky account {self.handle} cannot post: {account}") from None
+            self._raise_if_account_problem(error)
             if _is_token_problem(error):
                 _, message = _xrpc_error(error)  # type: ignore[arg-type]
                 raise CredentialsError(
