@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from scheduler.cli import main
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
+from tests.support.cli import cli_env, invoke
 from tests.support.engine import wait_for, write_calendar, write_campaign
 from workers.platforms.outbox import read_outbox
 
@@ -27,31 +26,14 @@ FUTURE = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "CAMPAIGN_DATA_DIR": str(tmp_path / "var"),
-        "CAMPAIGN_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
-        "BLUESKY_HANDLE": "",
-        "BLUESKY_APP_PASSWORD": "",
-        "MASTODON_API_BASE_URL": "",
-        "MASTODON_ACCESS_TOKEN": "",
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CAMPAIGN_REDIS_URL", raising=False)
-    monkeypatch.delenv("CAMPAIGN_DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return values
+    no_credentials = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "MASTODON_API_BASE_URL", "MASTODON_ACCESS_TOKEN")
+    return cli_env(monkeypatch, tmp_path, dict.fromkeys(no_credentials, ""))
 
 
 def deliveries(env: dict[str, str]) -> list[Delivery]:
     store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
     with store.transaction() as session:
         return list(session.scalars(select(Delivery)))
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_schedule_is_all_or_nothing_when_one_calendar_is_broken(env: dict[str, str], tmp_path: Path) -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from scheduler.cli import main
 from tests.bluesky_adapter.conftest import Publisher, list_records, make_publisher
 from tests.mastodon_server import MastodonControl, TestAccount
 from tests.support.bluesky_fixtures import BlueskyNetwork
+from tests.support.cli import cli_env, invoke
 from tests.support.engine import write_calendar, write_campaign
 
 pytestmark = pytest.mark.integration
@@ -28,24 +27,12 @@ def poster(bluesky_network: BlueskyNetwork) -> Publisher:
 def live_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poster: Publisher, mastodon_account: TestAccount
 ) -> dict[str, str]:
-    values = {
-        "CAMPAIGN_DATA_DIR": str(tmp_path / "var"),
-        "CAMPAIGN_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
+    credentials = {
         **poster.env(),
         "MASTODON_API_BASE_URL": mastodon_account.base_url,
         "MASTODON_ACCESS_TOKEN": mastodon_account.token,
     }
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CAMPAIGN_REDIS_URL", raising=False)
-    monkeypatch.delenv("CAMPAIGN_DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return values
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
+    return cli_env(monkeypatch, tmp_path, credentials)
 
 
 def test_accounts_check_logs_in_to_both_and_prints_no_secret(live_env: dict[str, str], poster: Publisher) -> None:
