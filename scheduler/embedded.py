@@ -110,6 +110,28 @@ class EmbeddedRedis:
 
 
 @dataclass
+class RestartBackoff:
+    """When a dead process may be started again: after a back-off that doubles with each restart within the
+    crash-loop window (0.5 s up to 60 s); one restarted `max_restarts` times within it raises CrashLoop."""
+
+    recent: list[float] = field(default_factory=list)  # monotonic times of restarts within the window
+    restart_at: float | None = None  # monotonic time of the next restart
+
+    def due(self, now: float, *, window: float, max_restarts: int, name: str, log_path: Path | None) -> bool:
+        """True when the restart should happen now (and counts it)."""
+        self.recent = [at for at in self.recent if now - at < window]
+        if len(self.recent) >= max_restarts:
+            raise CrashLoop(name, len(self.recent), window, log_path)
+        if self.restart_at is None:
+            self.restart_at = now + min(60.0, 2.0 ** len(self.recent) / 2)
+        if now < self.restart_at:
+            return False
+        self.restart_at = None
+        self.recent.append(now)
+        return True
+
+
+@dataclass
 class ChildProcess:
     name: str
     args: list[str]
@@ -117,8 +139,7 @@ class ChildProcess:
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
-    recent_restarts: list[float] = field(default_factory=list)  # monotonic times, within the crash-loop window
-    restart_at: float | None = None  # monotonic time of the next restart, after a back-off
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
 
     def start(self) -> None:
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - the child owns it
@@ -197,8 +218,7 @@ class Services:
 
     redis: EmbeddedRedis | None
     children: list[ChildProcess] = field(default_factory=list)
-    redis_restarts: list[float] = field(default_factory=list)
-    redis_restart_at: float | None = None
+    redis_backoff: RestartBackoff = field(default_factory=RestartBackoff)
 
     def stop(self) -> None:
         for child in self.children:
@@ -207,20 +227,16 @@ class Services:
             self.redis.stop()
 
     def supervise_once(self, *, window: float = 600.0, max_restarts: int = 10, now: float | None = None) -> list[str]:
-        """Restart what died on its own (Redis first: the others need it), after a back-off that doubles with
-        each recent restart (1 s up to 60 s). Returns what was restarted. A child that died more than
-        `max_restarts` times within `window` seconds raises CrashLoop: posting must not stop in silence."""
+        """Restart what died on its own (Redis first: the others need it), each after its RestartBackoff.
+        Returns what was restarted. One restarted `max_restarts` times within `window` seconds that dies again
+        raises CrashLoop: posting must not stop in silence."""
         now = time.monotonic() if now is None else now
         if self.redis is not None and self.redis.process is not None and not self.redis.alive():
-            self.redis_restarts = [at for at in self.redis_restarts if now - at < window]
-            if len(self.redis_restarts) >= max_restarts:
-                raise CrashLoop("redis", len(self.redis_restarts), window, self.redis.directory / "redis.log")
-            if self.redis_restart_at is None:
-                self.redis_restart_at = now + min(60.0, 2.0 ** len(self.redis_restarts) / 2)
-            if now < self.redis_restart_at:
+            log_path = self.redis.directory / "redis.log"
+            if not self.redis_backoff.due(
+                now, window=window, max_restarts=max_restarts, name="redis", log_path=log_path
+            ):
                 return []
-            self.redis_restart_at = None
-            self.redis_restarts.append(now)
             self.redis.start()
             return ["redis", *self._restart_children(window, max_restarts, now)]
         return self._restart_children(window, max_restarts, now)
@@ -230,15 +246,10 @@ class Services:
         for child in self.children:
             if child.alive() or child.process is None:
                 continue
-            child.recent_restarts = [at for at in child.recent_restarts if now - at < window]
-            if len(child.recent_restarts) >= max_restarts:
-                raise CrashLoop(child.name, len(child.recent_restarts), window, child.log_path)
-            if child.restart_at is None:
-                child.restart_at = now + min(60.0, 2.0 ** len(child.recent_restarts) / 2)
-            if now < child.restart_at:
+            if not child.backoff.due(
+                now, window=window, max_restarts=max_restarts, name=child.name, log_path=child.log_path
+            ):
                 continue
-            child.restart_at = None
-            child.recent_restarts.append(now)
             child.restarts += 1
             child.start()
             restarted.append(child.name)

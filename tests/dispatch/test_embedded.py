@@ -78,5 +78,5 @@ def test_the_supervisor_restarts_with_back_off_and_stops_a_crash_loop_loudly(tmp
     with pytest.raises(CrashLoop, match=crash_loop):
         services.supervise_once(now=now + 120)
     # After a quiet spell the count starts again.
-    dies.recent_restarts = [now - 700]
-    assert services.supervise_once(now=now + 1) == [] and dies.restart_at is not None
+    dies.backoff.recent = [now - 700]
+    assert services.supervise_once(now=now + 1) == [] and dies.backoff.restart_at is not None
