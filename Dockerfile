@@ -4,6 +4,8 @@ COPY pyproject.toml README.md ./
 COPY content_calendar ./content_calendar
 COPY scheduler ./scheduler
 COPY workers ./workers
+COPY platforms ./platforms
+COPY cli ./cli
 RUN pip install --no-cache-dir ".[postgres]"
 COPY campaigns ./campaigns
 RUN useradd --create-home --uid 10001 campaign && mkdir -p /data && chown campaign /data

@@ -31,9 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from platforms.base import Mention
 from scheduler.collection import MentionPolicy, MentionWriter
 from scheduler.db import Store
-from workers.platforms.base import Mention
 
 GOAL_RATIO = 0.5
 CAMPAIGN = "sasvaw-week"

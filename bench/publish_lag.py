@@ -17,10 +17,10 @@ from pathlib import Path
 
 from content_calendar.model import Calendar, Campaign, Post
 from content_calendar.render import render_post
+from platforms.outbox import read_outbox
 from scheduler.db import Store
 from scheduler.embedded import EmbeddedRedis, beat_process, celery_env, worker_process
 from scheduler.sync import CalendarInput, schedule_calendars
-from workers.platforms.outbox import read_outbox
 
 GOALS = {"p50_ms": 30.0, "p99_ms": 100.0, "memory_mb": 150.0}
 

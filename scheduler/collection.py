@@ -1,7 +1,7 @@
 """Storage of what the collectors bring back: mentions (once each, private by default), the collectors' cursors,
 back-off and leases, engagement snapshots of our own posts, and a record of every run.
 
-The collectors themselves live in workers/collecting.py; everything here is plain store access that the CLI,
+The collectors themselves live in scheduler/collecting.py; everything here is plain store access that the CLI,
 the Celery tasks, the tests and the benchmarks call alike.
 """
 
@@ -65,7 +65,7 @@ def search_tags(tags: Iterable[str]) -> list[str]:
 
 
 class MentionLike(Protocol):
-    """What a platform adapter gives for a post (workers.platforms.base.Mention has these fields)."""
+    """What a platform adapter gives for a post (platforms.base.Mention has these fields)."""
 
     platform: str
     uri: str

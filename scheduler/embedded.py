@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from workers.redis_urls import for_redis_py, socket_url
+from scheduler.redis_urls import for_redis_py, socket_url
 
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from platforms.outbox import OutboxAdapter
+from scheduler.api import ScheduleRefused, check_paths
 from scheduler.clock import FastForwardClock
 from scheduler.db import Store
 from scheduler.dispatch import Claim, DispatchPolicy, tick
 from scheduler.models import Delivery, State
-from scheduler.operations import ScheduleRefused, check_paths
+from scheduler.publishing import publish_delivery
 from scheduler.sync import schedule_calendars
-from workers.platforms.outbox import OutboxAdapter
-from workers.publishing import publish_delivery
 
 
 @dataclass(frozen=True)

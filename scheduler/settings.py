@@ -8,25 +8,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-
-class Secret:
-    """A credential that never shows itself in logs, reprs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+from platforms.base import Secret
 
 
 def _project_root() -> Path:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from scheduler.collecting import collect_beat_schedule
 from scheduler.settings import load_settings
-from workers.collecting import collect_beat_schedule
 
 
 def make_celery() -> Celery:

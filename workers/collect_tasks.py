@@ -1,4 +1,4 @@
-"""Celery tasks of the `collect` queue: thin faces over workers.collecting and scheduler.reports.
+"""Celery tasks of the `collect` queue: thin faces over scheduler.collecting and scheduler.reports.
 
 Called with no arguments (as beat does), the collector tasks fan out one task per campaign and platform, so
 one slow or failing collector holds up nothing else; each collector also takes a lease in the store, so two
@@ -12,10 +12,7 @@ import threading
 
 from content_calendar.campaign import load_campaign
 from content_calendar.model import CalendarError
-from scheduler.collection import campaigns_in_store
-from scheduler.reports import IsoWeek, weekly_report_for, write_due_reports, write_report
-from workers.app import app
-from workers.collecting import (
+from scheduler.collecting import (
     COLLECT_SECONDS_ENV,
     DEFAULT_COLLECT_SECONDS,
     DEFAULT_ENGAGEMENT_SECONDS,
@@ -28,7 +25,10 @@ from workers.collecting import (
     collect_mentions,
     engagement_campaigns,
 )
-from workers.runtime import Runtime, get_runtime
+from scheduler.collection import campaigns_in_store
+from scheduler.reports import IsoWeek, weekly_report_for, write_due_reports, write_report
+from scheduler.wiring import Runtime, get_runtime
+from workers.app import app
 
 log = logging.getLogger("campaign.collect")
 

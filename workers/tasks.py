@@ -1,4 +1,4 @@
-"""Celery tasks: thin faces over scheduler.dispatch and workers.publishing. They take ids, are idempotent,
+"""Celery tasks: thin faces over scheduler.dispatch and scheduler.publishing. They take ids, are idempotent,
 and hold no logic the CLI cannot reach without a broker."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from scheduler.clock import Clock
 from scheduler.dispatch import Claim, tick
+from scheduler.publishing import publish_delivery
+from scheduler.wiring import get_runtime
 from workers.app import app
-from workers.publishing import publish_delivery
-from workers.runtime import get_runtime
 
 log = logging.getLogger("campaign.tasks")
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from atproto import Client, models
 
-from scheduler.settings import Secret
+from platforms.base import Secret
+from platforms.bluesky import BlueskyAdapter
 from tests.bluesky_net.proxy import FaultProxy
 from tests.support.bluesky_fixtures import BlueskyAccount, BlueskyNetwork
-from workers.platforms.bluesky import BlueskyAdapter
 
 ACCOUNTS_CHECK_FIX = ("Settings > App passwords", "BLUESKY_APP_PASSWORD", "campaign accounts check")
 

@@ -20,13 +20,12 @@ import pytest
 from atproto import models
 
 from content_calendar.model import RenderedPart
-from scheduler.settings import Secret
+from platforms.base import CredentialsError, PermanentError, RateLimited, Secret, TransientError
+from platforms.bluesky import BlueskyAdapter, SessionFile, created_at, record_key
 from scheduler.sync import delivery_key
 from tests.bluesky_adapter.conftest import ACCOUNTS_CHECK_FIX, Publisher
 from tests.bluesky_net.proxy import FaultProxy, RequestMatch
 from tests.support.engine import wait_for
-from workers.platforms.base import CredentialsError, PermanentError, RateLimited, TransientError
-from workers.platforms.bluesky import BlueskyAdapter, SessionFile, created_at, record_key
 
 pytestmark = pytest.mark.integration
 
@@ -123,8 +122,8 @@ def test_one_login_is_shared_by_adapters_threads_and_processes(
     assert notes == ["session: reused the cached session"] * 8
 
     script = (
-        "import json, sys\nfrom pathlib import Path\nfrom scheduler.settings import Secret\n"
-        "from workers.platforms.bluesky import BlueskyAdapter\n"
+        "import json, sys\nfrom pathlib import Path\nfrom platforms.base import Secret\n"
+        "from platforms.bluesky import BlueskyAdapter\n"
         "a = BlueskyAdapter(service=sys.argv[1], handle=sys.argv[2], app_password=Secret(sys.argv[3]),"
         " data_dir=Path(sys.argv[4]))\nprint(json.dumps(list(a.check_account().notes)))\n"
     )

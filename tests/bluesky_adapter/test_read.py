@@ -14,12 +14,12 @@ from atproto import Client, models
 
 from content_calendar.facets import detect_facets
 from content_calendar.model import RenderedPart
+from platforms.base import Mention
+from platforms.bluesky import BlueskyAdapter, record_key
 from tests.bluesky_adapter.conftest import Publisher
 from tests.bluesky_net.proxy import FaultProxy, RequestMatch
 from tests.support.bluesky_fixtures import BlueskyAccount, BlueskyNetwork
 from tests.support.engine import wait_for
-from workers.platforms.base import Mention
-from workers.platforms.bluesky import BlueskyAdapter, record_key
 
 pytestmark = pytest.mark.integration
 

@@ -21,6 +21,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from content_calendar.model import Campaign, Image, Link, PlatformOverride, Post, RenderedPart, ThreadPart
+from platforms.bluesky import created_at, record_key
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
 from scheduler.sync import schedule_calendars
@@ -28,7 +29,6 @@ from tests.bluesky_adapter.conftest import ACCOUNTS_CHECK_FIX, Publisher
 from tests.bluesky_net.proxy import REPO_WRITES, FaultProxy, RequestMatch
 from tests.support.bluesky_fixtures import BlueskyNetwork
 from tests.support.engine import Engine, calendar_input, database_held, started, wait_for
-from workers.platforms.bluesky import created_at, record_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

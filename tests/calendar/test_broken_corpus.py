@@ -13,9 +13,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from cli.calendar import calendar
 from content_calendar.model import PlatformLimits, Problem
 from content_calendar.validate import check_calendar
-from scheduler.calendar_commands import calendar
 
 BROKEN = Path(__file__).parent / "broken"
 CAMPAIGNS = BROKEN / "campaigns"

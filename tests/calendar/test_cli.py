@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from icalendar import Calendar as ICalendar
 
-from scheduler.calendar_commands import calendar
+from cli.calendar import calendar
 from tests.calendar.conftest import WriteCalendar
 
 NOW = "2027-01-15T12:00:00+00:00"

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from platforms.outbox import read_outbox
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
 from tests.support.cli import cli_env, invoke
 from tests.support.engine import wait_for, write_calendar, write_campaign
-from workers.platforms.outbox import read_outbox
 
 FUTURE = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 
@@ -123,7 +123,7 @@ def test_run_posts_on_time_stops_cleanly_on_ctrl_c_and_resumes(env: dict[str, st
     soon = datetime.now(UTC) + timedelta(seconds=6)
     calendar = write_calendar(folder, "cal.yaml", [("soon", soon, "Going out now #ActOnIICSA")])
     child_env = {**os.environ, **env, "CAMPAIGN_TICK_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "scheduler.cli", "run", str(calendar)]
+    command = [sys.executable, "-m", "cli.main", "run", str(calendar)]
     first = subprocess.Popen(command, env=child_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     outbox = Path(env["CAMPAIGN_DATA_DIR"]) / "outbox.jsonl"
     try:

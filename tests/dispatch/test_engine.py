@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from platforms.outbox import read_outbox
+from scheduler.api import pause_and_drain
 from scheduler.clock import SystemClock
 from scheduler.db import Store
 from scheduler.embedded import Services
 from scheduler.models import Delivery, Event, State
-from scheduler.operations import pause_and_drain
 from scheduler.sync import schedule_calendars
 from tests.support.engine import Engine, calendar_input, campaign, database_held, post, started, wait_for
-from workers.platforms.outbox import read_outbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from platforms.outbox import OutboxAdapter, read_outbox
 from scheduler import dispatch
 from scheduler.clock import FixedClock
 from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy, Skip
 from scheduler.models import Delivery, Event, State
+from scheduler.publishing import publish_delivery
 from scheduler.sync import SyncRefused, schedule_calendars
 from tests.support.engine import LONDON, calendar_input, campaign, post
-from workers.platforms.outbox import OutboxAdapter, read_outbox
-from workers.publishing import publish_delivery
 
 T0 = datetime(2027, 2, 1, 9, 0, tzinfo=LONDON)
 POLICY = DispatchPolicy()

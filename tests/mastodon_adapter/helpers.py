@@ -12,8 +12,8 @@ from PIL import Image as PillowImage
 
 from content_calendar.model import Campaign, Image, PlatformOverride, Post, RenderedPart, ThreadPart
 from content_calendar.render import render_post
+from platforms.mastodon import MastodonAdapter
 from tests.mastodon_server import MastodonControl, TestAccount
-from workers.platforms.mastodon import MastodonAdapter
 
 CW = "Child sexual abuse"
 

@@ -11,6 +11,14 @@ from pathlib import Path
 import pytest
 
 from content_calendar.render import mastodon_length
+from platforms.base import (
+    CredentialsError,
+    PermanentError,
+    RateLimited,
+    ThreadRefs,
+    TransientError,
+)
+from platforms.mastodon import MastodonAdapter, html_to_plain
 from tests.mastodon_adapter.helpers import (
     CW,
     adapter_for,
@@ -23,14 +31,6 @@ from tests.mastodon_adapter.helpers import (
     source_of,
 )
 from tests.mastodon_server import MastodonControl, TestAccount
-from workers.platforms.base import (
-    CredentialsError,
-    PermanentError,
-    RateLimited,
-    ThreadRefs,
-    TransientError,
-)
-from workers.platforms.mastodon import MastodonAdapter, html_to_plain
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from content_calendar.model import Campaign
+from platforms.base import PermanentError
+from platforms.mastodon import MastodonAdapter
 from scheduler.clock import FixedClock
+from scheduler.collecting import SettingsAdapters, collect_mentions
 from scheduler.db import Store
 from scheduler.settings import load_settings
 from tests.mastodon_server import MastodonControl, TestAccount
 from tests.support.mastodon_fixtures import MastodonFederation
-from workers.collecting import SettingsAdapters, collect_mentions
-from workers.platforms.base import PermanentError
-from workers.platforms.mastodon import MastodonAdapter
 
 TAG_PATH = "/api/v1/timelines/tag/ItsNotOK"
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from platforms.mastodon import MastodonAdapter
 from scheduler.collection import MentionPolicy, store_mentions
 from scheduler.collection_models import MentionRecord
 from scheduler.db import Store
 from tests.mastodon_server import MastodonControl
 from tests.support.mastodon_fixtures import MastodonFederation
-from workers.platforms.mastodon import MastodonAdapter
 
 
 def _host(control: MastodonControl) -> str:

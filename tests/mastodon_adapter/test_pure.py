@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from workers.platforms.mastodon import InstanceLimits, html_to_plain, parse_version, snowflake_at
+from platforms.mastodon import InstanceLimits, html_to_plain, parse_version, snowflake_at
 
 
 def test_html_to_plain_keeps_text_and_drops_markup_safely() -> None:

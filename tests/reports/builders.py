@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from platforms.base import Engagement, Mention
 from scheduler.collection import DuePost, MentionPolicy, store_mentions, store_snapshots
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, PostRecord, State
-from workers.platforms.base import Engagement, Mention
 
 LONDON = ZoneInfo("Europe/London")
 ORGS = ("napac.org.uk",)

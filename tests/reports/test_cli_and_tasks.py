@@ -15,12 +15,12 @@ from celery import Celery
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from cli.reports import collect, report
+from scheduler.api import latest_report
 from scheduler.collection_models import CollectorRun
 from scheduler.db import Store
 from scheduler.embedded import ChildProcess, EmbeddedRedis, celery_env
 from scheduler.models import State
-from scheduler.operations import latest_report
-from scheduler.report_commands import collect, report
 from scheduler.reports import IsoWeek
 from tests.reports.builders import StoreBuilder, known_week
 from tests.support.engine import redis_dir, wait_for

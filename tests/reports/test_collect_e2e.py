@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from content_calendar.facets import detect_facets
 from content_calendar.model import Campaign
 from scheduler.clock import FixedClock
+from scheduler.collecting import CollectOptions, SettingsAdapters, collect_engagement, collect_mentions
 from scheduler.collection_models import CollectorRun, EngagementSnapshot, MentionRecord
 from scheduler.db import Store
 from scheduler.models import State
@@ -27,7 +28,6 @@ from tests.reports.builders import StoreBuilder
 from tests.support.bluesky_fixtures import BlueskyNetwork
 from tests.support.engine import wait_for
 from tests.support.mastodon_fixtures import MastodonFederation
-from workers.collecting import CollectOptions, SettingsAdapters, collect_engagement, collect_mentions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,25 @@ import pytest
 from sqlalchemy import select
 
 from content_calendar.model import Campaign
+from platforms.base import (
+    CredentialsError,
+    Engagement,
+    Mention,
+    MentionPage,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from scheduler.clock import FixedClock
+from scheduler.collecting import (
+    CollectOptions,
+    MentionSource,
+    NotConfigured,
+    SettingsAdapters,
+    collect_beat_schedule,
+    collect_engagement,
+    collect_mentions,
+)
 from scheduler.collection import (
     MENTIONS,
     CollectorKey,
@@ -35,24 +53,6 @@ from scheduler.db import Store
 from scheduler.models import State
 from scheduler.settings import load_settings
 from tests.reports.builders import StoreBuilder, mention, policy
-from workers.collecting import (
-    CollectOptions,
-    MentionSource,
-    NotConfigured,
-    SettingsAdapters,
-    collect_beat_schedule,
-    collect_engagement,
-    collect_mentions,
-)
-from workers.platforms.base import (
-    CredentialsError,
-    Engagement,
-    Mention,
-    MentionPage,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 NOW = datetime(2027, 2, 3, 12, tzinfo=UTC)
 CAMPAIGN = Campaign(

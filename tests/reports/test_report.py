@@ -307,7 +307,7 @@ def test_monday_report_is_written_once_when_due(known: Store, tmp_path: Path) ->
     due = write_due_reports(known, reports, ["sasvaw-week"], london(2027, 2, 8, 7), campaigns_dir=None)
     assert [p.name for p in due if p.suffix == ".html"] == ["sasvaw-week-2027-W05.html"]
     assert write_due_reports(known, reports, ["sasvaw-week"], london(2027, 2, 9, 12), campaigns_dir=None) == []
-    from scheduler.operations import latest_report
+    from scheduler.api import latest_report
 
     assert latest_report(reports) == reports / "sasvaw-week" / "sasvaw-week-2027-W05.html"
 

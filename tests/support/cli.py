@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scheduler.cli import main
+from cli.main import main
 
 
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, credentials: dict[str, str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from workers.redis_urls import for_limits
+from scheduler.redis_urls import for_limits
 
 # Bluesky: 5,000 write points an hour and 35,000 a day, a create costs 3 points.
 # Mastodon: 300 statuses per 3 hours (and 300 requests per 5 minutes).

@@ -84,6 +84,26 @@ class AccountInfo:
     notes: tuple[str, ...] = ()  # e.g. limits read from the instance, session reused or refreshed
 
 
+class Secret:
+    """A credential that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
 class AdapterError(Exception):
     """Base of adapter errors. `str(error)` must be safe to store and show: no secrets."""
 

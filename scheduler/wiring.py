@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
+from platforms.base import PlatformAdapter
+from platforms.outbox import OutboxAdapter
 from scheduler.clock import Clock, SystemClock
 from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy
+from scheduler.publishing import Redactor
+from scheduler.ratelimit import RateLimiter
 from scheduler.settings import Settings, load_settings
-from workers.platforms.base import PlatformAdapter
-from workers.platforms.outbox import OutboxAdapter
-from workers.publishing import Redactor
-from workers.ratelimit import RateLimiter
 
 
 def policy_from(settings: Settings) -> DispatchPolicy:
@@ -59,11 +59,11 @@ class Adapters:
 
     def _build(self, platform: str) -> PlatformAdapter:
         if platform == "bluesky" and self.settings.bluesky_configured:
-            from workers.platforms.bluesky import BlueskyAdapter
+            from platforms.bluesky import BlueskyAdapter
 
             return BlueskyAdapter.from_settings(self.settings)
         if platform == "mastodon" and self.settings.mastodon_configured:
-            from workers.platforms.mastodon import MastodonAdapter
+            from platforms.mastodon import MastodonAdapter
 
             return MastodonAdapter.from_settings(self.settings)
         return OutboxAdapter(self.settings.outbox_path, platform)

@@ -1,6 +1,6 @@
-"""`campaign report weekly` and `campaign collect`: thin faces over scheduler.reports and workers.collecting.
+"""`campaign report weekly` and `campaign collect`: thin faces over scheduler.reports and scheduler.collecting.
 
-Registered in scheduler/cli.py with `main.add_command(report)` and `main.add_command(collect)`."""
+Registered in cli/main.py with `main.add_command(report)` and `main.add_command(collect)`."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def collect(
 
     from content_calendar.model import CalendarError
     from scheduler.clock import SystemClock
-    from workers.collecting import (
+    from scheduler.collecting import (
         NO_CREDENTIALS,
         CollectorOutcome,
         SettingsAdapters,
@@ -144,7 +144,7 @@ def collect(
         collect_mentions,
         engagement_campaigns,
     )
-    from workers.publishing import Redactor
+    from scheduler.publishing import Redactor
 
     settings = load_settings()
     store = _store(settings)

@@ -1,6 +1,6 @@
 """`campaign`: plan, check and post campaign calendars to Bluesky and Mastodon, exactly once.
 
-Every command is a thin call into scheduler.operations, scheduler.dispatch or content_calendar."""
+Every command is a thin call into scheduler.api, scheduler.dispatch or content_calendar."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from typing import Any
 import click
 from sqlalchemy import make_url
 
-from scheduler import dispatch, operations
-from scheduler.calendar_commands import calendar
+from cli.calendar import calendar
+from cli.reports import collect, report
+from scheduler import api as operations
+from scheduler import dispatch
 from scheduler.clock import SystemClock
 from scheduler.db import Store
-from scheduler.report_commands import collect, report
 from scheduler.settings import Settings, load_settings
 
 clock = SystemClock()
@@ -273,9 +274,9 @@ def post_now(post_id: str, platform: str, campaign: str | None) -> None:
 
     It uses the same idempotency key, so a second call finds it published and posts nothing. A missed or
     failed delivery is re-armed first."""
-    from workers.publishing import post_now as publish_now
-    from workers.ratelimit import RateLimiter
-    from workers.runtime import Adapters, policy_from, redactor_from
+    from scheduler.publishing import post_now as publish_now
+    from scheduler.ratelimit import RateLimiter
+    from scheduler.wiring import Adapters, policy_from, redactor_from
 
     settings = _settings()
     try:
@@ -313,8 +314,8 @@ def accounts_check() -> None:
     """Log in to each configured account (reusing the cached session) and show who it is and what it may do.
 
     Secrets are never printed. A platform without credentials is reported as a dry run."""
-    from workers.platforms.base import AdapterError
-    from workers.runtime import Adapters, redactor_from
+    from platforms.base import AdapterError
+    from scheduler.wiring import Adapters, redactor_from
 
     settings = _settings()
     adapters = Adapters(settings)
@@ -349,7 +350,7 @@ def accounts_check() -> None:
 @click.option("--path", "path", type=click.Path(path_type=Path), help="Another outbox file (e.g. a rehearsal's).")
 def outbox(tail: int, as_json: bool, path: Path | None) -> None:
     """Show the dry-run outbox: exactly what would have been sent to platforms without credentials."""
-    from workers.platforms.outbox import read_outbox
+    from platforms.outbox import read_outbox
 
     settings = _settings()
     target = path or settings.outbox_path

@@ -16,6 +16,14 @@ from typing import Literal
 from sqlalchemy import select
 
 from content_calendar.model import RenderedPart
+from platforms.base import (
+    PermanentError,
+    PlatformAdapter,
+    RateLimited,
+    RemotePost,
+    ThreadRefs,
+    TransientError,
+)
 from scheduler.clock import Clock
 from scheduler.db import Store
 from scheduler.dispatch import (
@@ -36,15 +44,7 @@ from scheduler.dispatch import (
     set_due_now,
 )
 from scheduler.models import Delivery, State
-from workers.platforms.base import (
-    PermanentError,
-    PlatformAdapter,
-    RateLimited,
-    RemotePost,
-    ThreadRefs,
-    TransientError,
-)
-from workers.ratelimit import RateLimiter
+from scheduler.ratelimit import RateLimiter
 
 log = logging.getLogger("campaign.publish")
 

@@ -56,8 +56,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from content_calendar.images import ImageProblem, prepare_image
 from content_calendar.model import DEFAULT_LIMITS, Facet, RenderedImage, RenderedPart
-from scheduler.settings import Secret, Settings
-from workers.platforms.base import (
+from platforms.base import (
     AccountInfo,
     AdapterError,
     CredentialsError,
@@ -68,6 +67,7 @@ from workers.platforms.base import (
     PublishOutcome,
     RateLimited,
     RemotePost,
+    Secret,
     ThreadRefs,
     TransientError,
 )
@@ -681,15 +681,6 @@ class BlueskyAdapter:
         self.search_page_size = max(1, min(100, search_page_size))
         self.engagement_batch = max(1, min(25, engagement_batch))
         self.web_app = web_app
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BlueskyAdapter:
-        return cls(
-            service=settings.bluesky_service,
-            handle=settings.bluesky_handle,
-            app_password=settings.bluesky_app_password,
-            data_dir=settings.data_dir,
-        )
 
     def __repr__(self) -> str:
         return f"BlueskyAdapter(service={self.service!r}, account={self.account!r})"

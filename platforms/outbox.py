@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from content_calendar.model import RenderedPart
-from workers.platforms.base import PublishOutcome, RemotePost, ThreadRefs
+from platforms.base import PublishOutcome, RemotePost, ThreadRefs
 
 
 def read_outbox(path: Path) -> list[dict[str, Any]]:

@@ -28,6 +28,14 @@ from typing import Any, Literal, Protocol
 
 from content_calendar.campaign import known_campaigns, load_campaign
 from content_calendar.model import CalendarError, Campaign
+from platforms.base import (
+    CredentialsError,
+    Engagement,
+    MentionPage,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from scheduler.clock import Clock
 from scheduler.collection import (
     ENGAGEMENT,
@@ -50,14 +58,6 @@ from scheduler.collection import (
 )
 from scheduler.db import Store
 from scheduler.settings import Settings
-from workers.platforms.base import (
-    CredentialsError,
-    Engagement,
-    MentionPage,
-    PermanentError,
-    RateLimited,
-    TransientError,
-)
 
 log = logging.getLogger("campaign.collect")
 
@@ -187,7 +187,7 @@ class SettingsAdapters:
             if platform == "bluesky":
                 if not self.settings.bluesky_configured:
                     raise NotConfigured(NO_CREDENTIALS["bluesky"])
-                from workers.platforms.bluesky import BlueskyAdapter
+                from platforms.bluesky import BlueskyAdapter
 
                 if self.options["bluesky"]:
                     adapter: Any = BlueskyAdapter(
@@ -202,7 +202,7 @@ class SettingsAdapters:
             elif platform == "mastodon":
                 if not self.settings.mastodon_configured:
                     raise NotConfigured(NO_CREDENTIALS["mastodon"])
-                from workers.platforms.mastodon import MastodonAdapter
+                from platforms.mastodon import MastodonAdapter
 
                 adapter = MastodonAdapter.from_settings(self.settings, **self.options["mastodon"])
             else:

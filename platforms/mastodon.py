@@ -44,7 +44,7 @@ from mastodon.errors import (
 from content_calendar.images import ImageProblem, prepare_image
 from content_calendar.model import RenderedPart
 from content_calendar.render import mastodon_length
-from workers.platforms.base import (
+from platforms.base import (
     AccountInfo,
     CredentialsError,
     Engagement,
@@ -349,12 +349,6 @@ class MastodonAdapter:
         # not upload (and count against the 30-per-30-minutes media limit) again. Keyed by idempotency key.
         self._pending_uploads: dict[str, dict[tuple[str, str, str], str]] = {}
         self._posted: dict[str, str] = {}  # idempotency key -> status id this process saw created
-
-    @classmethod
-    def from_settings(cls, settings: Any, **options: Any) -> MastodonAdapter:
-        token = settings.mastodon_access_token
-        revealed = token.reveal() if hasattr(token, "reveal") else str(token)
-        return cls(settings.mastodon_api_base_url, revealed, **options)
 
     def __repr__(self) -> str:
         return f"MastodonAdapter({self.api_base_url!r}, access_token='********')"
