@@ -1,0 +1,128 @@
+"""The report's files: written atomically, where they go, and which campaigns' reports are due."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from content_calendar.model import DEFAULT_TIMEZONE
+from scheduler.db import Store
+from scheduler.reports.model import IsoWeek, WeeklyReport
+from scheduler.reports.queries import build_weekly_report
+from scheduler.reports.rendering import csv_tables, render_csv, render_html, render_markdown
+
+FORMATS = ("html", "md", "csv")
+
+
+def _write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
+    """Write next to the target and rename: a reader (or `campaign status`) never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding=encoding, newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write the report in each format into `out_dir`: <campaign>-<week>.html / .md, and the CSV tables as
+    <campaign>-<week>-<table>.csv (UTF-8 with a BOM, which Excel needs to read UTF-8)."""
+    written = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
+    # CSV and Markdown first: the HTML file is what `campaign status` looks for, so it lands last.
+    if "csv" in formats:
+        for name, rows in csv_tables(report).items():
+            path = out_dir / f"{report.file_stem}-{name}.csv"
+            _write_atomic(path, render_csv(rows), encoding="utf-8-sig")
+            written.append(path)
+    if "md" in formats:
+        path = out_dir / f"{report.file_stem}.md"
+        _write_atomic(path, render_markdown(report))
+        written.append(path)
+    if "html" in formats:
+        path = out_dir / f"{report.file_stem}.html"
+        _write_atomic(path, render_html(report))
+        written.append(path)
+    return written
+
+
+# --- the campaign's settings, and the Monday report ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportSubject:
+    slug: str
+    name: str
+    zone: str
+    organisation_accounts: tuple[str, ...]
+
+
+def report_subject(campaigns_dir: Path | None, slug: str) -> ReportSubject:
+    """Name, zone and allow-list from campaign.yaml; a campaign without one is reported with no names at all."""
+    if campaigns_dir is not None and (campaigns_dir / slug / "campaign.yaml").is_file():
+        from content_calendar.campaign import load_campaign
+        from content_calendar.model import CalendarError
+
+        try:
+            campaign = load_campaign(campaigns_dir / slug)
+        except CalendarError:
+            pass
+        else:
+            return ReportSubject(slug, campaign.name, campaign.timezone, campaign.organisation_accounts)
+    return ReportSubject(slug, slug, DEFAULT_TIMEZONE, ())
+
+
+def weekly_report_for(
+    store: Store,
+    slug: str,
+    week: IsoWeek,
+    *,
+    campaigns_dir: Path | None,
+    include_handles: bool = False,
+    now: datetime | None = None,
+) -> WeeklyReport:
+    subject = report_subject(campaigns_dir, slug)
+    return build_weekly_report(
+        store, slug, week, campaign_name=subject.name, organisation_accounts=subject.organisation_accounts,
+        zone=subject.zone, include_handles=include_handles, now=now,
+    )  # fmt: skip
+
+
+REPORT_DUE = time(7, 0)  # Monday 07:00 local: last week's report is written
+
+
+def report_path(reports_dir: Path, slug: str, week: IsoWeek) -> Path:
+    return reports_dir / slug / f"{slug}-{week.label}.html"
+
+
+def write_due_reports(
+    store: Store, reports_dir: Path, campaigns: Sequence[str], now: datetime, *, campaigns_dir: Path | None
+) -> list[Path]:
+    """Last week's report for each campaign, once it is Monday 07:00 (campaign zone) or later and the report is
+    not there yet: beat calls this every few minutes; it writes each report once and catches up after downtime."""
+    written: list[Path] = []
+    for slug in campaigns:
+        subject = report_subject(campaigns_dir, slug)
+        local_now = now.astimezone(ZoneInfo(subject.zone))
+        this_monday = local_now.date() - timedelta(days=local_now.weekday())
+        if local_now < datetime.combine(this_monday, REPORT_DUE, tzinfo=ZoneInfo(subject.zone)):
+            this_monday -= timedelta(days=7)  # before 07:00 on Monday: the week before last is the latest due
+        week = IsoWeek.containing(this_monday - timedelta(days=7))
+        if report_path(reports_dir, slug, week).exists():
+            continue
+        report = build_weekly_report(
+            store, slug, week, campaign_name=subject.name, organisation_accounts=subject.organisation_accounts,
+            zone=subject.zone, now=now,
+        )  # fmt: skip
+        written += write_report(report, reports_dir / slug)
+    return written

@@ -1,0 +1,147 @@
+"""The report as people read it: HTML and Markdown (Jinja2 templates in templates/), and CSV tables.
+
+Every piece of text from a post or mention is treated as hostile: HTML escapes it (Jinja2 autoescape, inside
+<bdi>, bidi controls removed, and a Content-Security-Policy that allows no script at all), Markdown escapes
+its Markdown and HTML characters, CSV guards against formula injection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from scheduler.collection import clean_text
+from scheduler.reports.charts import growth_chart, mentions_chart
+from scheduler.reports.model import NO_EARLIER_SNAPSHOT, PLATFORM_NAMES, PostEngagement, WeeklyReport, signed
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _finalize_html(value: Any) -> Any:
+    # Every string printed into the page loses bidi overrides and control characters; autoescape then
+    # escapes it (Markup, our own markup, passes through).
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return clean_text(value)
+    return value
+
+
+_MD_INLINE = re.compile(r"([\\`*_{}\[\]|~])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))")
+
+
+def md_escape(value: Any) -> str:
+    """Text safe inside Markdown (and the HTML many Markdown renderers allow): one line, inline Markdown
+    punctuation backslash-escaped (a link or image needs `[`, so `(` and `!` are harmless elsewhere), what
+    would start a heading, list or quote escaped at the start, and <, > and & as entities."""
+    if isinstance(value, Markup):
+        return str(value)
+    if not isinstance(value, str):
+        return "" if value is None else str(value)
+    text = " ".join(clean_text(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(_escape_line_start, text, count=1)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    lead, marker = match.group(1), match.group(2)
+    if marker.isdigit():  # "12." starts an ordered list: escape the dot (a backslash before a digit is literal)
+        return f"{lead}{marker}\\"
+    return f"{lead}\\{marker}"
+
+
+def _environment(markdown: bool) -> Environment:
+    if markdown:
+        return Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=False, finalize=md_escape, undefined=StrictUndefined,
+            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+        )  # fmt: skip
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=_finalize_html, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
+
+
+def _context(report: WeeklyReport) -> dict[str, Any]:
+    return {
+        "r": report,
+        "platform_names": PLATFORM_NAMES,
+        "signed": signed,
+        "no_earlier_snapshot": NO_EARLIER_SNAPSHOT,
+        "generated_local": report.generated_at.astimezone(ZoneInfo(report.zone)).strftime("%a %-d %b %Y %H:%M"),
+    }
+
+
+def render_html(report: WeeklyReport) -> str:
+    context = _context(report)
+    context["mentions_chart"] = mentions_chart(report.mentions)
+    context["growth_chart"] = growth_chart(report.top_posts)
+    return _environment(markdown=False).get_template("weekly.html.j2").render(context)
+
+
+def render_markdown(report: WeeklyReport) -> str:
+    return _environment(markdown=True).get_template("weekly.md.j2").render(_context(report))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A spreadsheet-safe cell: text that a spreadsheet would run as a formula gets a leading quote."""
+    if isinstance(value, str):
+        value = clean_text(value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value
+    return value
+
+
+def _growth_cells(post: PostEngagement) -> list[Any]:
+    """This week's gains, or empty cells when they are unknown (no snapshot before the week)."""
+    if not post.growth_known:
+        return [""] * 5
+    return [post.likes_growth, post.reposts_growth, post.replies_growth, post.quotes_growth, post.growth]
+
+
+def csv_tables(report: WeeklyReport) -> dict[str, list[list[Any]]]:
+    """name -> rows (header first) for the CSV files."""
+    m = report.mentions
+    accounts: list[list[Any]] = [["accounts", "count"], ["mentioning the campaign", m.accounts],
+                                 ["new", m.new_accounts], ["returning", m.returning_accounts],
+                                 ["replies to us", m.replies_to_us]]  # fmt: skip
+    tables: dict[str, list[list[Any]]] = {
+        "summary": [["figure", "this week", "previous week", "change"]]
+        + [[c.label, c.this_week, c.previous_week, c.delta] for c in report.changes],
+        "deliveries": [["post", "platform", "part", "planned", "outcome", "published", "reason", "url"]]
+        + [[p.post_id, p.platform, p.part, p.due_local, p.outcome, p.published_local, p.reason, p.url]
+           for p in report.problems],
+        "engagement": [[
+            "post", "platform", "published", "likes", "reposts", "replies", "quotes", "total",
+            "likes this week", "reposts this week", "replies this week", "quotes this week", "gained this week",
+            "summary", "url", "note",
+        ]] + [[
+            p.post_id, p.platform, p.published_local, p.likes, p.reposts, p.replies, p.quotes, p.total,
+            *_growth_cells(p), p.summary, p.url, p.growth_note,
+        ] for p in report.posts],
+        "mentions_per_day": [["date", *[PLATFORM_NAMES.get(p, p) for p in m.platforms], "total"]]
+        + [[d.isoformat(), *[m.per_day[p][i] for p in m.platforms], m.day_total(i)] for i, d in enumerate(m.days)],
+        "accounts": accounts + [[f"{a.handle} ({a.platform})", a.mentions] for a in report.named_accounts],
+        "examples": [["when", "platform", "account", "text", "url"]]
+        + [[e.when_local, e.platform, e.handle, e.text, e.url] for e in report.examples],
+    }  # fmt: skip
+    return tables
+
+
+def render_csv(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([csv_cell(cell) for cell in row])
+    return buffer.getvalue()
