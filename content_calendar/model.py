@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 PLATFORMS: tuple[str, ...] = ("bluesky", "mastodon")
+PLATFORM_NAMES: Mapping[str, str] = {"bluesky": "Bluesky", "mastodon": "Mastodon"}  # as people read them
+DEFAULT_TIMEZONE = "Europe/London"  # the zone of a campaign.yaml that names none
 BLUESKY_SELF_LABELS: frozenset[str] = frozenset({"sexual", "nudity", "porn", "graphic-media"})
 MASTODON_VISIBILITIES: frozenset[str] = frozenset({"public", "unlisted", "private", "direct"})
 # Who may reply on Bluesky (threadgate rules): "mentioned", "following", "followers"; an empty tuple means nobody.
@@ -97,7 +99,7 @@ class Campaign:
     directory: Path
     hashtags: tuple[str, ...]  # with '#', first is the main one
     hashtag_variants: tuple[str, ...] = ()  # other spellings that count as mentions (matched case-insensitively)
-    timezone: str = "Europe/London"
+    timezone: str = DEFAULT_TIMEZONE
     accounts: Mapping[str, str] = field(default_factory=dict)  # platform -> handle / acct (no secrets)
     organisation_accounts: tuple[str, ...] = ()  # handles that reports may name
     # campaign.yaml `reports: {keep_handles: true}`: collection (beat included) keeps third parties' handles,
