@@ -21,12 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from icalendar import Calendar as ICalendar
 from icalendar import Event, Timezone, TimezoneDaylight, TimezoneStandard
 
-from content_calendar.model import Calendar, Campaign, Post, RenderedPart
+from content_calendar.model import PLATFORM_NAMES, Calendar, Campaign, Post, RenderedPart
 
 EVENT_DURATION = timedelta(minutes=15)
 PRODID = "-//campaign-scheduler//content_calendar//EN"
 _SUMMARY_CHARS = 60
-_PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
 # SEQUENCE counts seconds of LAST-MODIFIED since this instant: it grows with every newer export and stays an
 # RFC 5545 INTEGER (under 2**31) until the 2080s.
 _SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
@@ -113,7 +112,7 @@ def vtimezone(zone_name: str, first_year: int, last_year: int) -> Timezone:
     transitions = _transitions(zone, first_year - 1, last_year)
     if not transitions:
         start = datetime(first_year, 1, 1)
-        observance = TimezoneStandard()
+        observance: TimezoneDaylight | TimezoneStandard = TimezoneStandard()
         offset = start.replace(tzinfo=zone).utcoffset()
         observance.add("dtstart", start)
         observance.add("tzoffsetfrom", offset)
@@ -181,7 +180,7 @@ def _describe_part(part: RenderedPart) -> list[str]:
 
 
 def _describe_platform(platform: str, parts: list[RenderedPart]) -> list[str]:
-    name = _PLATFORM_NAMES.get(platform, platform)
+    name = PLATFORM_NAMES.get(platform, platform)
     root = parts[0]
     details = [f"{root.length}/{root.limit}"]
     if platform == "mastodon":
@@ -288,7 +287,7 @@ def to_ical(
         event.add("status", "TENTATIVE" if post.status == "draft" else "CONFIRMED")
         targets = post.targets()  # a platform the post skips (`mastodon: {skip: true}`) is not one it goes to
         if targets:
-            event.add("categories", [_PLATFORM_NAMES.get(p, p) for p in targets])
+            event.add("categories", [PLATFORM_NAMES.get(p, p) for p in targets])
         if post.link is not None and post.link.url:
             event.add("url", post.link.url)
         ical.add_component(event)
