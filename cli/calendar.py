@@ -10,8 +10,8 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -20,12 +20,16 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from content_calendar.ical import to_ical
-from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Post, Problem, RenderedPart
-from content_calendar.validate import PLATFORM_NAMES, CheckResult, check_calendar, cross_file_problems
-from scheduler.settings import load_settings
-
-CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
+from cli.common import api
+from content_calendar.model import (
+    DEFAULT_LIMITS,
+    PLATFORM_NAMES,
+    PLATFORMS,
+    PlatformLimits,
+    Post,
+    Problem,
+    RenderedPart,
+)
 
 
 class _AwareDateTime(click.ParamType):
@@ -55,48 +59,10 @@ class _Day(click.ParamType):
             self.fail(f"{value!r} is not a date such as 2027-02-01.", param, ctx)
 
 
-def _campaigns_roots(campaigns_dir: Path | None) -> list[Path]:
-    if campaigns_dir is not None:
-        return [campaigns_dir]
-    default = load_settings().campaigns_dir  # the same default as `campaign schedule` (.env included)
-    return [default] if default.is_dir() else []
-
-
 def _limits(mastodon_max_characters: int | None) -> PlatformLimits:
     if mastodon_max_characters is None:
         return DEFAULT_LIMITS
     return PlatformLimits(mastodon_characters=mastodon_max_characters)
-
-
-def _calendar_files(paths: Iterable[Path]) -> list[Path]:
-    """The paths given, with folders expanded to the calendar files inside them (campaign.yaml excluded).
-
-    A file reached twice (named twice, inside a folder also given, or by a relative and an absolute path) is
-    checked once, under the first spelling: checking it twice would report its ids as used in two files.
-    A folder with no calendar file in it is a usage error (exit status 2), not an empty success.
-    """
-    files: list[Path] = []
-    seen: set[Path] = set()
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in CALENDAR_SUFFIXES and p.name != "campaign.yaml" and p.is_file()
-            )
-            if not found:
-                raise click.BadParameter(
-                    f"the folder {path} has no calendar files ({', '.join(CALENDAR_SUFFIXES)}) in it.",
-                    param_hint="PATHS",
-                )
-        else:
-            found = [path]
-        for file in found:
-            key = file.resolve()
-            if key not in seen:
-                seen.add(key)
-                files.append(file)
-    return files
 
 
 def _console(*, soft_wrap: bool = False) -> Console:
@@ -195,17 +161,11 @@ def validate_command(
     2 when the command itself is used wrongly (including a path that does not exist or a folder without
     calendar files).
     """
-    moment = now or datetime.now(UTC)
-    roots = _campaigns_roots(campaigns_dir)
-    limits = _limits(mastodon_max_characters)
-    results = [
-        check_calendar(path, now=moment, limits=limits, campaigns_roots=roots) for path in _calendar_files(paths)
-    ]
-    across = cross_file_problems(results)
-    for result in results:  # shown with the file they are in
-        result.problems.extend(p for p in across if p.file == str(result.path))
-    problems = [problem for result in results for problem in result.problems]
-    errors = sum(1 for p in problems if p.severity == "error")
+    app = api()
+    checked = app.check_calendars(
+        paths, now=now or app.clock.now(), campaigns_dir=campaigns_dir, limits=_limits(mastodon_max_characters)
+    )
+    results, problems, errors = checked.results, checked.problems, len(checked.errors)
     if as_json:
         click.echo(json.dumps([p.to_json() for p in problems], indent=2, ensure_ascii=False))
     else:
@@ -321,7 +281,7 @@ def _post_block(
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--platform",
-    type=click.Choice(["bluesky", "mastodon"]),
+    type=click.Choice(PLATFORMS),
     default=None,
     help="Show only what this platform will receive (and only posts that go to it).",
 )
@@ -348,9 +308,9 @@ def show_command(
     warnings and errors. Exit status 1 when the calendar has errors (shown at the top and under their posts;
     whatever can be shown still is).
     """
-    moment = now or datetime.now(UTC)
-    result = check_calendar(
-        path, now=moment, limits=_limits(mastodon_max_characters), campaigns_roots=_campaigns_roots(campaigns_dir)
+    app = api()
+    result = app.check_calendar(
+        path, now=now or app.clock.now(), campaigns_dir=campaigns_dir, limits=_limits(mastodon_max_characters)
     )
     console = _console()
     by_post: dict[str, list[Problem]] = defaultdict(list)
@@ -440,8 +400,8 @@ def export_ical_command(path: Path, output: Path, campaigns_dir: Path | None) ->
     either makes a new event, and the old one stays until deleted. Refuses (exit status 1, nothing written)
     when the calendar has errors; the file is written whole or not at all.
     """
-    result: CheckResult = check_calendar(path, campaigns_roots=_campaigns_roots(campaigns_dir))
-    if not result.ok or result.calendar is None:
+    result, data = api().export_ical(path, campaigns_dir=campaigns_dir)
+    if data is None or result.calendar is None:
         console = Console(stderr=True, highlight=False)
         for problem in result.errors:
             console.print(_problem_text(problem))
@@ -451,7 +411,6 @@ def export_ical_command(path: Path, output: Path, campaigns_dir: Path | None) ->
             markup=False,
         )
         raise SystemExit(1)
-    data = to_ical(result.calendar, result.rendered, campaign=result.campaign)
     if str(output) == "-":
         click.echo(data, nl=False)  # bytes go to the binary stream as they are
         return

@@ -1,165 +1,426 @@
-"""The library behind the CLI: every command is a thin call into one of these functions."""
+"""The application API: what every face (the Click CLI, the Celery tasks, the web workspace) calls. Each method
+is one use of the application; a face parses its input, makes one call and renders the answer. Refusals are
+`scheduler.errors.Refused` (one family, with an exit code), never a half-applied change."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import make_url
 
-from content_calendar.model import Problem
-from content_calendar.validate import check_calendar, cross_file_problems
-from scheduler import dispatch
+from content_calendar.campaign import load_campaign
+from content_calendar.ical import to_ical
+from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, CalendarError, PlatformLimits
+from content_calendar.validate import CheckResult, check_calendar
+from platforms.base import AccountInfo, AdapterError
+from platforms.outbox import read_outbox
+from scheduler import dispatch, reports
+from scheduler.calendars import (
+    CALENDAR_SUFFIXES,
+    CalendarRefused,
+    CheckedCalendars,
+    Scheduled,
+    calendar_files,
+    check_calendars,
+    schedule_paths,
+)
 from scheduler.clock import Clock
+from scheduler.collecting import (
+    NO_CREDENTIALS,
+    CollectorOutcome,
+    Progress,
+    campaigns_to_collect,
+    collect_engagement,
+    collect_mentions,
+    engagement_campaigns,
+)
+from scheduler.collection import campaigns_in_store
 from scheduler.db import Store
-from scheduler.models import Delivery, State
-from scheduler.sync import CalendarInput, SyncReport, schedule_calendars
+from scheduler.dispatch import Cancellation, TickResult
+from scheduler.dispatch import Claim as DispatchClaim
+from scheduler.embedded import CrashLoop, Engine, start_engine
+from scheduler.errors import NotFound, Refused, UsageRefused
+from scheduler.executor import Executor, InlineExecutor
+from scheduler.publishing import Outcome, claim_post_now, publish_delivery
+from scheduler.reports import FORMATS as ReportFormats
+from scheduler.reports import IsoWeek
+from scheduler.settings import CREDENTIAL_SETTINGS, Settings, load_settings
+from scheduler.status import StatusReport, latest_report, status
+from scheduler.wiring import Wiring
+
+if TYPE_CHECKING:
+    from scheduler.rehearse import Rehearsal, RehearsedDelivery
+
+__all__ = [
+    "CALENDAR_SUFFIXES",
+    "CREDENTIAL_SETTINGS",
+    "PLATFORMS",
+    "AccountCheck",
+    "Api",
+    "CalendarRefused",
+    "Cancellation",
+    "CheckResult",
+    "CheckedCalendars",
+    "Clock",
+    "CollectorOutcome",
+    "CrashLoop",
+    "DispatchClaim",
+    "Engine",
+    "Executor",
+    "IsoWeek",
+    "NotFound",
+    "Outcome",
+    "Refused",
+    "ReportFormats",
+    "Scheduled",
+    "Settings",
+    "StatusReport",
+    "TickResult",
+    "UsageRefused",
+    "latest_report",
+    "load_settings",
+    "pause_and_drain",
+    "shared_api",
+]
 
 
-@dataclass
-class CheckedCalendars:
-    inputs: list[CalendarInput]
-    problems: list[Problem]
+@dataclass(frozen=True)
+class AccountCheck:
+    """One platform's account as `accounts check` shows it: who we post as, or why we cannot. No secrets."""
+
+    platform: str
+    dry_run: bool
+    info: AccountInfo | None = None
+    problem: str = ""
 
     @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-
-def check_paths(paths: Sequence[Path], *, now: datetime | None, campaigns_dir: Path) -> CheckedCalendars:
-    inputs: list[CalendarInput] = []
-    problems: list[Problem] = []
-    results = [check_calendar(path, now=now, campaigns_roots=[campaigns_dir]) for path in paths]
-    for result in results:
-        problems.extend(result.problems)
-        if result.ok and result.calendar is not None and result.campaign is not None:
-            inputs.append(CalendarInput(result.calendar, result.campaign, result.rendered))
-    problems.extend(cross_file_problems(results))
-    return CheckedCalendars(inputs, problems)
-
-
-class ScheduleRefused(Exception):
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-def schedule_paths(
-    store: Store, paths: Sequence[Path], *, now: datetime, campaigns_dir: Path, actor: str
-) -> tuple[SyncReport, list[Problem]]:
-    """Validate every calendar, then sync them all in one transaction. Any error: nothing is written."""
-    checked = check_paths(paths, now=now, campaigns_dir=campaigns_dir)
-    if checked.errors:
-        raise ScheduleRefused([p.format() for p in checked.errors])
-    return schedule_calendars(store, checked.inputs, now, actor=actor), checked.problems
-
-
-@dataclass
-class DeliveryView:
-    id: int
-    campaign: str
-    post_id: str
-    platform: str
-    part: int
-    state: str
-    due_at: datetime
-    attempts: int
-    published_at: datetime | None = None
-    url: str | None = None
-    last_error: str | None = None
-    dry_run: bool = False
+    def ok(self) -> bool:
+        return self.dry_run or (self.info is not None and self.info.can_post and not self.problem)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("due_at", "published_at"):
-            data[key] = data[key].isoformat() if data[key] else None
-        return data
-
-
-@dataclass
-class StatusReport:
-    now: datetime
-    paused: bool
-    pause_reason: str
-    counts: dict[str, int]
-    upcoming: list[DeliveryView] = field(default_factory=list)
-    in_flight: list[DeliveryView] = field(default_factory=list)
-    published: list[DeliveryView] = field(default_factory=list)
-    failed: list[DeliveryView] = field(default_factory=list)
-    missed: list[DeliveryView] = field(default_factory=list)
-    latest_report: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
+        info = self.info
         return {
-            "now": self.now.isoformat(),
-            "paused": self.paused,
-            "pause_reason": self.pause_reason,
-            "counts": self.counts,
-            "latest_report": self.latest_report,
-            **{
-                name: [v.to_json() for v in getattr(self, name)]
-                for name in ("upcoming", "in_flight", "published", "failed", "missed")
-            },
+            "platform": self.platform,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "problem": self.problem or None,
+            "handle": info.handle if info else None,
+            "account_id": info.account_id if info else None,
+            "service": info.service if info else None,
+            "can_post": info.can_post if info else None,
+            "notes": list(info.notes) if info else [],
         }
 
 
-def _view(d: Delivery) -> DeliveryView:
-    return DeliveryView(
-        d.id,
-        d.campaign,
-        d.post_id,
-        d.platform,
-        d.part,
-        d.state,
-        d.due_at,
-        d.attempts,
-        d.published_at,
-        d.remote_url,
-        d.last_error,
-        d.dry_run,
-    )
+class Api:
+    """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`)."""
 
+    def __init__(self, wiring: Wiring):
+        self.wiring = wiring
 
-def status(store: Store, now: datetime, *, campaign: str | None = None, limit: int = 20) -> StatusReport:
-    with store.transaction() as session:
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Api:
+        return cls(Wiring.from_settings(settings or load_settings(), clock=clock))
 
-        def query(*conditions: Any) -> Any:
-            statement = select(Delivery).where(*conditions)
-            if campaign:
-                statement = statement.where(Delivery.campaign == campaign)
-            return statement
+    @property
+    def settings(self) -> Settings:
+        return self.wiring.settings
 
-        count_query = select(Delivery.state, func.count()).group_by(Delivery.state)
-        if campaign:
-            count_query = count_query.where(Delivery.campaign == campaign)
-        counts = {state: n for state, n in session.execute(count_query).all()}
-        paused, reason = dispatch.is_paused(session), ""
-        if paused:
-            reason = (
-                session.scalar(select(dispatch.Setting.value).where(dispatch.Setting.key == dispatch.PAUSE_REASON_KEY))
-                or ""
-            )
+    @property
+    def clock(self) -> Clock:
+        return self.wiring.clock
 
-        def views(statement: Any) -> list[DeliveryView]:
-            return [_view(d) for d in session.scalars(statement)]
+    def close(self) -> None:
+        self.wiring.close()
 
-        return StatusReport(
-            now=now,
-            paused=paused,
-            pause_reason=reason,
-            counts=counts,
-            upcoming=views(query(Delivery.state == State.SCHEDULED).order_by(Delivery.due_at).limit(limit)),
-            in_flight=views(query(Delivery.state.in_([State.CLAIMED, State.PUBLISHING])).order_by(Delivery.due_at)),
-            published=views(
-                query(Delivery.state == State.PUBLISHED).order_by(Delivery.published_at.desc()).limit(limit)
-            ),
-            failed=views(query(Delivery.state == State.FAILED).order_by(Delivery.due_at)),
-            missed=views(query(Delivery.state == State.MISSED).order_by(Delivery.due_at)),
+    def campaigns_roots(self, campaigns_dir: Path | None = None) -> list[Path]:
+        if campaigns_dir is not None:
+            return [campaigns_dir]
+        default = self.settings.campaigns_dir
+        return [default] if default.is_dir() else []
+
+    # --- calendars (nothing is written) -------------------------------------------------------------------
+
+    def calendar_files(self, paths: Sequence[Path]) -> list[Path]:
+        return calendar_files(paths)
+
+    def check_calendars(
+        self,
+        paths: Sequence[Path],
+        *,
+        now: datetime | None = None,
+        campaigns_dir: Path | None = None,
+        limits: PlatformLimits = DEFAULT_LIMITS,
+    ) -> CheckedCalendars:
+        return check_calendars(paths, now=now, campaigns_roots=self.campaigns_roots(campaigns_dir), limits=limits)
+
+    def check_calendar(
+        self,
+        path: Path,
+        *,
+        now: datetime | None = None,
+        campaigns_dir: Path | None = None,
+        limits: PlatformLimits = DEFAULT_LIMITS,
+    ) -> CheckResult:
+        return check_calendar(path, now=now, limits=limits, campaigns_roots=self.campaigns_roots(campaigns_dir))
+
+    def export_ical(self, path: Path, *, campaigns_dir: Path | None = None) -> tuple[CheckResult, bytes | None]:
+        """The calendar as iCalendar bytes, or None (with the check's problems) when it has errors."""
+        result = self.check_calendar(path, campaigns_dir=campaigns_dir)
+        if not result.ok or result.calendar is None:
+            return result, None
+        return result, to_ical(result.calendar, result.rendered, campaign=result.campaign)
+
+    # --- the schedule -------------------------------------------------------------------------------------
+
+    def schedule(self, paths: Sequence[Path], *, actor: str) -> Scheduled:
+        """Validate every calendar (folders expanded), then sync them all in one transaction."""
+        w = self.wiring
+        return schedule_paths(w.store, paths, now=w.clock.now(), campaigns_roots=self.campaigns_roots(), actor=actor)
+
+    def status(self, *, campaign: str | None = None, limit: int = 20) -> StatusReport:
+        report = status(self.wiring.store, self.clock.now(), campaign=campaign, limit=limit)
+        latest = latest_report(self.settings.reports_dir, campaign)
+        report.latest_report = str(latest) if latest else None
+        report.dry_run_platforms = self.settings.dry_run_platforms()
+        return report
+
+    def outbox(self, *, path: Path | None = None, tail: int = 20) -> tuple[Path, list[dict[str, Any]]]:
+        target = path or self.settings.outbox_path
+        entries = read_outbox(target)
+        return target, entries[-tail:] if tail else entries
+
+    # --- operating ----------------------------------------------------------------------------------------
+
+    def pause(self, *, reason: str, actor: str, wait: timedelta = timedelta(seconds=120)) -> int:
+        """Pause posting; see `pause_and_drain`."""
+        if not reason.strip():
+            raise UsageRefused("Say why posting is paused (--reason): it is kept with the pause for everyone.")
+        return pause_and_drain(self.wiring.store, self.clock, reason=reason, actor=actor, wait=wait)
+
+    def resume(self, *, actor: str) -> tuple[bool, str]:
+        """Resume posting; returns whether it was paused, and why."""
+        was = dispatch.pause_state(self.wiring.store)
+        dispatch.resume(self.wiring.store, self.clock.now(), actor=actor)
+        return was
+
+    def cancel(self, post_id: str, *, actor: str, campaign: str | None = None) -> Cancellation:
+        return dispatch.cancel(self.wiring.store, post_id, self.clock.now(), actor=actor, campaign=campaign)
+
+    def retry(self, post_id: str, *, actor: str, campaign: str | None = None, platform: str | None = None) -> list[int]:
+        return dispatch.retry(
+            self.wiring.store, post_id, self.clock.now(), actor=actor, campaign=campaign, platform=platform
         )
+
+    def post_now(self, post_id: str, platform: str, *, actor: str, campaign: str | None = None) -> list[Outcome]:
+        """Publish one post (and its thread) to one platform now, in this process, through the same path and
+        idempotency key as a scheduled delivery: a second call finds it published and posts nothing."""
+        w = self.wiring
+        claims, outcomes = claim_post_now(
+            w.store, post_id, platform, campaign=campaign, clock=w.clock, policy=w.policy, actor=actor
+        )
+        executor = self.inline_executor(worker=actor)
+        executor.submit(claims)
+        outcomes += [outcome for _claim, outcome in executor.run_due()]
+        return outcomes
+
+    # --- the engine: what beat and the workers call --------------------------------------------------------
+
+    def tick(self, executor: Executor, *, actor: str) -> TickResult:
+        """Claim what is due soon (re-arm lost claims, mark missed what is past its grace) and hand the claims
+        to `executor`."""
+        w = self.wiring
+        result = dispatch.tick(w.store, w.clock.now(), w.policy, actor=actor)
+        executor.submit(result.claimed)
+        return result
+
+    def publish(self, delivery_id: int, executor: Executor, *, worker: str) -> Outcome:
+        """Publish one claimed delivery; the thread parts it makes ready go to `executor`."""
+        w = self.wiring
+        outcome = publish_delivery(
+            w.store,
+            delivery_id,
+            adapter_for=w.adapters,
+            clock=w.clock,
+            policy=w.policy,
+            worker=worker,
+            limiter=w.limiter,
+            redact=w.redact,
+        )
+        executor.submit(outcome.follow_ups)
+        return outcome
+
+    def start_engine(self, *, concurrency: int = 4) -> Engine:
+        """Start the scheduler's processes here (Redis unless one is configured, beat, the workers)."""
+        return start_engine(self.settings, concurrency=concurrency)
+
+    def database_label(self) -> str:
+        """The database URL with its password hidden, to say which schedule a command acted on."""
+        return make_url(self.settings.database_url).render_as_string(hide_password=True)
+
+    def inline_executor(self, *, worker: str) -> InlineExecutor:
+        return InlineExecutor(self.clock, lambda delivery_id, ex: self.publish(delivery_id, ex, worker=worker))
+
+    def rehearse(
+        self,
+        paths: Sequence[Path],
+        *,
+        speed: float,
+        start: datetime | None = None,
+        on_delivery: Callable[[RehearsedDelivery], None] = lambda _d: None,
+        max_real_seconds: float | None = None,
+    ) -> Rehearsal:
+        """Play calendars on a fast clock through this application's own engine, on a rehearsal store and
+        outbox of its own (under the data folder): the real schedule is untouched, nothing is posted."""
+        from scheduler.rehearse import rehearse  # it drives an Api of its own, built on a rehearsal store
+
+        directory = self.settings.data_dir / "rehearsals" / self.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+        return rehearse(
+            paths, speed=speed, start=start, settings=self.settings, directory=directory, on_delivery=on_delivery,
+            max_real_seconds=max_real_seconds,
+        )  # fmt: skip
+
+    # --- accounts and collection -----------------------------------------------------------------------------
+
+    def accounts_check(self) -> list[AccountCheck]:
+        """Log in to each configured account (reusing the cached session): who it is and whether it may post."""
+        checks = []
+        for platform in PLATFORMS:
+            account = self.wiring.adapters.account(platform)
+            if account is None:
+                checks.append(AccountCheck(platform, dry_run=True))
+                continue
+            try:
+                info = account.check_account()
+            except AdapterError as error:
+                checks.append(AccountCheck(platform, dry_run=False, problem=self.wiring.redact(str(error))))
+                continue
+            notes = tuple(self.wiring.redact(note) for note in info.notes)
+            checks.append(AccountCheck(platform, dry_run=False, info=replace(info, notes=notes)))
+        return checks
+
+    def mention_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
+        """(campaign, platform) of every mention collector: each campaign folder that can be read."""
+        chosen = [platform] if platform else list(PLATFORMS)
+        return [(item.slug, name) for item in campaigns_to_collect(self.settings.campaigns_dir, campaign)
+                for name in chosen]  # fmt: skip
+
+    def engagement_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
+        chosen = [platform] if platform else list(PLATFORMS)
+        return [(slug, name) for slug in engagement_campaigns(self.wiring.store, campaign) for name in chosen]
+
+    def collect_mentions(
+        self,
+        campaign: str,
+        platform: str,
+        *,
+        actor: str,
+        since: datetime | None = None,
+        force: bool = False,
+        keep_handles: bool = False,
+        progress: Progress | None = None,
+    ) -> list[CollectorOutcome]:
+        w = self.wiring
+        try:
+            subject = load_campaign(self.settings.campaigns_dir / campaign)
+        except CalendarError as error:
+            raise Refused(
+                f"The campaign {campaign} cannot be read, so its mentions are not collected: {error}"
+            ) from None
+        return collect_mentions(
+            w.store, subject, platform, w.adapters, clock=w.clock, owner=actor, since=since, force=force,
+            keep_handles=keep_handles, redact=w.redact, progress=progress, actor=actor,
+        )  # fmt: skip
+
+    def collect_engagement(self, campaign: str, platform: str, *, actor: str, force: bool = False) -> CollectorOutcome:
+        w = self.wiring
+        return collect_engagement(
+            w.store, campaign, platform, w.adapters, clock=w.clock, owner=actor, force=force, redact=w.redact,
+            actor=actor,
+        )  # fmt: skip
+
+    def collect_now(
+        self,
+        *,
+        actor: str,
+        campaign: str | None = None,
+        platforms: Sequence[str] = PLATFORMS,
+        since: datetime | None = None,
+        mentions: bool = True,
+        engagement: bool = True,
+        keep_handles: bool = False,
+        on_step: Callable[[str, int, int], None] | None = None,
+        progress: Progress | None = None,
+    ) -> list[CollectorOutcome]:
+        """Every collector now (the `collect` command): mentions of each campaign folder, then engagement of our
+        published posts, on each platform asked for. `on_step(description, done, total)` follows along."""
+        jobs: list[tuple[str, str, str]] = []
+        if mentions:
+            try:
+                folders = campaigns_to_collect(self.settings.campaigns_dir, campaign)
+            except CalendarError as error:
+                raise Refused(f"The campaign {campaign} cannot be read: {error}") from None
+            jobs += [("mentions", item.slug, p) for item in folders for p in platforms]
+        if engagement:
+            slugs = engagement_campaigns(self.wiring.store, campaign)
+            jobs += [("engagement", slug, p) for slug in slugs for p in platforms]
+        outcomes: list[CollectorOutcome] = []
+        for done, (kind, slug, platform) in enumerate(jobs):
+            if on_step is not None:
+                on_step(f"{slug} {platform}: {kind}", done, len(jobs))
+            if kind == "mentions":
+                outcomes += self.collect_mentions(
+                    slug, platform, actor=actor, since=since, force=True, keep_handles=keep_handles, progress=progress
+                )
+            else:
+                outcomes.append(self.collect_engagement(slug, platform, actor=actor, force=True))
+        if on_step is not None:
+            on_step("done", len(jobs), len(jobs))
+        return outcomes
+
+    def collection_notices(self, platforms: Sequence[str] = PLATFORMS) -> list[str]:
+        """What collection cannot read for lack of credentials, in words."""
+        return [
+            f"{NO_CREDENTIALS[p]}: its collectors are skipped." for p in platforms if not self.settings.configured(p)
+        ]
+
+    # --- reports -----------------------------------------------------------------------------------------
+
+    def report_campaigns(self, campaign: str | None = None) -> list[str]:
+        return [campaign] if campaign else campaigns_in_store(self.wiring.store)
+
+    def weekly_report(
+        self,
+        campaign: str,
+        week: reports.IsoWeek,
+        *,
+        output: Path | None = None,
+        formats: Sequence[str] = reports.FORMATS,
+        include_handles: bool = False,
+    ) -> list[Path]:
+        report = reports.weekly_report_for(
+            self.wiring.store, campaign, week, campaigns_dir=self.settings.campaigns_dir,
+            include_handles=include_handles, now=self.clock.now(),
+        )  # fmt: skip
+        return reports.write_report(report, output or self.settings.reports_dir / campaign, formats)
+
+    def write_due_reports(self, campaign: str | None = None) -> list[Path]:
+        """Last week's report of every campaign once it is due (Monday 07:00 in the campaign's zone) and not
+        written yet."""
+        return reports.write_due_reports(
+            self.wiring.store, self.settings.reports_dir, self.report_campaigns(campaign), self.clock.now(),
+            campaigns_dir=self.settings.campaigns_dir,
+        )  # fmt: skip
+
+    def latest_report(self, campaign: str | None = None) -> Path | None:
+        return latest_report(self.settings.reports_dir, campaign)
 
 
 def pause_and_drain(
@@ -184,25 +445,23 @@ def pause_and_drain(
         time.sleep(poll_seconds)
 
 
-def latest_report(reports_dir: Path, campaign: str | None = None) -> Path | None:
-    """The weekly report of the latest ISO week, read from its name (<campaign>-<year>-W<week>.html), of one
-    campaign when given. Not the newest file: a report rewritten for an older week, or another campaign's
-    report, must not hide the latest one. Files named otherwise are not weekly reports."""
-    import re
+_shared: tuple[int, Api] | None = None
+_shared_lock = threading.Lock()
 
-    if not reports_dir.is_dir():
-        return None
-    name = re.compile(r"(?P<campaign>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})-W(?P<week>\d{2})\.html")
-    best: tuple[tuple[int, int, float], Path] | None = None
-    for path in reports_dir.glob("**/*.html"):
-        found = name.fullmatch(path.name)
-        if found is None or (campaign is not None and found["campaign"] != campaign):
-            continue
-        try:
-            modified = path.stat().st_mtime  # only to choose between campaigns' reports of the same week
-        except OSError:
-            continue
-        key = (int(found["year"]), int(found["week"]), modified)
-        if best is None or key > best[0]:
-            best = (key, path)
-    return best[1] if best else None
+
+def shared_api() -> Api:
+    """One Api per process, built from the environment's settings when first asked (again after a fork), for
+    faces that live as long as the process (Celery workers and beat)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), Api.from_settings())
+        return _shared[1]
+
+
+def reset_shared_api() -> None:
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared[0] == os.getpid():
+            _shared[1].close()
+        _shared = None

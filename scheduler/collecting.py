@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from content_calendar.campaign import known_campaigns, load_campaign
-from content_calendar.model import CalendarError, Campaign
+from content_calendar.model import PLATFORM_NAMES, CalendarError, Campaign
 from platforms.base import (
     CredentialsError,
     Engagement,
@@ -52,24 +50,18 @@ from scheduler.collection import (
     finish_collector,
     posts_due_for_snapshot,
     record_skip,
-    search_tags,
     store_mention_page,
     store_snapshots,
 )
 from scheduler.db import Store
-from scheduler.settings import Settings
+from scheduler.redaction import no_redaction
+from scheduler.settings import CREDENTIAL_SETTINGS
 
 log = logging.getLogger("campaign.collect")
 
-PLATFORMS = ("bluesky", "mastodon")
-COLLECT_SECONDS_ENV = "CAMPAIGN_COLLECT_SECONDS"
-ENGAGEMENT_SECONDS_ENV = "CAMPAIGN_ENGAGEMENT_SECONDS"
-DEFAULT_COLLECT_SECONDS = 300.0  # mentions: every 5 minutes
-DEFAULT_ENGAGEMENT_SECONDS = 600.0  # engagement: checked every 10 minutes, snapshots only when due
-REPORT_CHECK_SECONDS = 600.0  # the weekly report task checks whether last week's report is due
 NO_CREDENTIALS = {
-    "bluesky": "Bluesky has no credentials (set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD)",
-    "mastodon": "Mastodon has no credentials (set MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN)",
+    platform: f"{PLATFORM_NAMES[platform]} has no credentials (set {names})"
+    for platform, names in CREDENTIAL_SETTINGS.items()
 }
 
 
@@ -87,39 +79,6 @@ class CollectOptions:
     credentials_backoff: timedelta = timedelta(minutes=30)
     engagement_batch: int = 100
     snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
-
-
-def _seconds_from_env(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-def collect_beat_schedule() -> dict[str, dict[str, Any]]:
-    """Beat entries for workers/app.py: mentions every CAMPAIGN_COLLECT_SECONDS (default 300), engagement
-    every CAMPAIGN_ENGAGEMENT_SECONDS (default 600), and the weekly report check every 10 minutes (it writes
-    last week's report once it is Monday 07:00 in Europe/London, and catches up after downtime)."""
-    mentions = _seconds_from_env(COLLECT_SECONDS_ENV, DEFAULT_COLLECT_SECONDS)
-    engagement = _seconds_from_env(ENGAGEMENT_SECONDS_ENV, DEFAULT_ENGAGEMENT_SECONDS)
-    return {
-        "collect-mentions": {
-            "task": "campaign.collect_mentions",
-            "schedule": mentions,
-            "options": {"queue": "collect", "expires": mentions},
-        },
-        "collect-engagement": {
-            "task": "campaign.collect_engagement",
-            "schedule": engagement,
-            "options": {"queue": "collect", "expires": engagement},
-        },
-        "report-weekly": {
-            "task": "campaign.report_weekly",
-            "schedule": REPORT_CHECK_SECONDS,
-            "options": {"queue": "collect", "expires": REPORT_CHECK_SECONDS},
-        },
-    }
 
 
 # --- where mentions and counts come from -----------------------------------------------------------------
@@ -163,109 +122,6 @@ class AdapterProvider(Protocol):
     def own_accounts(self, campaign: Campaign, platform: str) -> list[str]:
         """Our account names on the platform (their posts are deliveries, not mentions)."""
         ...
-
-
-class SettingsAdapters:
-    """The real adapters, built once per process from settings (only for platforms with credentials)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        bluesky_options: dict[str, Any] | None = None,
-        mastodon_options: dict[str, Any] | None = None,
-    ):
-        self.settings = settings
-        self.options = {"bluesky": bluesky_options or {}, "mastodon": mastodon_options or {}}
-        self._lock = threading.Lock()
-        self._built: dict[str, Any] = {}
-
-    def _adapter(self, platform: str) -> Any:
-        with self._lock:
-            if platform in self._built:
-                return self._built[platform]
-            if platform == "bluesky":
-                if not self.settings.bluesky_configured:
-                    raise NotConfigured(NO_CREDENTIALS["bluesky"])
-                from platforms.bluesky import BlueskyAdapter
-
-                if self.options["bluesky"]:
-                    adapter: Any = BlueskyAdapter(
-                        service=self.settings.bluesky_service,
-                        handle=self.settings.bluesky_handle,
-                        app_password=self.settings.bluesky_app_password,
-                        data_dir=self.settings.data_dir,
-                        **self.options["bluesky"],
-                    )
-                else:
-                    adapter = BlueskyAdapter.from_settings(self.settings)
-            elif platform == "mastodon":
-                if not self.settings.mastodon_configured:
-                    raise NotConfigured(NO_CREDENTIALS["mastodon"])
-                from platforms.mastodon import MastodonAdapter
-
-                adapter = MastodonAdapter.from_settings(self.settings, **self.options["mastodon"])
-            else:
-                raise NotConfigured(f"No collector for the platform {platform!r}.")
-            self._built[platform] = adapter
-            return adapter
-
-    def mention_sources(self, campaign: Campaign, platform: str) -> list[MentionSource]:
-        adapter = self._adapter(platform)
-        tags = (*campaign.hashtags, *campaign.hashtag_variants)
-        if platform == "bluesky":
-            # Every spelling, not one per case-folded tag: a case-sensitive search backend (the reference app
-            # view) then still finds each; the store keeps each post once whichever search found it.
-            spellings = tuple(dict.fromkeys(t.strip().lstrip("#") for t in tags if t.strip("# ")))
-
-            def read_bluesky(tags: Sequence[str], since: datetime | None, cursor: str | None) -> MentionPage:
-                return adapter.search_mentions(tags, since=since, cursor=cursor)
-
-            return [MentionSource("bluesky", adapter.service, "sweep", read_bluesky, spellings)]
-        # Mastodon: our own instance and each watched one, separately, so one instance failing (or rate
-        # limiting us) holds up only its own collector.
-        instances = dict.fromkeys(u.rstrip("/") for u in (adapter.api_base_url, *campaign.mastodon_instances))
-        folded = tuple(search_tags(tags))
-        sources = []
-        for instance in instances:
-            # One budget per instance for this run: it bounds the run's requests there, and keeps our token's
-            # last requests for posting when our instance must be read with it (see MastodonAdapter).
-            budget = adapter.read_budget()
-
-            def read_instance(
-                tags: Sequence[str],
-                since: datetime | None,
-                cursor: str | None,
-                *,
-                instance: str = instance,
-                budget: Any = budget,
-            ) -> MentionPage:
-                return adapter.search_mentions_on([instance], tags, since=since, cursor=cursor, budget=budget)
-
-            sources.append(
-                MentionSource("mastodon", instance, "position", read_instance, folded, adapter.rewind_cursor)
-            )
-        return sources
-
-    def engagement_reader(self, platform: str) -> EngagementReader:
-        return self._adapter(platform)  # type: ignore[no-any-return]
-
-    def own_accounts(self, campaign: Campaign, platform: str) -> list[str]:
-        names = [campaign.accounts[platform]] if platform in campaign.accounts else []
-        if platform == "bluesky" and self.settings.bluesky_handle:
-            names.append(self.settings.bluesky_handle)
-        if platform == "mastodon" and self.settings.mastodon_configured:
-            try:
-                adapter = self._adapter("mastodon")
-                me = adapter.me()
-                acct, url, uri = (str((me.get(k) if isinstance(me, dict) else getattr(me, k, "")) or "")
-                                  for k in ("acct", "url", "uri"))  # fmt: skip
-                if acct and "@" not in acct:
-                    acct = f"{acct}@{adapter.account}"  # as mentions qualify a local acct: with the instance's host
-                names += [n for n in (acct, uri, url) if n]  # our own instance's answer about us: url is trusted
-            except Exception as error:  # who we are is a nicety here: our own posts are also known by URI
-                log.info("could not read our Mastodon account (%s); own posts are recognised by URI", type(error))
-        return names
 
 
 # --- outcomes ----------------------------------------------------------------------------------------------
@@ -322,10 +178,6 @@ def _failure(
             retry_at = max(retry_at, now + timedelta(seconds=error.retry_after))
         return "failed", message, retry_at
     return "failed", f"{type(error).__name__}: {message}", now + exponential
-
-
-def _no_redaction(text: str) -> str:
-    return text
 
 
 # --- mentions ------------------------------------------------------------------------------------------
@@ -460,7 +312,7 @@ def collect_source(
     since: datetime | None = None,
     force: bool = False,
     options: CollectOptions | None = None,
-    redact: Callable[[str], str] = _no_redaction,
+    redact: Callable[[str], str] = no_redaction,
     progress: Progress | None = None,
     actor: str = "",
 ) -> CollectorOutcome:
@@ -534,7 +386,7 @@ def collect_mentions(
     force: bool = False,
     keep_handles: bool = False,
     options: CollectOptions | None = None,
-    redact: Callable[[str], str] = _no_redaction,
+    redact: Callable[[str], str] = no_redaction,
     progress: Progress | None = None,
     actor: str = "",
 ) -> list[CollectorOutcome]:
@@ -582,7 +434,7 @@ def collect_engagement(
     owner: str,
     force: bool = False,
     options: CollectOptions | None = None,
-    redact: Callable[[str], str] = _no_redaction,
+    redact: Callable[[str], str] = no_redaction,
     actor: str = "",
 ) -> CollectorOutcome:
     """Snapshot the counts of our posts whose next snapshot is due, in batches."""

@@ -3,7 +3,6 @@ process we start and stop by pid. What `campaign run` uses, and what the tests u
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import redis
 
 from scheduler.redis_urls import for_redis_py, socket_url
+from scheduler.settings import Settings, process_environment
 
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
 
@@ -178,7 +178,7 @@ class ChildProcess:
 
 
 def celery_env(settings_env: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
+    env = process_environment()
     env.update(settings_env)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -266,3 +266,41 @@ class CrashLoop(RuntimeError):
             f"again{where}; stopped "
             f"everything rather than run without it. Nothing is lost: fix the cause and run `campaign run` again."
         )
+
+
+@dataclass
+class Engine:
+    """The scheduler of `campaign run`, started: its services and where they write their logs."""
+
+    services: Services
+    logs: Path
+    redis_socket: Path | None
+
+
+def start_engine(settings: Settings, *, concurrency: int = 4) -> Engine:
+    """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker and a collection worker,
+    each a supervised child process. Stop it with `engine.services.stop()` (the safe order)."""
+    redis_server = None
+    env = settings.to_env()
+    if not settings.redis_url:
+        redis_server = EmbeddedRedis(settings.data_dir / "redis")
+        env["CAMPAIGN_REDIS_URL"] = redis_server.start()
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    services = Services(redis_server)
+    child_env = celery_env(env)
+    services.children = [
+        beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),
+        worker_process(
+            child_env, name="publish", queues=("publish",), concurrency=concurrency, log_path=logs / "worker.log"
+        ),
+        # Collection has its own worker, so slow hashtag reads never hold a thread a post needs.
+        worker_process(child_env, name="collect", queues=("collect",), concurrency=2, log_path=logs / "collect.log"),
+    ]
+    try:
+        for child in services.children:
+            child.start()
+    except BaseException:
+        services.stop()
+        raise
+    return Engine(services, logs, redis_server.socket if redis_server else None)

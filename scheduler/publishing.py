@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -58,18 +58,6 @@ class Outcome:
     detail: str = ""
     next_at: datetime | None = None
     follow_ups: list[Claim] = field(default_factory=list)  # thread parts now claimed and ready to publish
-
-
-class Redactor:
-    """Removes known secret values from any text before it is stored or shown."""
-
-    def __init__(self, secrets: Iterable[str]):
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
 
 
 class LeaseKeeper:
@@ -258,35 +246,27 @@ def _call_adapter(
     return Outcome(job.delivery_id, "published", post.url, follow_ups=follow_ups)
 
 
-def post_now(
-    store: Store,
-    post_id: str,
-    platform: str,
-    *,
-    campaign: str | None,
-    adapter_for: AdapterFor,
-    clock: Clock,
-    policy: DispatchPolicy,
-    worker: str,
-    limiter: RateLimiter | None = None,
-    redact: Callable[[str], str] = str,
-) -> list[Outcome]:
-    """Publish one post (and its thread) to one platform now, through the same path and idempotency key as a
-    scheduled delivery: a second call finds it published and posts nothing."""
+def claim_post_now(
+    store: Store, post_id: str, platform: str, *, campaign: str | None, clock: Clock, policy: DispatchPolicy, actor: str
+) -> tuple[list[Claim], list[Outcome]]:
+    """Make one post (and its thread) on one platform due now and claim its first unpublished part, through the
+    same path and idempotency key as a scheduled delivery: once it is out, asking again posts nothing.
+
+    Returns the claims an executor runs (the thread's following parts are claimed as each part goes out), and
+    the outcomes of what will not run (already published, being published, cancelled)."""
     with store.transaction() as session:
         statement = select(Delivery).where(Delivery.post_id == post_id, Delivery.platform == platform)
         if campaign:
             statement = statement.where(Delivery.campaign == campaign)
         parts = session.scalars(statement.order_by(Delivery.part)).all()
     if not parts:
-        raise OperatorError(f"no scheduled delivery of {post_id!r} to {platform}: run `campaign schedule` first.")
+        raise OperatorError(f"{post_id!r} is not scheduled for {platform}: run `campaign schedule` first.")
     if len({d.campaign for d in parts}) > 1:
-        raise OperatorError(f"post id {post_id!r} exists in several campaigns: say which with --campaign.")
+        raise OperatorError(f"The post id {post_id!r} is in several campaigns: say which with --campaign.")
     now = clock.now()
     if any(d.state in (State.MISSED, State.FAILED) for d in parts):
-        retry(store, post_id, now, actor=worker, campaign=parts[0].campaign, platform=platform)
-    set_due_now(store, [d.id for d in parts], now, actor=worker)
-    outcomes: list[Outcome] = []
+        retry(store, post_id, now, actor=actor, campaign=parts[0].campaign, platform=platform)
+    set_due_now(store, [d.id for d in parts], now, actor=actor)
     with store.transaction() as session:
         current = {
             d.id: (d.state, d.remote_url)
@@ -294,28 +274,14 @@ def post_now(
         }
     first_unpublished = next((d for d in parts if current[d.id][0] != State.PUBLISHED), None)
     if first_unpublished is None:
-        return [Outcome(parts[0].id, "skipped", f"already published: {current[parts[0].id][1]}")]
-    pending = claim_now(store, [first_unpublished.id], now, policy, actor=worker)
-    if not pending:
-        state = current[first_unpublished.id][0]
-        why = {
-            State.CLAIMED: "the scheduler has just picked it up and is posting it: see `campaign status`",
-            State.PUBLISHING: "it is being published right now: see `campaign status`",
-            State.CANCELLED: "it is cancelled: put it back in the calendar and run `campaign schedule` first",
-        }.get(state, f"it is {state}")
-        outcomes.append(Outcome(first_unpublished.id, "skipped", why))
-    while pending:
-        claim = pending.pop(0)
-        outcome = publish_delivery(
-            store,
-            claim.delivery_id,
-            adapter_for=adapter_for,
-            clock=clock,
-            policy=policy,
-            worker=worker,
-            limiter=limiter,
-            redact=redact,
-        )
-        outcomes.append(outcome)
-        pending.extend(outcome.follow_ups)
-    return outcomes
+        return [], [Outcome(parts[0].id, "skipped", f"already published: {current[parts[0].id][1]}")]
+    claims = claim_now(store, [first_unpublished.id], now, policy, actor=actor)
+    if claims:
+        return claims, []
+    state = current[first_unpublished.id][0]
+    why: str = {
+        State.CLAIMED: "the scheduler has just picked it up and is posting it: see `campaign status`",
+        State.PUBLISHING: "it is being published right now: see `campaign status`",
+        State.CANCELLED: "it is cancelled: put it back in the calendar and run `campaign schedule` first",
+    }.get(State(state), f"it is {state}")
+    return [], [Outcome(first_unpublished.id, "skipped", why)]

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from platforms.outbox import OutboxAdapter
-from scheduler.api import ScheduleRefused, check_paths
+from content_calendar.model import DEFAULT_TIMEZONE
+from platforms.base import Secret
+from scheduler.api import Api
+from scheduler.calendars import CalendarRefused, check_calendars
 from scheduler.clock import FastForwardClock
 from scheduler.db import Store
-from scheduler.dispatch import Claim, DispatchPolicy, tick
-from scheduler.models import Delivery, State
-from scheduler.publishing import publish_delivery
+from scheduler.dispatch import DispatchPolicy
+from scheduler.models import Delivery, PostRecord, State
+from scheduler.settings import Settings
 from scheduler.sync import schedule_calendars
+from scheduler.wiring import Wiring
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class RehearsedDelivery:
     planned: datetime
     actual: datetime
     result: str
+    timezone: str  # the campaign's: the zone its times are shown in
 
     @property
     def lag(self) -> timedelta:
@@ -53,21 +57,22 @@ def rehearse(
     *,
     speed: float,
     start: datetime | None,
-    campaigns_dir: Path,
+    settings: Settings,
     directory: Path,
     on_delivery: Callable[[RehearsedDelivery], None] = lambda _d: None,
     policy: DispatchPolicy | None = None,
     max_real_seconds: float | None = None,
 ) -> Rehearsal:
+    """Play `paths` on a clock `speed` times fast, through the application's own tick, executor and publish,
+    on a store and outbox of its own in `directory` and with no credentials (nothing reaches a platform)."""
     if speed <= 0:
         raise ValueError("speed must be positive")
-    checked = check_paths(paths, now=None, campaigns_dir=campaigns_dir)
+    roots = [settings.campaigns_dir] if settings.campaigns_dir.is_dir() else []
+    checked = check_calendars(paths, now=None, campaigns_roots=roots)
     if checked.errors:
-        raise ScheduleRefused([p.format() for p in checked.errors])
+        raise CalendarRefused(checked.errors)
     directory.mkdir(parents=True, exist_ok=True)
-    store = Store(f"sqlite:///{directory / 'rehearsal.db'}")
     outbox = directory / "outbox.jsonl"
-    adapters = {platform: OutboxAdapter(outbox, platform, account="rehearsal") for platform in ("bluesky", "mastodon")}
     first_due = min(
         (
             part.at
@@ -79,50 +84,51 @@ def rehearse(
         default=datetime.now(UTC),
     )
     virtual_start = start or (first_due - timedelta(minutes=1))
-    schedule_calendars(store, checked.inputs, virtual_start, actor="rehearsal")
     clock = FastForwardClock(virtual_start.astimezone(UTC), speed)
-    policy = policy or DispatchPolicy()
+    offline = replace(
+        settings,
+        database_url=f"sqlite:///{directory / 'rehearsal.db'}",
+        redis_url=None,
+        outbox_path=outbox,
+        bluesky_handle="",
+        bluesky_app_password=Secret(""),
+        mastodon_api_base_url="",
+        mastodon_access_token=Secret(""),
+    )
+    wiring = Wiring.from_settings(offline, clock=clock, limiter=False)
+    wiring.policy = policy or DispatchPolicy()
+    api = Api(wiring)
+    store = wiring.store
+    schedule_calendars(store, checked.inputs, virtual_start, actor="rehearsal")
+    executor = api.inline_executor(worker="rehearsal")
     rehearsal = Rehearsal(directory, outbox)
-    pending: list[Claim] = []
     real_deadline = None if max_real_seconds is None else time.monotonic() + max_real_seconds
     try:
         while True:
-            result = tick(store, clock.now(), policy, actor="rehearsal")
-            rehearsal.missed += len(result.missed)
-            pending.extend(result.claimed)
-            pending.sort(key=lambda c: c.run_at)
-            while pending and pending[0].run_at <= clock.now():
-                claim = pending.pop(0)
-                outcome = publish_delivery(
-                    store,
-                    claim.delivery_id,
-                    adapter_for=lambda _c, p: adapters[p],
-                    clock=clock,
-                    policy=policy,
-                    worker="rehearsal",
-                )
-                pending.extend(outcome.follow_ups)
-                pending.sort(key=lambda c: c.run_at)
+            rehearsal.missed += len(api.tick(executor, actor="rehearsal").missed)
+            for claim, outcome in executor.run_due():
                 if outcome.result == "failed":
                     rehearsal.failed += 1
                 delivered = _describe(store, claim.delivery_id, clock.now(), outcome.result)
                 rehearsal.delivered.append(delivered)
                 on_delivery(delivered)
-            if not pending and _remaining(store) == 0:
+            if not len(executor) and _remaining(store) == 0:
                 return rehearsal
             if real_deadline is not None and time.monotonic() > real_deadline:
                 return rehearsal
-            clock.wait_until(pending[0].run_at if pending else _next_due(store, clock.now() + policy.claim_window / 2))
+            clock.wait_until(executor.next_at or _next_due(store, clock.now() + wiring.policy.claim_window / 2))
     finally:
-        store.dispose()
+        api.close()
 
 
 def _describe(store: Store, delivery_id: int, actual: datetime, result: str) -> RehearsedDelivery:
     with store.transaction() as session:
         delivery = session.get_one(Delivery, delivery_id)
+        zone = session.scalar(select(PostRecord.timezone).where(PostRecord.id == delivery.post_pk))
         return RehearsedDelivery(
-            delivery.campaign, delivery.post_id, delivery.platform, delivery.part, delivery.due_at, actual, result
-        )
+            delivery.campaign, delivery.post_id, delivery.platform, delivery.part, delivery.due_at, actual, result,
+            zone or DEFAULT_TIMEZONE,
+        )  # fmt: skip
 
 
 def _next_due(store: Store, default: datetime) -> datetime:

@@ -1,18 +1,31 @@
-"""Settings from the environment (and an optional .env). Credentials live here only, never in calendars."""
+"""Settings from the environment (and an optional .env). The only place the environment is read, and the only
+place a default is written. Credentials live here only, never in calendars."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
+from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from platforms.base import Secret
+
+# The settings each platform needs before it is posted to for real; without them its posts go to the outbox.
+CREDENTIAL_SETTINGS = {
+    "bluesky": "BLUESKY_HANDLE and BLUESKY_APP_PASSWORD",
+    "mastodon": "MASTODON_API_BASE_URL and MASTODON_ACCESS_TOKEN",
+}
 
 
 def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"env": name}
 
 
 @dataclass(frozen=True)
@@ -23,16 +36,19 @@ class Settings:
     campaigns_dir: Path
     outbox_path: Path
     reports_dir: Path
-    tick_seconds: float = 5.0
-    claim_window_seconds: float = 15.0
-    lease_seconds: float = 120.0
-    publish_lease_seconds: float = 300.0
-    max_attempts: int = 8
-    bluesky_service: str = "https://bsky.social"
-    bluesky_handle: str = ""
-    bluesky_app_password: Secret = field(default_factory=lambda: Secret(""))
-    mastodon_api_base_url: str = ""
-    mastodon_access_token: Secret = field(default_factory=lambda: Secret(""))
+    timezone: str = field(default=DEFAULT_TIMEZONE, metadata=_env("CAMPAIGN_TIMEZONE"))  # for times typed in
+    tick_seconds: float = field(default=5.0, metadata=_env("CAMPAIGN_TICK_SECONDS"))
+    claim_window_seconds: float = field(default=15.0, metadata=_env("CAMPAIGN_CLAIM_WINDOW_SECONDS"))
+    lease_seconds: float = field(default=120.0, metadata=_env("CAMPAIGN_LEASE_SECONDS"))
+    publish_lease_seconds: float = field(default=300.0, metadata=_env("CAMPAIGN_PUBLISH_LEASE_SECONDS"))
+    max_attempts: int = field(default=8, metadata=_env("CAMPAIGN_MAX_ATTEMPTS"))
+    collect_seconds: float = field(default=300.0, metadata=_env("CAMPAIGN_COLLECT_SECONDS"))  # mentions
+    engagement_seconds: float = field(default=600.0, metadata=_env("CAMPAIGN_ENGAGEMENT_SECONDS"))
+    bluesky_service: str = field(default="https://bsky.social", metadata=_env("BLUESKY_SERVICE"))
+    bluesky_handle: str = field(default="", metadata=_env("BLUESKY_HANDLE"))
+    bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
+    mastodon_api_base_url: str = field(default="", metadata=_env("MASTODON_API_BASE_URL"))
+    mastodon_access_token: Secret = field(default_factory=lambda: Secret(""), metadata=_env("MASTODON_ACCESS_TOKEN"))
 
     @property
     def bluesky_configured(self) -> bool:
@@ -42,13 +58,15 @@ class Settings:
     def mastodon_configured(self) -> bool:
         return bool(self.mastodon_api_base_url and self.mastodon_access_token)
 
+    def configured(self, platform: str) -> bool:
+        return {"bluesky": self.bluesky_configured, "mastodon": self.mastodon_configured}.get(platform, False)
+
     def dry_run_platforms(self) -> list[str]:
-        missing = []
-        if not self.bluesky_configured:
-            missing.append("bluesky")
-        if not self.mastodon_configured:
-            missing.append("mastodon")
-        return missing
+        return [platform for platform in PLATFORMS if not self.configured(platform)]
+
+    def secrets(self) -> list[str]:
+        """Every secret value these settings hold (for the redactor)."""
+        return [self.bluesky_app_password.reveal(), self.mastodon_access_token.reveal()]
 
     def to_env(self) -> dict[str, str]:
         """The environment that gives a child process (worker, beat) these same settings."""
@@ -58,20 +76,33 @@ class Settings:
             "CAMPAIGN_CAMPAIGNS_DIR": str(self.campaigns_dir),
             "CAMPAIGN_OUTBOX": str(self.outbox_path),
             "CAMPAIGN_REPORTS_DIR": str(self.reports_dir),
-            "CAMPAIGN_TICK_SECONDS": str(self.tick_seconds),
-            "CAMPAIGN_CLAIM_WINDOW_SECONDS": str(self.claim_window_seconds),
-            "CAMPAIGN_LEASE_SECONDS": str(self.lease_seconds),
-            "CAMPAIGN_PUBLISH_LEASE_SECONDS": str(self.publish_lease_seconds),
-            "CAMPAIGN_MAX_ATTEMPTS": str(self.max_attempts),
-            "BLUESKY_SERVICE": self.bluesky_service,
-            "BLUESKY_HANDLE": self.bluesky_handle,
-            "BLUESKY_APP_PASSWORD": self.bluesky_app_password.reveal(),
-            "MASTODON_API_BASE_URL": self.mastodon_api_base_url,
-            "MASTODON_ACCESS_TOKEN": self.mastodon_access_token.reveal(),
         }
+        for item in fields(self):
+            name = item.metadata.get("env")
+            if name:
+                value = getattr(self, item.name)
+                env[name] = value.reveal() if isinstance(value, Secret) else str(value)
         if self.redis_url:
             env["CAMPAIGN_REDIS_URL"] = self.redis_url
         return env
+
+
+def process_environment() -> dict[str, str]:
+    """This process's environment, for the child processes `campaign run` starts."""
+    return dict(os.environ)
+
+
+def _typed(item: Any, raw: str) -> Any:
+    default = item.default if item.default is not MISSING else item.default_factory()
+    if isinstance(default, Secret):
+        return Secret(raw)
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
 
 
 def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
@@ -87,6 +118,15 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | 
 
     data_dir = Path(get("CAMPAIGN_DATA_DIR") or "var").resolve()
     default_campaigns = Path("campaigns") if Path("campaigns").is_dir() else _project_root() / "campaigns"
+    tuned: dict[str, Any] = {}
+    for item in fields(Settings):
+        name = item.metadata.get("env")
+        raw = get(name) if name else ""
+        if raw:
+            try:
+                tuned[item.name] = _typed(item, raw)
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a number: set it to a number or remove it.") from None
     return Settings(
         data_dir=data_dir,
         database_url=get("CAMPAIGN_DATABASE_URL") or f"sqlite:///{data_dir / 'campaign.db'}",
@@ -94,14 +134,9 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | 
         campaigns_dir=Path(get("CAMPAIGN_CAMPAIGNS_DIR") or default_campaigns).resolve(),
         outbox_path=Path(get("CAMPAIGN_OUTBOX") or data_dir / "outbox.jsonl").resolve(),
         reports_dir=Path(get("CAMPAIGN_REPORTS_DIR") or data_dir / "reports").resolve(),
-        tick_seconds=float(get("CAMPAIGN_TICK_SECONDS") or 5.0),
-        claim_window_seconds=float(get("CAMPAIGN_CLAIM_WINDOW_SECONDS") or 15.0),
-        lease_seconds=float(get("CAMPAIGN_LEASE_SECONDS") or 120.0),
-        publish_lease_seconds=float(get("CAMPAIGN_PUBLISH_LEASE_SECONDS") or 300.0),
-        max_attempts=int(get("CAMPAIGN_MAX_ATTEMPTS") or 8),
-        bluesky_service=get("BLUESKY_SERVICE") or "https://bsky.social",
-        bluesky_handle=get("BLUESKY_HANDLE"),
-        bluesky_app_password=Secret(get("BLUESKY_APP_PASSWORD")),
-        mastodon_api_base_url=get("MASTODON_API_BASE_URL"),
-        mastodon_access_token=Secret(get("MASTODON_ACCESS_TOKEN")),
+        **tuned,
     )
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it and says what to do."""

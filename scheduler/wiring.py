@@ -1,24 +1,35 @@
-"""What a worker process holds: settings, the store, the clock, the policy, adapters and the limiter.
-Built lazily once per process (after any fork), so nothing is shared across processes by accident."""
+"""The one place the application is put together: settings in, a `Wiring` out (store, clock, dispatch policy,
+adapters, rate limiter, redactor). The CLI, the Celery tasks, rehearsal and the web face all start here, so
+they all post through the same adapters and redact the same secrets."""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from urllib.parse import unquote, urlsplit
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
-from platforms.base import PlatformAdapter
+from content_calendar.model import Campaign
+from platforms.base import AccountAdapter, PlatformAdapter
 from platforms.outbox import OutboxAdapter
 from scheduler.clock import Clock, SystemClock
+from scheduler.collecting import NO_CREDENTIALS, EngagementReader, MentionSource, NotConfigured
+from scheduler.collection import search_tags
 from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy
-from scheduler.publishing import Redactor
 from scheduler.ratelimit import RateLimiter
-from scheduler.settings import Settings, load_settings
+from scheduler.redaction import Redactor
+from scheduler.settings import Settings
+
+if TYPE_CHECKING:  # imported when first built: the SDKs are slow to import and a calendar check needs neither
+    from platforms.bluesky import BlueskyAdapter
+    from platforms.mastodon import MastodonAdapter
+
+log = logging.getLogger("campaign.wiring")
 
 
 def policy_from(settings: Settings) -> DispatchPolicy:
@@ -30,47 +41,140 @@ def policy_from(settings: Settings) -> DispatchPolicy:
     )
 
 
-def redactor_from(settings: Settings) -> Redactor:
-    """Every secret a message could carry: the platform credentials and any password in the database or
-    Redis URL (a driver's error can quote its connection string)."""
-    secrets = [settings.bluesky_app_password.reveal(), settings.mastodon_access_token.reveal()]
-    for url in (settings.database_url, settings.redis_url):
-        if url:
-            with contextlib.suppress(ValueError):
-                password = urlsplit(url).password or ""
-                secrets += [password, unquote(password)]
-    return Redactor(secrets)
-
-
-@dataclass
 class Adapters:
-    """Chooses each platform's adapter: the real one where credentials exist, else the dry-run outbox."""
+    """Every platform adapter the application uses, built once per process from settings: the real one where
+    the platform has credentials, else the dry-run outbox for posting (and nothing to read from).
 
-    settings: Settings
-    _cache: dict[tuple[str, str], PlatformAdapter] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    It is what publishing is typed by (`adapters(campaign, platform)` -> PlatformAdapter) and what the
+    collectors are typed by (`scheduler.collecting.AdapterProvider`)."""
 
-    def __call__(self, campaign: str, platform: str) -> PlatformAdapter:
-        with self._lock:
-            key = (campaign, platform)
-            if key not in self._cache:
-                self._cache[key] = self._build(platform)
-            return self._cache[key]
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bluesky_options: dict[str, Any] | None = None,
+        mastodon_options: dict[str, Any] | None = None,
+    ):
+        self.settings = settings
+        self._options = {"bluesky": bluesky_options or {}, "mastodon": mastodon_options or {}}
+        self._lock = threading.Lock()
+        self._real: dict[str, BlueskyAdapter | MastodonAdapter] = {}
+        self._outbox: dict[str, OutboxAdapter] = {}
 
-    def _build(self, platform: str) -> PlatformAdapter:
-        if platform == "bluesky" and self.settings.bluesky_configured:
+    def _build(self, platform: str) -> BlueskyAdapter | MastodonAdapter:
+        settings, options = self.settings, self._options.get(platform, {})
+        if platform == "bluesky":
             from platforms.bluesky import BlueskyAdapter
 
-            return BlueskyAdapter.from_settings(self.settings)
-        if platform == "mastodon" and self.settings.mastodon_configured:
+            return BlueskyAdapter(
+                service=settings.bluesky_service,
+                handle=settings.bluesky_handle,
+                app_password=settings.bluesky_app_password,
+                data_dir=settings.data_dir,
+                **options,
+            )
+        if platform == "mastodon":
             from platforms.mastodon import MastodonAdapter
 
-            return MastodonAdapter.from_settings(self.settings)
-        return OutboxAdapter(self.settings.outbox_path, platform)
+            return MastodonAdapter(settings.mastodon_api_base_url, settings.mastodon_access_token.reveal(), **options)
+        raise NotConfigured(f"There is no platform called {platform!r}.")
+
+    def real(self, platform: str) -> BlueskyAdapter | MastodonAdapter:
+        """The platform's own adapter; NotConfigured when it has no credentials."""
+        if not self.settings.configured(platform):
+            raise NotConfigured(NO_CREDENTIALS.get(platform, f"There is no platform called {platform!r}."))
+        with self._lock:
+            if platform not in self._real:
+                self._real[platform] = self._build(platform)
+            return self._real[platform]
+
+    def __call__(self, campaign: str, platform: str) -> PlatformAdapter:
+        """Who posts `campaign`'s parts on `platform`."""
+        if self.settings.configured(platform):
+            return self.real(platform)
+        with self._lock:
+            if platform not in self._outbox:
+                self._outbox[platform] = OutboxAdapter(self.settings.outbox_path, platform)
+            return self._outbox[platform]
+
+    def account(self, platform: str) -> AccountAdapter | None:
+        """The account check of a platform with credentials (None: a dry run)."""
+        return self.real(platform) if self.settings.configured(platform) else None
+
+    # --- the read side, as the collectors ask for it ------------------------------------------------------
+
+    def mention_sources(self, campaign: Campaign, platform: str) -> list[MentionSource]:
+        adapter = self.real(platform)
+        tags = (*campaign.hashtags, *campaign.hashtag_variants)
+        if platform == "bluesky":
+            # Every spelling, not one per case-folded tag: a case-sensitive search backend (the reference app
+            # view) then still finds each; the store keeps each post once whichever search found it.
+            spellings = tuple(dict.fromkeys(t.strip().lstrip("#") for t in tags if t.strip("# ")))
+            bluesky = cast("BlueskyAdapter", adapter)
+
+            def read_bluesky(tags: Sequence[str], since: datetime | None, cursor: str | None) -> Any:
+                return bluesky.search_mentions(tags, since=since, cursor=cursor)
+
+            return [MentionSource("bluesky", bluesky.service, "sweep", read_bluesky, spellings)]
+        # Mastodon: our own instance and each watched one, separately, so one instance failing (or rate
+        # limiting us) holds up only its own collector.
+        mastodon = cast("MastodonAdapter", adapter)
+        instances = dict.fromkeys(u.rstrip("/") for u in (mastodon.api_base_url, *campaign.mastodon_instances))
+        folded = tuple(search_tags(tags))
+        sources = []
+        for instance in instances:
+            # One budget per instance for this run: it bounds the run's requests there, and keeps our token's
+            # last requests for posting when our instance must be read with it (see MastodonAdapter).
+            budget = mastodon.read_budget()
+
+            def read_instance(
+                tags: Sequence[str],
+                since: datetime | None,
+                cursor: str | None,
+                *,
+                instance: str = instance,
+                budget: Any = budget,
+            ) -> Any:
+                return mastodon.search_mentions_on([instance], tags, since=since, cursor=cursor, budget=budget)
+
+            sources.append(
+                MentionSource("mastodon", instance, "position", read_instance, folded, mastodon.rewind_cursor)
+            )
+        return sources
+
+    def engagement_reader(self, platform: str) -> EngagementReader:
+        return self.real(platform)
+
+    def own_accounts(self, campaign: Campaign, platform: str) -> list[str]:
+        names = [campaign.accounts[platform]] if platform in campaign.accounts else []
+        if platform == "bluesky" and self.settings.bluesky_handle:
+            names.append(self.settings.bluesky_handle)
+        if platform == "mastodon" and self.settings.mastodon_configured:
+            try:
+                adapter = cast("MastodonAdapter", self.real("mastodon"))
+                me = adapter.me()
+                acct, url, uri = (str((me.get(k) if isinstance(me, dict) else getattr(me, k, "")) or "")
+                                  for k in ("acct", "url", "uri"))  # fmt: skip
+                if acct and "@" not in acct:
+                    acct = f"{acct}@{adapter.account}"  # as mentions qualify a local acct: with the instance's host
+                names += [n for n in (acct, uri, url) if n]  # our own instance's answer about us: url is trusted
+            except Exception as error:  # who we are is a nicety here: our own posts are also known by URI
+                log.info("could not read our Mastodon account (%s); own posts are recognised by URI", type(error))
+        return names
+
+    def close(self) -> None:
+        with self._lock:
+            for adapter in self._real.values():
+                close = getattr(adapter, "close", None)
+                if close is not None:
+                    close()
+            self._real.clear()
 
 
 @dataclass
-class Runtime:
+class Wiring:
+    """Everything a face needs, built once: hand it to `scheduler.api.Api`."""
+
     settings: Settings
     store: Store
     clock: Clock
@@ -78,36 +182,20 @@ class Runtime:
     adapters: Adapters
     limiter: RateLimiter | None
     redact: Redactor
-    name: str
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None, limiter: bool = True) -> Wiring:
+        return cls(
+            settings=settings,
+            store=Store(settings.database_url),
+            clock=clock or SystemClock(),
+            policy=policy_from(settings),
+            adapters=Adapters(settings),
+            limiter=RateLimiter(settings.redis_url) if limiter and settings.redis_url else None,
+            redact=Redactor.for_settings(settings),
+        )
 
-_runtime: Runtime | None = None
-_runtime_pid: int | None = None
-_runtime_lock = threading.Lock()
-
-
-def get_runtime() -> Runtime:
-    global _runtime, _runtime_pid
-    with _runtime_lock:
-        if _runtime is None or _runtime_pid != os.getpid():
-            settings = load_settings()
-            _runtime = Runtime(
-                settings=settings,
-                store=Store(settings.database_url),
-                clock=SystemClock(),
-                policy=policy_from(settings),
-                adapters=Adapters(settings),
-                limiter=RateLimiter(settings.redis_url) if settings.redis_url else None,
-                redact=redactor_from(settings),
-                name=f"{socket.gethostname()}:{os.getpid()}",
-            )
-            _runtime_pid = os.getpid()
-        return _runtime
-
-
-def reset_runtime() -> None:
-    global _runtime
-    with _runtime_lock:
-        if _runtime is not None:
-            _runtime.store.dispose()
-        _runtime = None
+    def close(self) -> None:
+        self.adapters.close()
+        self.store.dispose()

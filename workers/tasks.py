@@ -1,15 +1,13 @@
-"""Celery tasks: thin faces over scheduler.dispatch and scheduler.publishing. They take ids, are idempotent,
-and hold no logic the CLI cannot reach without a broker."""
+"""Celery tasks of the `publish` queue: thin faces over the application API. They take ids, are idempotent, and
+hold no logic the CLI cannot reach without a broker."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from scheduler.clock import Clock
-from scheduler.dispatch import Claim, tick
-from scheduler.publishing import publish_delivery
-from scheduler.wiring import get_runtime
+from scheduler.api import Clock, DispatchClaim, shared_api
 from workers.app import app
 
 log = logging.getLogger("campaign.tasks")
@@ -23,37 +21,32 @@ def real_eta(clock: Clock, instant: datetime) -> datetime | None:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
-def enqueue(claims: list[Claim], clock: Clock) -> None:
-    for claim in claims:
-        publish.apply_async((claim.delivery_id,), eta=real_eta(clock, claim.run_at), queue="publish")
+class CeleryExecutor:
+    """Runs each claim as a `publish(delivery_id)` task with an ETA seconds ahead at most (claims are made only
+    for what is due within the claim window): never a long ETA, which Redis would redeliver and post twice."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def submit(self, claims: Sequence[DispatchClaim]) -> None:
+        for claim in claims:
+            publish.apply_async((claim.delivery_id,), eta=real_eta(self.clock, claim.run_at), queue="publish")
 
 
 @app.task(name="campaign.tick", ignore_result=True)
 def tick_task() -> dict[str, int]:
-    runtime = get_runtime()
-    result = tick(runtime.store, runtime.clock.now(), runtime.policy, actor=f"beat@{runtime.name}")
+    api = shared_api()
+    result = api.tick(CeleryExecutor(api.clock), actor=f"beat@{api.wiring.name}")
     for delivery_id in result.missed:
-        log.error(
-            "MISSED: delivery %s was not published within its misfire grace; `campaign retry` posts it", delivery_id
-        )
-    enqueue(result.claimed, runtime.clock)
+        log.error("MISSED: post part %s was not published within its misfire grace; `campaign retry` posts it",
+                  delivery_id)  # fmt: skip
     return {"claimed": len(result.claimed), "rearmed": len(result.rearmed), "missed": len(result.missed)}
 
 
 @app.task(name="campaign.publish", ignore_result=True, acks_late=True)
 def publish(delivery_id: int) -> str:
-    runtime = get_runtime()
-    outcome = publish_delivery(
-        runtime.store,
-        delivery_id,
-        adapter_for=runtime.adapters,
-        clock=runtime.clock,
-        policy=runtime.policy,
-        worker=f"worker@{runtime.name}",
-        limiter=runtime.limiter,
-        redact=runtime.redact,
-    )
+    api = shared_api()
+    outcome = api.publish(delivery_id, CeleryExecutor(api.clock), worker=f"worker@{api.wiring.name}")
     if outcome.result == "failed":
-        log.error("delivery %s failed: %s", delivery_id, outcome.detail)
-    enqueue(outcome.follow_ups, runtime.clock)
+        log.error("post part %s failed: %s", delivery_id, outcome.detail)
     return outcome.result

@@ -14,9 +14,10 @@ from content_calendar.model import Campaign
 from platforms.base import PermanentError
 from platforms.mastodon import MastodonAdapter
 from scheduler.clock import FixedClock
-from scheduler.collecting import SettingsAdapters, collect_mentions
+from scheduler.collecting import collect_mentions
 from scheduler.db import Store
 from scheduler.settings import load_settings
+from scheduler.wiring import Adapters
 from tests.mastodon_server import MastodonControl, TestAccount
 from tests.support.mastodon_fixtures import MastodonFederation
 
@@ -106,7 +107,7 @@ def test_a_collection_run_makes_a_bounded_number_of_requests_and_the_next_goes_o
 
     def run() -> tuple[int, int]:
         before = len(reads(mastodon, TAG_PATH))
-        adapters = SettingsAdapters(settings, mastodon_options={"mention_requests": 3})
+        adapters = Adapters(settings, mastodon_options={"mention_requests": 3})
         [outcome] = collect_mentions(store, campaign, "mastodon", adapters, clock=clock, owner="beat")
         assert outcome.outcome == "ok", outcome.describe()
         return outcome.result.stored, len(reads(mastodon, TAG_PATH)) - before

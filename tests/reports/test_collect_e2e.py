@@ -18,11 +18,12 @@ from sqlalchemy import func, select
 from content_calendar.facets import detect_facets
 from content_calendar.model import Campaign
 from scheduler.clock import FixedClock
-from scheduler.collecting import CollectOptions, SettingsAdapters, collect_engagement, collect_mentions
+from scheduler.collecting import CollectOptions, collect_engagement, collect_mentions
 from scheduler.collection_models import CollectorRun, EngagementSnapshot, MentionRecord
 from scheduler.db import Store
 from scheduler.models import State
 from scheduler.settings import Settings, load_settings
+from scheduler.wiring import Adapters
 from tests.mastodon_server import MastodonControl
 from tests.reports.builders import StoreBuilder
 from tests.support.bluesky_fixtures import BlueskyNetwork
@@ -117,7 +118,7 @@ def test_bluesky_mentions_once_across_pages_and_restarts_and_engagement_by_anoth
     runs = 0
     while True:
         store = Store(url)
-        adapters = SettingsAdapters(settings, bluesky_options={"search_page_size": 2})
+        adapters = Adapters(settings, bluesky_options={"search_page_size": 2})
         [outcome] = collect_mentions(store, campaign, "bluesky", adapters, clock=clock, owner=f"run{runs}",
                                      options=options)  # fmt: skip
         assert outcome.outcome == "ok", outcome.describe()
@@ -136,13 +137,13 @@ def test_bluesky_mentions_once_across_pages_and_restarts_and_engagement_by_anoth
 
     # A later run after a restart reads down to where the last sweep began (less the overlap): nothing new.
     clock.advance(timedelta(minutes=5))
-    [again] = collect_mentions(Store(url), campaign, "bluesky", SettingsAdapters(settings), clock=clock,
+    [again] = collect_mentions(Store(url), campaign, "bluesky", Adapters(settings), clock=clock,
                                owner="again")  # fmt: skip
     assert (again.outcome, again.result.stored) == ("ok", 0)
     newer = tagged(alice_client, f"One more #{tag}")
     bluesky_network.wait_for_post(newer.uri)
     clock.advance(timedelta(minutes=5))
-    [later] = collect_mentions(Store(url), campaign, "bluesky", SettingsAdapters(settings), clock=clock,
+    [later] = collect_mentions(Store(url), campaign, "bluesky", Adapters(settings), clock=clock,
                                owner="later")  # fmt: skip
     assert (later.outcome, later.result.stored) == ("ok", 1)
     assert count_mentions(Store(url)) == len(posted) + 1
@@ -154,7 +155,7 @@ def test_bluesky_mentions_once_across_pages_and_restarts_and_engagement_by_anoth
 
     def snapshot_complete() -> tuple[int, int, int, int] | None:
         clock.advance(timedelta(hours=1))
-        outcome = collect_engagement(Store(url), "sasvaw-week", "bluesky", SettingsAdapters(settings),
+        outcome = collect_engagement(Store(url), "sasvaw-week", "bluesky", Adapters(settings),
                                      clock=clock, owner="engagement")  # fmt: skip
         assert outcome.outcome == "ok", outcome.describe()
         counts = latest_snapshot(Store(url), delivery)
@@ -211,7 +212,7 @@ def test_mastodon_mentions_once_across_instances_pages_and_restarts_and_engageme
     clock = FixedClock(datetime.now(UTC) + timedelta(seconds=1))
 
     def run(owner: str) -> list:  # type: ignore[type-arg]
-        outcomes = collect_mentions(Store(url), campaign, "mastodon", SettingsAdapters(settings), clock=clock,
+        outcomes = collect_mentions(Store(url), campaign, "mastodon", Adapters(settings), clock=clock,
                                     owner=owner)  # fmt: skip
         assert [o.outcome for o in outcomes] == ["ok", "ok"], [o.describe() for o in outcomes]
         return outcomes
@@ -246,7 +247,7 @@ def test_mastodon_mentions_once_across_instances_pages_and_restarts_and_engageme
 
     def snapshot_complete() -> tuple[int, int, int, int] | None:
         clock.advance(timedelta(hours=1))
-        outcome = collect_engagement(Store(url), "sasvaw-week", "mastodon", SettingsAdapters(settings),
+        outcome = collect_engagement(Store(url), "sasvaw-week", "mastodon", Adapters(settings),
                                      clock=clock, owner="engagement")  # fmt: skip
         assert outcome.outcome == "ok", outcome.describe()
         counts = latest_snapshot(Store(url), delivery)
@@ -271,7 +272,7 @@ def test_mastodon_a_variant_added_later_reads_back_the_lookback_not_only_the_new
     clock = FixedClock(now)
 
     def run(subject: Campaign, **options: object) -> int:
-        [outcome] = collect_mentions(Store(url), subject, "mastodon", SettingsAdapters(settings), clock=clock,
+        [outcome] = collect_mentions(Store(url), subject, "mastodon", Adapters(settings), clock=clock,
                                      owner="test", **options)  # type: ignore[arg-type]  # fmt: skip
         assert outcome.outcome == "ok", outcome.describe()
         return outcome.result.stored
@@ -305,7 +306,7 @@ def test_mastodon_backfill_from_a_later_date_keeps_every_tag_position(
     clock = FixedClock(now)
 
     def run(**options: object) -> int:
-        [outcome] = collect_mentions(Store(url), campaign, "mastodon", SettingsAdapters(settings), clock=clock,
+        [outcome] = collect_mentions(Store(url), campaign, "mastodon", Adapters(settings), clock=clock,
                                      owner="test", **options)  # type: ignore[arg-type]  # fmt: skip
         assert outcome.outcome == "ok", outcome.describe()
         return outcome.result.stored

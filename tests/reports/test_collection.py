@@ -30,8 +30,6 @@ from scheduler.collecting import (
     CollectOptions,
     MentionSource,
     NotConfigured,
-    SettingsAdapters,
-    collect_beat_schedule,
     collect_engagement,
     collect_mentions,
 )
@@ -52,7 +50,9 @@ from scheduler.collection_models import CollectorRun, CollectorState, Engagement
 from scheduler.db import Store
 from scheduler.models import State
 from scheduler.settings import load_settings
+from scheduler.wiring import Adapters
 from tests.reports.builders import StoreBuilder, mention, policy
+from workers.app import beat_schedule
 
 NOW = datetime(2027, 2, 3, 12, tzinfo=UTC)
 CAMPAIGN = Campaign(
@@ -471,7 +471,7 @@ def test_a_lease_keeps_two_runs_of_one_collector_apart(store: Store) -> None:
 
 def test_platforms_without_credentials_are_skipped_and_say_so(store: Store, tmp_path: Path) -> None:
     settings = load_settings({"CAMPAIGN_DATA_DIR": str(tmp_path)}, dotenv_path=tmp_path / "none.env")
-    adapters = SettingsAdapters(settings)
+    adapters = Adapters(settings)
     clock = FixedClock(NOW)
     for platform, words in (("bluesky", "BLUESKY_HANDLE"), ("mastodon", "MASTODON_ACCESS_TOKEN")):
         for _ in range(3):
@@ -482,9 +482,11 @@ def test_platforms_without_credentials_are_skipped_and_say_so(store: Store, tmp_
     assert [(r.platform, r.outcome) for r in runs(store)] == [("bluesky", "skipped"), ("mastodon", "skipped")]
 
 
-def test_beat_schedule_for_the_lead() -> None:
-    schedule = collect_beat_schedule()
+def test_beat_schedule_for_the_lead(tmp_path: Path) -> None:
+    settings = load_settings({"CAMPAIGN_DATA_DIR": str(tmp_path)}, dotenv_path=tmp_path / "none.env")
+    schedule = beat_schedule(settings)
     assert {name: (e["task"], e["schedule"], e["options"]["queue"]) for name, e in schedule.items()} == {
+        "tick": ("campaign.tick", 5.0, "publish"),
         "collect-mentions": ("campaign.collect_mentions", 300.0, "collect"),
         "collect-engagement": ("campaign.collect_engagement", 600.0, "collect"),
         "report-weekly": ("campaign.report_weekly", 600.0, "collect"),
