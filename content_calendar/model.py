@@ -236,7 +236,7 @@ class RenderedPart:
             if d is None:
                 return None
             focus = d.get("focus")
-            return RenderedImage(d["path"], d["alt"], d["sha256"], tuple(focus) if focus else None)  # type: ignore[arg-type]
+            return RenderedImage(d["path"], d["alt"], d["sha256"], tuple(focus) if focus else None)
 
         values["images"] = tuple(image(i) for i in values.get("images", ()))
         values["facets"] = tuple(Facet(**f) for f in values.get("facets", ()))

@@ -240,6 +240,7 @@ class _Sweep(_Paging):
     ):
         self.overlap = options.overlap
         self.started = now
+        self.since: datetime | None
         if since_override is not None:
             # A sweep under way had read down to its page; one that finished would next read to next_since.
             floor = _from_iso(state.get("since")) if state.get("page") else _from_iso(state.get("next_since"))

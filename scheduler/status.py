@@ -111,7 +111,7 @@ def _view(d: Delivery, zone: str | None) -> DeliveryView:
 def status(store: Store, now: datetime, *, campaign: str | None = None, limit: int = 20) -> StatusReport:
     with store.transaction() as session:
 
-        def query(*conditions: Any) -> Select[tuple[Delivery, str]]:
+        def query(*conditions: Any) -> Select[Delivery, str]:
             statement = (
                 select(Delivery, PostRecord.timezone)
                 .join(PostRecord, PostRecord.id == Delivery.post_pk)
@@ -132,7 +132,7 @@ def status(store: Store, now: datetime, *, campaign: str | None = None, limit: i
                 or ""
             )
 
-        def views(statement: Select[tuple[Delivery, str]]) -> list[DeliveryView]:
+        def views(statement: Select[Delivery, str]) -> list[DeliveryView]:
             return [_view(delivery, zone) for delivery, zone in session.execute(statement).all()]
 
         report = StatusReport(
