@@ -7,6 +7,8 @@ what the platform answered, or raise one of the errors below so the dispatcher c
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +104,12 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("Secret", hashlib.sha256(self._value.encode()).digest()))
 
 
 class AdapterError(Exception):
