@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from content_calendar.model import DEFAULT_TIMEZONE
 from scheduler.collection.hashing import hash_key, keyed_hash, keyed_int
 from scheduler.collection.names import account_names, clean_text, identities, tag_name
 from scheduler.collection.sql import utc
@@ -48,7 +49,7 @@ class MentionPolicy:
     allow_listed: frozenset[str] = frozenset()  # comparable names (see identities) of organisation accounts
     own_accounts: frozenset[str] = frozenset()  # our own accounts: their posts are deliveries, not mentions
     keep_handles: bool = False  # keep third parties' handles (never their text) so --include-handles can name them
-    zone: str = "Europe/London"  # the campaign's zone: its weeks run Monday to Sunday there
+    zone: str = DEFAULT_TIMEZONE  # the campaign's zone: its weeks run Monday to Sunday there
 
     @classmethod
     def build(
@@ -59,7 +60,7 @@ class MentionPolicy:
         organisation_accounts: Iterable[str] = (),
         own_accounts: Mapping[str, Iterable[str]] | None = None,
         keep_handles: bool = False,
-        zone: str = "Europe/London",
+        zone: str = DEFAULT_TIMEZONE,
     ) -> MentionPolicy:
         tags: dict[str, str] = {}
         for tag in hashtags:
@@ -306,11 +307,11 @@ class MentionWriter:
 
 
 def _by_uri_key(row: tuple[Any, ...]) -> str:
-    return row[2]  # type: ignore[no-any-return]
+    return row[2]
 
 
 def _by_author(row: tuple[Any, ...]) -> int:
-    return row[1]  # type: ignore[no-any-return]
+    return row[1]
 
 
 def store_mentions(

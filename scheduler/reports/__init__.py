@@ -1,4 +1,4 @@
-"""The weekly report: Monday to Sunday in the campaign's zone (Europe/London), from the store alone.
+"""The weekly report: Monday to Sunday in the campaign's own zone, from the store alone.
 
     report = build_weekly_report(store, campaign, IsoWeek.parse("2027-W05"))
     paths = write_report(report, out_dir, formats=("html", "md", "csv"))
@@ -11,6 +11,7 @@ it in `organisation_accounts` (or the report is asked to `include_handles`, whic
 store holds: collection keeps a third party's handle only when told to, and never its text).
 """
 
+from content_calendar.model import PLATFORM_NAMES
 from scheduler.reports.charts import COLOURS, growth_chart, mentions_chart
 from scheduler.reports.files import (
     FORMATS,
@@ -24,7 +25,6 @@ from scheduler.reports.files import (
 )
 from scheduler.reports.model import (
     NO_EARLIER_SNAPSHOT,
-    PLATFORM_NAMES,
     Change,
     DeliveryFigures,
     DeliveryLine,

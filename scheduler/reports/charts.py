@@ -8,8 +8,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from content_calendar.model import PLATFORMS
-from scheduler.reports.model import PLATFORM_NAMES, MentionFigures, TopPost
+from content_calendar.model import PLATFORM_NAMES, PLATFORMS
+from scheduler.reports.model import MentionFigures, TopPost
 
 if TYPE_CHECKING:
     from matplotlib.axis import Axis

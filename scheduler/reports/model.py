@@ -12,9 +12,6 @@ from markupsafe import Markup
 
 from content_calendar.model import DEFAULT_TIMEZONE
 
-PLATFORM_NAMES = {"bluesky": "Bluesky", "mastodon": "Mastodon"}
-
-
 # --- weeks -------------------------------------------------------------------------------------------------
 
 

@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, case, cast, func, select
 
-from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
+from content_calendar.model import DEFAULT_TIMEZONE, PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import account_names
 from scheduler.collection_models import EngagementSnapshot, MentionAuthor, MentionAuthorWeek, MentionRecord
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.reports.model import (
-    PLATFORM_NAMES,
     Change,
     DeliveryFigures,
     DeliveryLine,

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from content_calendar.model import PLATFORM_NAMES
 from scheduler.collection import clean_text
 from scheduler.reports.charts import growth_chart, mentions_chart
-from scheduler.reports.model import NO_EARLIER_SNAPSHOT, PLATFORM_NAMES, PostEngagement, WeeklyReport, signed
+from scheduler.reports.model import NO_EARLIER_SNAPSHOT, PostEngagement, WeeklyReport, signed
 
 TEMPLATES = Path(__file__).with_name("templates")
 
