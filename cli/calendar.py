@@ -20,7 +20,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from cli.common import api
+from cli.common import CampaignGroup, api
 from content_calendar.model import (
     DEFAULT_LIMITS,
     PLATFORM_NAMES,
@@ -122,7 +122,7 @@ mastodon_limit_option = click.option(
 )
 
 
-@click.group("calendar")
+@click.group("calendar", cls=CampaignGroup)
 def calendar() -> None:
     """Check, preview and export calendar files (YAML, or CSV: ours, Hootsuite, Sprout Social).
 

@@ -14,17 +14,36 @@ import click
 from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused
 
 
-class CampaignGroup(click.Group):
-    """A command group whose refusals (scheduler.errors.Refused) print their lines in red and exit with their
-    code, without a traceback."""
+def _refusal(ctx: click.Context, refused: Refused) -> None:
+    for line in refused.lines:
+        click.secho(line, fg="red", err=True)
+    ctx.exit(refused.exit_code)
+
+
+class CampaignCommand(click.Command):
+    """A command whose refusals (scheduler.errors.Refused) print their lines in red and exit with their code,
+    without a traceback: the one place a refusal becomes an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Refused as refused:
-            for line in refused.lines:
-                click.secho(line, fg="red", err=True)
-            ctx.exit(refused.exit_code)
+            _refusal(ctx, refused)
+
+
+class CampaignGroup(click.Group):
+    """A group whose commands (and sub-groups) are CampaignCommands, and whose own refusals are handled alike."""
+
+    command_class = CampaignCommand
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Refused as refused:
+            _refusal(ctx, refused)
+
+
+CampaignGroup.group_class = CampaignGroup
 
 
 def api() -> Api:

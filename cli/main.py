@@ -84,9 +84,16 @@ def _show_status(report: StatusReport) -> None:
             if name == "published":
                 extra = ("(dry run) " if v.dry_run else "") + (v.url or "")
                 when = v.published_at
+            elif name in ("failed", "missed"):
+                extra, when = v.last_error or "", v.due_at
+            elif v.attempts and v.last_error:  # waiting to try again after a failure: say why and when
+                next_try = local(v.next_attempt_at, v.timezone) if v.next_attempt_at else "soon"
+                extra, when = (
+                    f"trying again ({v.attempts} attempts so far), next try {next_try}: {v.last_error}",
+                    v.due_at,
+                )
             else:
-                extra = v.last_error or "" if name in ("failed", "missed") else ""
-                when = v.due_at
+                extra, when = "", v.due_at
             click.echo(f"  {local(when, v.timezone)}  {where}  {extra}".rstrip())
 
     section("Missed (not posted; `campaign retry POST_ID` posts them now)", "missed", "red")

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.common import actor, api
+from cli.common import CampaignCommand, CampaignGroup, actor, api
 from scheduler.api import PLATFORMS, CollectorOutcome, IsoWeek, Refused, ReportFormats
 
 
-@click.group("report")
+@click.group("report", cls=CampaignGroup)
 def report() -> None:
     """Reports made from the store alone (no platform is asked anything)."""
 
@@ -84,7 +84,7 @@ def _parse_since(text: str | None, zone: str) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-@click.command("collect")
+@click.command("collect", cls=CampaignCommand)
 @click.option("--campaign", help="Only this campaign (its folder name). Default: every campaign folder.")
 @click.option(
     "--since",

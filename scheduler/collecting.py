@@ -1,5 +1,5 @@
 """The collectors: per campaign and platform, read hashtag mentions and engagement through the read side of
-the platform adapters and keep them in the store (scheduler/collection.py).
+the platform adapters and keep them in the store (scheduler/collection/).
 
 - Mentions. Bluesky: `searchPosts` through the account's PDS, newest first; a run is a *sweep* from the newest
   post back to `since` (the start of the previous sweep, less an overlap), and the page cursor inside a sweep

@@ -28,7 +28,6 @@ from scheduler.collection.collector_state import (
 from scheduler.collection.hashing import HASH_BYTES, HASH_KEY_SETTING, hash_key, keyed_hash, keyed_int
 from scheduler.collection.mentions import (
     WRITE_CHUNK,
-    MentionLike,
     MentionPolicy,
     MentionWriter,
     WriteResult,
@@ -37,7 +36,6 @@ from scheduler.collection.mentions import (
 from scheduler.collection.names import account_names, clean_text, identities, search_tags, tag_name
 from scheduler.collection.snapshots import (
     DuePost,
-    EngagementLike,
     SnapshotPolicy,
     posts_due_for_snapshot,
     store_snapshots,
@@ -53,9 +51,7 @@ __all__ = [
     "Claim",
     "CollectorKey",
     "DuePost",
-    "EngagementLike",
     "LeaseLost",
-    "MentionLike",
     "MentionPolicy",
     "MentionWriter",
     "RunRecord",

@@ -11,7 +11,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Update, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.collection.mentions import MentionLike, MentionWriter, WriteResult
+from platforms.base import Mention
+from scheduler.collection.mentions import MentionWriter, WriteResult
 from scheduler.collection.sql import insert_ignore
 from scheduler.collection_models import CollectorRun, CollectorState
 from scheduler.db import Store
@@ -130,7 +131,7 @@ def store_mention_page(
     writer: MentionWriter,
     claim: Claim,
     owner: str,
-    mentions: Sequence[MentionLike],
+    mentions: Sequence[Mention],
     cursor: str | None,
     now: datetime,
     *,

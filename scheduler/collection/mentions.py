@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from content_calendar.model import DEFAULT_TIMEZONE
+from platforms.base import Mention
 from scheduler.collection.hashing import hash_key, keyed_hash, keyed_int
 from scheduler.collection.names import account_names, clean_text, identities, tag_name
 from scheduler.collection.sql import utc
@@ -23,21 +24,6 @@ from scheduler.models import Delivery
 WRITE_CHUNK = 500  # rows per INSERT batch (keeps bound parameters well under SQLite's limit)
 
 _HASHTAG_IN_TEXT = re.compile(r"(?<![\w#&])#(\w+)")
-
-
-class MentionLike(Protocol):
-    """What a platform adapter gives for a post (platforms.base.Mention has these fields)."""
-
-    platform: str
-    uri: str
-    url: str
-    author_handle: str
-    author_id: str
-    text: str
-    created_at: datetime
-    tags: tuple[str, ...]
-    in_reply_to_uri: str | None
-    seen_on: str
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ class MentionPolicy:
             own |= account_names(platform, handles)
         return cls(campaign, tags, frozenset(allow), frozenset(own), keep_handles, zone)
 
-    def matched_tag(self, mention: MentionLike) -> str | None:
+    def matched_tag(self, mention: Mention) -> str | None:
         """The campaign hashtag the post uses (from its tag facets / tag list, or its text), else None."""
         for tag in mention.tags:
             spelling = self.tags.get(tag_name(tag))
@@ -182,7 +168,7 @@ class MentionWriter:
     def _day(self, day: date) -> Any:
         return day if self._postgres else day.isoformat()  # SQLAlchemy's SQLite Date is ISO text
 
-    def _matched_tag(self, mention: MentionLike) -> str | None:
+    def _matched_tag(self, mention: Mention) -> str | None:
         # Platforms return the same few tag spellings over and over: remember each one's answer.
         cache = self._tag_answers
         for tag in mention.tags:
@@ -193,7 +179,7 @@ class MentionWriter:
                 return spelling
         return self.policy.matched_tag(mention) if mention.text else None
 
-    def _author(self, mention: MentionLike) -> tuple[int, bool, bool, str | None]:
+    def _author(self, mention: Mention) -> tuple[int, bool, bool, str | None]:
         cache_key = (mention.platform, mention.author_id, mention.author_handle, mention.seen_on)
         known = self._authors.get(cache_key)
         if known is None:
@@ -208,7 +194,7 @@ class MentionWriter:
         return known
 
     def prepare(
-        self, session: Session, mentions: Iterable[MentionLike], now: datetime
+        self, session: Session, mentions: Iterable[Mention], now: datetime
     ) -> tuple[list[tuple[Any, ...]], dict[int, tuple[Any, str]], set[tuple[int, date, str]], WriteResult]:
         """Rows to insert (distinct by URI), each author's earliest mention in them, the (author, week) pairs
         they add, and the tally so far."""
@@ -265,7 +251,7 @@ class MentionWriter:
                 earliest[author_key] = (created_at, platform)
         return list(rows.values()), earliest, weeks, result
 
-    def write(self, session: Session, mentions: Iterable[MentionLike], now: datetime) -> WriteResult:
+    def write(self, session: Session, mentions: Iterable[Mention], now: datetime) -> WriteResult:
         """Insert in the caller's transaction; duplicates (already stored, or twice in this batch) are counted."""
         rows, earliest, weeks, result = self.prepare(session, mentions, now)
         if not rows:
@@ -315,7 +301,7 @@ def _by_author(row: tuple[Any, ...]) -> int:
 
 
 def store_mentions(
-    store: Store, policy: MentionPolicy, mentions: Iterable[MentionLike], *, now: datetime | None = None
+    store: Store, policy: MentionPolicy, mentions: Iterable[Mention], *, now: datetime | None = None
 ) -> WriteResult:
     """Store a batch of mentions in one transaction (no collector state involved: backfills, tests, benches)."""
     writer = MentionWriter(store, policy)

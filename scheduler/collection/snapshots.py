@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, cast
+from typing import cast
 
 from sqlalchemy import Table, func, select
 
+from platforms.base import Engagement
 from scheduler.collection.sql import utc
 from scheduler.collection_models import EngagementSnapshot
 from scheduler.db import Store
@@ -89,20 +90,12 @@ def _parse_time(value: str) -> datetime:
     return utc(datetime.fromisoformat(value))
 
 
-class EngagementLike(Protocol):
-    remote_id: str
-    likes: int
-    reposts: int
-    replies: int
-    quotes: int
-
-
 def store_snapshots(
     store: Store,
     campaign: str,
     platform: str,
     due: Sequence[DuePost],
-    counts: Iterable[EngagementLike],
+    counts: Iterable[Engagement],
     now: datetime,
 ) -> int:
     """Append one snapshot per post the platform answered for; returns how many were written."""
