@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from content_calendar.model import Calendar, Campaign, Post, RenderedPart
 from scheduler.db import Store
 from scheduler.dispatch import record, transition
+from scheduler.errors import Refused
 from scheduler.models import Delivery, PostRecord, State
 
 Action = Literal[
@@ -58,10 +59,12 @@ class SyncReport:
         return any(c.action not in ("unchanged", "kept-published", "kept-cancelled", "draft") for c in self.changes)
 
 
-class SyncRefused(Exception):
-    def __init__(self, reasons: list[str]):
+class SyncRefused(Refused):
+    """Calendar files the store cannot be brought in line with; every reason says which post and the fix."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(*reasons)
         self.reasons = reasons
-        super().__init__("\n".join(reasons))
 
 
 def delivery_key(campaign: str, post_id: str, platform: str, part: int) -> str:
@@ -113,12 +116,12 @@ def _sync_one(
         deliveries.setdefault(delivery.post_id, []).append(delivery)
 
     in_file = {post.id for post in item.calendar.posts}
-    for post_id, post_record in records.items():
-        if post_record.source == source and post_id not in in_file and post_record.status != "removed":
+    for post_id, known in records.items():
+        if known.source == source and post_id not in in_file and known.status != "removed":
             cancelled = _cancel_unpublished(
                 session, deliveries.get(post_id, []), now, actor, "removed from the calendar file", refusals
             )
-            post_record.status = "removed"
+            known.status = "removed"
             for delivery in cancelled:
                 report.changes.append(
                     Change("cancelled", campaign, post_id, delivery.platform, delivery.part, "removed")
