@@ -107,7 +107,7 @@ def test_rehearse_plays_a_calendar_into_its_own_outbox_and_leaves_the_schedule_a
     code, output = invoke("rehearse", str(calendar), "--speed", "200000")
     assert code == 0, output
     assert "Rehearsal done: 8 published, 0 missed, 0 failed." in output
-    assert "Mon 01 Feb 2027 09:00 planned" in output
+    assert "Mon 01 Feb 2027 09:00 GMT planned" in output
     outbox = Path(output.rsplit("Outbox: ", 1)[1].strip())
     entries = read_outbox(outbox)
     assert len(entries) == 8 and len({e["idempotency_key"] for e in entries}) == 8
