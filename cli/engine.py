@@ -1,0 +1,113 @@
+"""`campaign run` (the scheduler itself, here) and `campaign rehearse` (a calendar on a fast clock)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from cli.common import CampaignCommand, api, dry_run_notice, local
+from cli.schedule import schedule
+from scheduler.api import CrashLoop
+
+
+@click.command(cls=CampaignCommand)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--concurrency", default=4, show_default=True, help="Threads of the posting worker.")
+def run(paths: tuple[Path, ...], concurrency: int) -> None:
+    """Run the scheduler here: schedule PATHS (if given), then start Redis (unless CAMPAIGN_REDIS_URL is set),
+    Celery beat, a posting worker and a collection worker, and post everything on time until Ctrl-C.
+
+    Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
+    nothing: the schedule lives in the database, and starting again resumes where it stopped.
+    """
+    app = api()
+    if paths:
+        click.get_current_context().invoke(schedule, paths=paths)
+    engine = app.start_engine(concurrency=concurrency)
+    stopping = False
+    crashed: CrashLoop | None = None
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if engine.redis_socket:
+            click.echo(f"Started a private Redis on {engine.redis_socket}")
+        report = app.status(limit=5)
+        click.echo(f"Database: {app.database_label()}")
+        click.echo(f"Worker and beat running (logs in {engine.logs}). Ctrl-C stops cleanly.")
+        if report.paused:
+            click.secho(f"Posting is PAUSED: {report.pause_reason}", fg="red")
+        for view in report.upcoming:
+            part = f" part {view.part}" if view.part else ""
+            click.echo(
+                f"  next: {local(view.due_at, view.timezone)}  {view.campaign}/{view.post_id} {view.platform}{part}"
+            )
+        dry_run_notice(app)
+        while not stopping:
+            for name in engine.services.supervise_once():
+                click.secho(f"{name} stopped unexpectedly; restarted it (see {engine.logs}).", fg="yellow", err=True)
+            time.sleep(0.5)
+    except CrashLoop as error:
+        crashed = error
+    finally:
+        click.echo("Stopping: beat, then the worker (finishing what it holds), then Redis...")
+        engine.services.stop()
+        click.echo("Stopped. Nothing is lost: `campaign run` resumes from the database.")
+    if crashed is not None:
+        raise click.ClickException(str(crashed))
+
+
+@click.command(cls=CampaignCommand)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--speed", type=float, default=1000.0, show_default=True, help="How many times faster than real time.")
+@click.option(
+    "--start", default=None, help="Virtual start: 'now', or an ISO date-time (default: just before the first post)."
+)
+@click.option("--max-seconds", type=float, default=None, help="Stop after this many real seconds.")
+def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_seconds: float | None) -> None:
+    """Play calendars against a clock running SPEED times fast, into a rehearsal outbox.
+
+    Uses the real dispatch policy and publish path on a separate rehearsal database, so the real schedule
+    is untouched and nothing reaches any platform. Prints each post's planned and actual time."""
+    app = api()
+    if start is None:
+        virtual_start = None
+    elif start == "now":
+        virtual_start = app.clock.now()
+    else:
+        try:
+            virtual_start = datetime.fromisoformat(start)
+        except ValueError:
+            raise click.BadParameter(f"{start!r} is not 'now' or a date and time such as 2027-02-01T09:00.") from None
+        if virtual_start.tzinfo is None:
+            virtual_start = virtual_start.replace(tzinfo=ZoneInfo(app.settings.timezone))
+
+    def show(item: Any) -> None:
+        lag = item.lag.total_seconds()
+        out = item.actual.astimezone(ZoneInfo(item.timezone))
+        click.echo(
+            f"{local(item.planned, item.timezone)} planned, out {out:%H:%M:%S} "
+            f"({lag:+.3f} s)  {item.platform:<9}{item.campaign}/{item.post_id}"
+            + (f" part {item.part}" if item.part else "")
+            + ("" if item.result == "published" else f"  [{item.result}]")
+        )
+
+    result = app.rehearse(paths, speed=speed, start=virtual_start, on_delivery=show, max_real_seconds=max_seconds)
+    published = sum(1 for d in result.delivered if d.result == "published")
+    click.echo(
+        f"Rehearsal done: {published} published, {result.missed} missed, {result.failed} failed. "
+        f"Outbox: {result.outbox}"
+    )
+    if result.missed or result.failed:
+        sys.exit(1)
