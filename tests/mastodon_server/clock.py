@@ -40,10 +40,6 @@ class ServerClock:
             self._offset = 0.0
 
 
-def snowflake_time_ms(snowflake: int) -> int:
-    return snowflake >> 16
-
-
 def snowflake_at(moment: datetime, low_bits: int = 0) -> int:
     return (int(moment.timestamp() * 1000) << 16) + (low_bits & 0xFFFF)
 

@@ -166,9 +166,6 @@ class MastodonControl:
         query = {"username": username, "include_deleted": "1" if include_deleted else None}
         return self._call("GET", "statuses", query=query)
 
-    def scheduled_statuses(self) -> list[dict[str, Any]]:
-        return self._call("GET", "scheduled_statuses")
-
     def add_engagement(
         self,
         status_id: str,
@@ -182,12 +179,9 @@ class MastodonControl:
         payload = {"favourites": favourites, "reblogs": reblogs, "replies": replies, "quotes": quotes, "by": by or []}
         return self._call("POST", f"statuses/{status_id}/engagement", payload)
 
-    def finish_media(self, media_id: str | None = None) -> int:
-        path = f"media/{media_id}/finish" if media_id else "media/finish"
-        return self._call("POST", path, {})["finished"]
-
-    def publish_scheduled(self) -> list[str]:
-        return self._call("POST", "publish_scheduled", {})
+    def finish_media(self) -> int:
+        """Mark every upload still processing as processed; returns how many changed."""
+        return self._call("POST", "media/finish", {})["finished"]
 
     def request_log(self, *, path: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "requests", query={"path": path, "method": method})
@@ -197,9 +191,6 @@ class MastodonControl:
     def add_peer(self, base_url: str) -> None:
         """Relay this instance's public statuses to `base_url` from now on."""
         self._call("POST", "peers", {"base_url": base_url})
-
-    def clear_peers(self) -> None:
-        self._call("DELETE", "peers")
 
     def federate(self, status_id: str, peers: list[str] | None = None) -> None:
         self._call("POST", "federate", {"status_id": status_id, "peers": peers})

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import entities
 from .config import ServerConfig
@@ -375,45 +375,19 @@ api.add("POST", r"/api/v1/statuses/" + ID + "/favourite", auth=True)(_favourite(
 api.add("POST", r"/api/v1/statuses/" + ID + "/unfavourite", auth=True)(_favourite(False))
 
 
-def _engaged_accounts(attribute: str) -> Handler:
-    def handler(inst: Instance, req: Request) -> Response:
-        assert req.match
-        status = inst.find_status(req.match["id"], req.viewer, message="Record not found")
-        ids = sorted(getattr(status, attribute))
-        return Response.json(200, [entities.account_json(inst, inst.accounts[i]) for i in ids])
-
-    return handler
-
-
-api.add("GET", r"/api/v1/statuses/" + ID + r"/favourited_by")(_engaged_accounts("favourited_by"))
-api.add("GET", r"/api/v1/statuses/" + ID + r"/reblogged_by")(_engaged_accounts("reblogged_by"))
-
-
 # ---------------------------------------------------------------------------------------------- media
 
 
-def _upload(inst: Instance, req: Request, *, v2: bool) -> Response:
-    account = _viewer_account(req)
+@api.add("POST", r"/api/v2/media", auth=True)
+def upload_media(inst: Instance, req: Request) -> Response:
     media = inst.upload_media(
-        account,
+        _viewer_account(req),
         req.files.get("file"),
         description=req.param("description"),
         focus=req.param("focus"),
         thumbnail=req.files.get("thumbnail"),
     )
-    if not v2:
-        media.polls_remaining = 0  # v1 answers only when processing is done
     return Response.json(202 if not media.processed else 200, entities.media_json(inst, media))
-
-
-@api.add("POST", r"/api/v2/media", auth=True)
-def upload_media_v2(inst: Instance, req: Request) -> Response:
-    return _upload(inst, req, v2=True)
-
-
-@api.add("POST", r"/api/v1/media", auth=True)
-def upload_media_v1(inst: Instance, req: Request) -> Response:
-    return _upload(inst, req, v2=False)
 
 
 @api.add("GET", r"/api/v1/media/" + ID, auth=True)
@@ -768,13 +742,6 @@ def dump_statuses(inst: Instance, req: Request) -> Response:
     return Response.json(200, rows)
 
 
-@control.add("GET", r"/_test/scheduled_statuses")
-def dump_scheduled(inst: Instance, req: Request) -> Response:
-    return Response.json(
-        200, [entities.scheduled_json(inst, s) for s in sorted(inst.scheduled.values(), key=lambda s: s.id)]
-    )
-
-
 @control.add("POST", r"/_test/statuses/" + ID + r"/engagement")
 def add_engagement(inst: Instance, req: Request) -> Response:
     """Likes, boosts, replies and quotes by other accounts (made up as needed, or the named ones)."""
@@ -807,19 +774,8 @@ def add_engagement(inst: Instance, req: Request) -> Response:
 
 
 @control.add("POST", r"/_test/media/finish")
-def finish_all_media(inst: Instance, req: Request) -> Response:
-    return Response.json(200, {"finished": inst.finish_media()})
-
-
-@control.add("POST", r"/_test/media/" + ID + r"/finish")
 def finish_media(inst: Instance, req: Request) -> Response:
-    assert req.match
-    return Response.json(200, {"finished": inst.finish_media(int(req.match["id"]))})
-
-
-@control.add("GET", r"/_test/peers")
-def list_peers(inst: Instance, req: Request) -> Response:
-    return Response.json(200, list(inst.peers))
+    return Response.json(200, {"finished": inst.finish_media()})
 
 
 @control.add("POST", r"/_test/peers")
@@ -828,12 +784,6 @@ def add_peer(inst: Instance, req: Request) -> Response:
     if peer not in inst.peers and peer != inst.base_url:
         inst.peers.append(peer)
     return Response.json(200, list(inst.peers))
-
-
-@control.add("DELETE", r"/_test/peers")
-def clear_peers(inst: Instance, req: Request) -> Response:
-    inst.peers.clear()
-    return Response.json(200, [])
 
 
 @control.add("POST", r"/_test/federate")
@@ -867,12 +817,6 @@ def request_log(inst: Instance, req: Request) -> Response:
     if req.param("method"):
         rows = [r for r in rows if r["method"] == req.param("method")]
     return Response.json(200, rows)
-
-
-@control.add("POST", r"/_test/publish_scheduled")
-def publish_scheduled(inst: Instance, req: Request) -> Response:
-    published = inst.publish_due_scheduled()
-    return Response.json(200, [str(s.id) for s in published])
 
 
 # ---------------------------------------------------------------------------------------------- HTTP plumbing
@@ -1215,4 +1159,4 @@ def _post_json(url: str, payload: dict[str, Any]) -> None:
             time.sleep(0.1 * (attempt + 1))
 
 
-__all__ = ["MastodonHTTPServer", "MastodonTestServer", "quote"]
+__all__ = ["MastodonHTTPServer", "MastodonTestServer"]

@@ -474,12 +474,12 @@ class Instance:
                 media.focus = _parse_focus(focus)
             return media
 
-    def finish_media(self, media_id: int | None = None) -> int:
-        """Control: mark one upload (or all) as processed. Returns how many changed."""
+    def finish_media(self) -> int:
+        """Control: mark every upload still processing as processed. Returns how many changed."""
         with self.lock:
             changed = 0
             for media in self.media.values():
-                if (media_id is None or media.id == media_id) and media.polls_remaining > 0:
+                if media.polls_remaining > 0:
                     media.polls_remaining = 0
                     changed += 1
             return changed

@@ -218,13 +218,3 @@ def render_content(text: str, *, base_url: str, resolve_mention: MentionResolver
         last = entity.end
     out.append(_h(text[last:]))
     return _simple_format("".join(out))
-
-
-_TAG_RE = re.compile(r"<[^>]+>")
-
-
-def html_to_text(content: str) -> str:
-    """Plain text of rendered content (for peers that receive only HTML): paragraphs and <br /> become
-    line breaks, links their visible text."""
-    content = content.replace("<br />", "\n").replace("</p><p>", "\n\n")
-    return html.unescape(_TAG_RE.sub("", content))
