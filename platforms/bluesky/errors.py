@@ -6,6 +6,7 @@ server's limit)."""
 from __future__ import annotations
 
 import re
+import socket
 
 import httpx
 from atproto_client.exceptions import (
@@ -76,6 +77,23 @@ def account_problem(error: Exception) -> str | None:
     return None
 
 
+# Failures that happen before a request's first byte leaves: the write cannot have happened, so the next attempt
+# is a clean one (a fresh record key and date), not a reconciliation of this one.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, ConnectionRefusedError, socket.gaierror)
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) happened before the request was sent."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _NOT_SENT):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate_error(error: Exception, *, action: str, write: bool, handle: str) -> AdapterError:
     """An SDK or transport error as the dispatcher's error classes. `write` says the request may have
     changed the repository (its outcome is unknown when no answer came back or the server failed)."""
@@ -100,6 +118,10 @@ def translate_error(error: Exception, *, action: str, write: bool, handle: str) 
         return CredentialsError(
             f"Bluesky refused the credentials of {handle} while {action} ({message or 'unauthorized'}). "
             f"Fix: {CREDENTIALS_FIX}"
+        )
+    if never_sent(error):
+        return TransientError(
+            f"Could not reach Bluesky while {action} ({type(error.__cause__ or error).__name__}); nothing was sent."
         )
     if isinstance(error, (InvokeTimeoutError, httpx.TimeoutException)):
         return TransientError(f"Bluesky did not answer in time while {action}.", outcome_unknown=write)
