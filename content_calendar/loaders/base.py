@@ -78,6 +78,8 @@ class PostLines:
     thread: list[PartLines] = field(default_factory=list)
     timed: bool = True  # False when `at` could not be read (the post is then not in Calendar.posts)
     generated_id: bool = False  # a spreadsheet row without an id: display_id was derived from time and text
+    row: int | None = None  # a spreadsheet's own row number (the header is row 1), for messages that name a cell
+    header: Sequence[str] = ()  # a spreadsheet's column names as read (shared by every row)
 
     def at(self, key: str) -> int | None:
         return self.keys.get(key, self.line)

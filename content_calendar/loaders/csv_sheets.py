@@ -80,6 +80,8 @@ class CsvReader(CalendarReader):
         super().__init__(path, campaigns_roots, today)
         self.us_dates: list[int] = []  # lines whose date only makes sense month first
         self.either_order: list[tuple[int, str, date]] = []  # lines whose date reads either way (as read)
+        self.header: list[str] = []
+        self.sheet_rows: dict[int, int] = {}  # line a row starts on -> its row number in a spreadsheet
 
     def ambiguous_fix(self, error: TimeError) -> str:
         assert error.choices is not None
@@ -106,6 +108,7 @@ class CsvReader(CalendarReader):
             return self.finish("csv", slug)
         first_line, first = rows[0]
         names = [_header_name(cell) for cell in first]
+        self.header = names
         if "message_text" in names or "time_24hr" in names:
             self.kind = "sprout"
             self.read_sprout(names, rows[1:], first_line)
@@ -135,9 +138,11 @@ class CsvReader(CalendarReader):
         rows: list[tuple[int, list[str]]] = []
         line = 1
         try:
-            for row in reader:
+            for record, row in enumerate(reader, start=1):
                 if any(cell.strip() for cell in row):
-                    rows.append((line, [cell.replace("\r\n", "\n") for cell in row]))
+                    # A carriage return left inside a quoted cell is a line break from another spreadsheet.
+                    rows.append((line, [cell.replace("\r\n", "\n").replace("\r", "\n") for cell in row]))
+                    self.sheet_rows[line] = record
                 line = reader.line_num + 1
         except csv.Error as error:
             self.error(
@@ -222,6 +227,8 @@ class CsvReader(CalendarReader):
         lines = PostLines(line, display_id, {key: line for key in POST_KEYS}, [line] if image_line else [])
         lines.timed = at is not None
         lines.generated_id = generated
+        lines.row = self.sheet_rows.get(line)
+        lines.header = self.header
         self.posts.append(
             (
                 Post(
