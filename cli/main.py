@@ -13,6 +13,7 @@ from cli.engine import rehearse, run
 from cli.operate import cancel, pause, post_now, resume, retry
 from cli.reports import collect, report
 from cli.schedule import schedule, status
+from cli.users import users
 
 
 @click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +29,7 @@ def main() -> None:
 
 
 for command in (calendar, schedule, status, pause, resume, cancel, retry, post_now, accounts, outbox, run, rehearse,
-                report, collect):  # fmt: skip
+                report, collect, users):  # fmt: skip
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, CalendarError, Pla
 from content_calendar.validate import CheckResult, check_calendar
 from platforms.base import AccountInfo, AdapterError
 from platforms.outbox import read_outbox
-from scheduler import dispatch, reports
+from scheduler import dispatch, reports, users
 from scheduler.calendars import (
     CALENDAR_SUFFIXES,
     CalendarRefused,
@@ -53,6 +53,7 @@ from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
 from scheduler.settings import CREDENTIAL_SETTINGS, Settings, load_settings
 from scheduler.status import StatusReport, latest_report, status
+from scheduler.users import Person, Role, new_password
 from scheduler.wiring import Wiring
 
 if TYPE_CHECKING:
@@ -77,8 +78,10 @@ __all__ = [
     "IsoWeek",
     "NotFound",
     "Outcome",
+    "Person",
     "Refused",
     "ReportFormats",
+    "Role",
     "Scheduled",
     "Settings",
     "StatusReport",
@@ -86,6 +89,7 @@ __all__ = [
     "UsageRefused",
     "latest_report",
     "load_settings",
+    "new_password",
     "pause_and_drain",
     "shared_api",
 ]
@@ -390,6 +394,44 @@ class Api:
         return [
             f"{NO_CREDENTIALS[p]}: its collectors are skipped." for p in platforms if not self.settings.configured(p)
         ]
+
+    # --- people ------------------------------------------------------------------------------------------
+
+    def people(self) -> list[Person]:
+        return users.people(self.wiring.store)
+
+    def person(self, name: str) -> Person:
+        """Who `name` is; NotFound when the workspace does not know them."""
+        found = users.find_person(self.wiring.store, name)
+        if found is None:
+            raise NotFound(
+                f"There is no user called {name!r} here: an admin adds one with `campaign users add {name} --role ...`."
+            )
+        return found
+
+    def add_person(self, name: str, role: str, *, password: str | None, actor: str) -> Person:
+        return users.add_user(
+            self.wiring.store, name, users.role_of(role), password=password, actor=actor, now=self.clock.now()
+        )
+
+    def set_password(self, name: str, password: str, *, actor: str) -> None:
+        users.set_password(self.wiring.store, name, password, actor=actor, now=self.clock.now())
+
+    def set_role(self, name: str, role: str, *, actor: str) -> Person:
+        return users.set_role(self.wiring.store, name, users.role_of(role), actor=actor, now=self.clock.now())
+
+    def remove_person(self, name: str, *, actor: str) -> None:
+        users.remove_user(self.wiring.store, name, actor=actor, now=self.clock.now())
+
+    def sign_out_everywhere(self, name: str, *, actor: str) -> None:
+        users.end_sessions(self.wiring.store, name, actor=actor, now=self.clock.now())
+
+    def sign_in(self, name: str, password: str) -> users.SignIn:
+        return users.authenticate(self.wiring.store, name, password, self.clock.now())
+
+    def first_admin(self, *, actor: str) -> tuple[str, str] | None:
+        """On a first start with nobody to sign in: an `admin` with a new password, to be shown once."""
+        return users.first_admin(self.wiring.store, actor=actor, now=self.clock.now())
 
     # --- reports -----------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 from alembic import context
 
-import scheduler.collection_models  # noqa: F401  (registers the collection tables on Base.metadata)
+import scheduler.collection_models
+import scheduler.users  # noqa: F401  (and the users table)
 from scheduler.models import Base
 
 connection = context.config.attributes.get("connection")
