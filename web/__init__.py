@@ -1,0 +1,1 @@
+"""The web workspace: a face over the application API (scheduler.api), served by uvicorn (`campaign serve`)."""
