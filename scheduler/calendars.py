@@ -11,6 +11,7 @@ from pathlib import Path
 from content_calendar.campaign import CAMPAIGN_FILE
 from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Problem
 from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
+from scheduler.capacity import rate_limit_warnings
 from scheduler.db import Store
 from scheduler.errors import Refused, UsageRefused
 from scheduler.sync import CalendarInput, SyncReport, schedule_calendars
@@ -112,4 +113,5 @@ def schedule_paths(
     checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots)
     if checked.errors:
         raise CalendarRefused(checked.errors)
-    return Scheduled(schedule_calendars(store, checked.inputs, now, actor=actor), checked.warnings)
+    report = schedule_calendars(store, checked.inputs, now, actor=actor)
+    return Scheduled(report, checked.warnings + rate_limit_warnings(store, checked.inputs, now))

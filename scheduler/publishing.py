@@ -123,28 +123,32 @@ def publish_delivery(
 ) -> Outcome:
     with store.transaction() as session:
         row = session.execute(
-            select(Delivery.campaign, Delivery.platform, Delivery.state).where(Delivery.id == delivery_id)
+            select(
+                Delivery.campaign, Delivery.platform, Delivery.state, Delivery.due_at, Delivery.misfire_grace_s
+            ).where(Delivery.id == delivery_id)
         ).one_or_none()
     if row is None:
         return Outcome(delivery_id, "skipped", "no such delivery")
-    campaign, platform, state = row
+    campaign, platform, state, due_at, grace = row
     if state != State.CLAIMED:
         return Outcome(delivery_id, "skipped", f"it is {state}")
     adapter = adapter_for(campaign, platform)
 
     if limiter is not None and not adapter.dry_run:
-        wait = limiter.acquire(platform, adapter.account)
-        if wait is not None:
-            until = clock.now() + timedelta(seconds=wait)
-            release(
-                store,
-                delivery_id,
-                clock.now(),
-                worker=worker,
-                until=until,
-                reason=f"{platform} rate limit for {adapter.account}: waiting {wait:.0f} s",
-            )
-            return Outcome(delivery_id, "held", "rate limited", next_at=until)
+        # Its place in the account's queue is its planned time: a held backlog goes out oldest first, each post
+        # at the instant the limits admit it, and a post whose turn is past its grace is reported missed then.
+        now = clock.now()
+        hold = limiter.acquire(
+            platform,
+            adapter.account,
+            now=now,
+            ticket=delivery_id,
+            planned=due_at,
+            deadline=due_at + timedelta(seconds=grace),
+        )
+        if hold is not None:
+            release(store, delivery_id, now, worker=worker, until=hold.until, reason=hold.reason)
+            return Outcome(delivery_id, "held", hold.reason, next_at=hold.until)
 
     job = begin_publish(store, delivery_id, clock.now(), policy, worker=worker)
     if isinstance(job, Skip):

@@ -14,6 +14,8 @@ from scheduler.dispatch.policy import DispatchPolicy, PublishJob, RemoteRef, Ski
 from scheduler.dispatch.transitions import locked_delivery, minutes, record, transition
 from scheduler.models import FINAL_STATES, Delivery, State
 
+HELD = "held"  # the event of a release: the delivery's last error says what held it back
+
 
 def begin_publish(
     store: Store, delivery_id: int, now: datetime, policy: DispatchPolicy, *, worker: str
@@ -198,7 +200,9 @@ def fail_publish(
 
 
 def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until: datetime, reason: str) -> None:
-    """Give a claimed delivery back without an attempt (e.g. our own rate limiter said wait)."""
+    """Give a claimed delivery back without an attempt, to try again at `until` (e.g. our own rate limiter said
+    wait). `reason` is what holds it back; it is kept as the delivery's last error, so that if it misses its
+    grace waiting, the miss says why."""
     with store.transaction() as session:
         delivery = locked_delivery(session, delivery_id)
         if delivery is None or delivery.state != State.CLAIMED:
@@ -206,7 +210,9 @@ def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until
         delivery.lease_until = None
         delivery.claimed_by = None
         delivery.next_attempt_at = until
-        transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason=reason, now=now)
+        delivery.last_error = f"held back by {reason}"
+        why = f"{reason}; next try at {until.isoformat(timespec='seconds')}"
+        transition(session, delivery, State.SCHEDULED, action=HELD, actor=worker, reason=why, now=now)
 
 
 def extend_lease(store: Store, delivery_id: int, attempt_serial: int, until: datetime) -> bool:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import Store
+from scheduler.dispatch.attempts import HELD
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import Claim, DispatchPolicy, TickResult
 from scheduler.dispatch.transitions import minutes, skip_locked, transition
-from scheduler.models import Delivery, State
+from scheduler.models import Delivery, Event, PostRecord, State
 
 
 def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "beat") -> TickResult:
@@ -42,15 +44,18 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
         for delivery in candidates:
             if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
                 late = now - delivery.due_at
+                cause = what_kept_it_back(session, delivery, now)
                 reason = (
-                    f"not published within its misfire grace ({minutes(delivery.misfire_grace_s)}); "
-                    f"{minutes(int(late.total_seconds()))} late. Use `campaign retry` to post it now."
+                    f"{cause[:1].upper()}{cause[1:]}, so it was not published within its misfire grace "
+                    f"({minutes(delivery.misfire_grace_s)}); {minutes(int(late.total_seconds()))} late. "
+                    "Use `campaign retry` to post it now."
                 )
                 if delivery.outcome_unknown:
                     reason += (
                         " Its last attempt ended with an unknown outcome, so it may be live already: "
                         "`campaign retry` looks for it first and posts only if it is not there."
                     )
+                delivery.last_error = reason  # what `campaign status` shows beside a missed post
                 transition(session, delivery, State.MISSED, action="misfire", actor=actor, reason=reason, now=now)
                 missed.append(delivery.id)
                 continue
@@ -114,6 +119,52 @@ def _claim(
     delivery.claimed_by = actor
     transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason=reason, now=now)
     return Claim(delivery.id, run_at)
+
+
+def what_kept_it_back(session: Session, delivery: Delivery, now: datetime) -> str:
+    """Why a delivery is still not out, from its own history: the last hold or error it met (our rate limit, a
+    platform failing since a given time), the pause switch, the part it replies to, or nothing at all (no
+    scheduler running). A clause, in plain words, with times in the post's own zone."""
+    zone = ZoneInfo(session.scalar(select(PostRecord.timezone).where(PostRecord.id == delivery.post_pk)) or "UTC")
+
+    def at(instant: datetime) -> str:
+        local, today = instant.astimezone(zone), now.astimezone(zone)
+        return f"{local:%H:%M %Z}" if local.date() == today.date() else f"{local:%a %d %b %H:%M %Z}"
+
+    history = session.scalars(
+        select(Event).where(Event.delivery_id == delivery.id).order_by(Event.id.desc()).limit(_HISTORY)
+    ).all()
+    last = next((e for e in history if e.action in (HELD, "hold", "retry-later", "lease-expired")), None)
+    pause = _last_pause(session) if is_paused(session) or (last and last.reason == "paused") else None
+    if pause is not None and (last is None or last.reason == "paused" or pause.at >= last.at):
+        why = f" ({pause.reason})" if pause.reason else ""
+        return f"posting was paused by {pause.actor} at {at(pause.at)}{why}"
+    if last is not None and last.action == HELD and delivery.last_error:
+        return delivery.last_error  # "held back by Mastodon's rate limit for social.example: 300 posts per 3 hours"
+    if last is not None and last.action == "retry-later":
+        streak = []
+        for event in history:
+            if event.action not in ("retry-later", "claim", "publish", "stale-attempt"):
+                break
+            streak.append(event)
+        first = min((e.at for e in streak if e.action == "retry-later"), default=last.at)
+        return f"its attempts failed from {at(first)} on; the last error: {delivery.last_error or last.reason}"
+    if last is not None and last.action == "lease-expired":
+        return f"its publish task was lost at {at(last.at)} (a worker or broker restart) and did not run again in time"
+    if delivery.parent_id is not None:
+        parent = session.scalar(select(Delivery.state).where(Delivery.id == delivery.parent_id))
+        if parent != State.PUBLISHED:
+            return f"the part it replies to is {parent or 'gone'}, not published"
+    if last is not None:
+        return f"it was held back at {at(last.at)}: {last.reason}"
+    return "nothing picked it up in time: check that `campaign run` (or its beat and workers) is running"
+
+
+_HISTORY = 200  # events of one delivery read to explain it: far more than one hold-and-retry story needs
+
+
+def _last_pause(session: Session) -> Event | None:
+    return session.scalars(select(Event).where(Event.action == "pause").order_by(Event.id.desc()).limit(1)).first()
 
 
 def _rearm_expired_leases(session: Session, now: datetime, actor: str) -> list[int]:
