@@ -76,6 +76,12 @@ class PostRecord(Base):
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64))
     summary: Mapped[str] = mapped_column(Text, default="")
+    # Who scheduled the change that made the current content (the author a second pair of eyes checks), and a
+    # hash of what will go out (every platform's every part, the planned time, the platforms): an approval binds
+    # to it, so any change voids it.
+    author: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    topics: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list: what holds match
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -87,6 +93,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("campaign", "post_id", "platform", "part", name="uq_deliveries_identity"),
         Index("ix_deliveries_state_due", "state", "due_at"),
+        Index("ix_deliveries_due", "due_at"),  # calendar views read a window of time, whatever the state
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,6 +1,7 @@
 from alembic import context
 
 import scheduler.collection_models
+import scheduler.review_models
 import scheduler.users  # noqa: F401  (and the users table)
 from scheduler.models import Base
 
