@@ -40,6 +40,10 @@ class ThreadRefs:
 class PublishOutcome:
     post: RemotePost
     already_existed: bool = False  # the idempotency mechanism found an earlier write: nothing new was created
+    # Second copies of the post found after writing it (an earlier attempt's write landed late): the newer ones,
+    # deleted by the adapter, or left live because deleting them failed (a person must delete those).
+    duplicates_deleted: tuple[RemotePost, ...] = ()
+    duplicates_left: tuple[RemotePost, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from content_calendar.model import RenderedPart
 from platforms.base import (
     PermanentError,
     PlatformAdapter,
+    PublishOutcome,
     RateLimited,
     RemotePost,
     ThreadRefs,
@@ -237,6 +238,9 @@ def _call_adapter(
 
     post = outcome.post
     now = clock.now()
+    duplicates = _duplicates(outcome, job)
+    if duplicates:  # alert-worthy: a post went out twice, however briefly
+        log.error("delivery %s: %s", job.delivery_id, redact(duplicates))
     complete_publish(
         store,
         job.delivery_id,
@@ -245,9 +249,26 @@ def _call_adapter(
         remote=RemoteRef(post.remote_id, post.uri, post.cid, post.url),
         dry_run=adapter.dry_run,
         already_existed=outcome.already_existed,
+        duplicates=redact(duplicates),
     )
     follow_ups = claim_replies(store, job.delivery_id, now, policy, actor=worker)
     return Outcome(job.delivery_id, "published", post.url, follow_ups=follow_ups)
+
+
+def _duplicates(outcome: PublishOutcome, job: PublishJob) -> str:
+    """What a person reads when a retry found a second copy of its post (an earlier attempt's, landed late)."""
+    if not outcome.duplicates_deleted and not outcome.duplicates_left:
+        return ""
+    where = f"post {job.post_id}" + (f" part {job.part}" if job.part else "") + f" on {job.platform}"
+    kept = outcome.post.url or outcome.post.remote_id
+    text = f"{where} went out twice (an earlier attempt's post appeared late); it stays at {kept}"
+    if outcome.duplicates_deleted:
+        text += "; the newer copy was deleted: " + ", ".join(c.url or c.remote_id for c in outcome.duplicates_deleted)
+    if outcome.duplicates_left:
+        text += "; delete this copy on the platform, it could not be deleted: " + ", ".join(
+            c.url or c.remote_id for c in outcome.duplicates_left
+        )
+    return text
 
 
 def claim_post_now(

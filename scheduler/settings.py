@@ -42,6 +42,9 @@ class Settings:
     lease_seconds: float = field(default=120.0, metadata=_env("CAMPAIGN_LEASE_SECONDS"))
     publish_lease_seconds: float = field(default=300.0, metadata=_env("CAMPAIGN_PUBLISH_LEASE_SECONDS"))
     max_attempts: int = field(default=8, metadata=_env("CAMPAIGN_MAX_ATTEMPTS"))
+    # After an attempt whose outcome is unknown (a timeout, a connection reset after sending), how long the
+    # next one waits before it looks for the post and sends it again: a slow platform may still be writing it.
+    settle_seconds: float = field(default=60.0, metadata=_env("CAMPAIGN_SETTLE_SECONDS"))
     collect_seconds: float = field(default=300.0, metadata=_env("CAMPAIGN_COLLECT_SECONDS"))  # mentions
     engagement_seconds: float = field(default=600.0, metadata=_env("CAMPAIGN_ENGAGEMENT_SECONDS"))
     bluesky_service: str = field(default="https://bsky.social", metadata=_env("BLUESKY_SERVICE"))

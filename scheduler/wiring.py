@@ -38,6 +38,7 @@ def policy_from(settings: Settings) -> DispatchPolicy:
         lease=timedelta(seconds=settings.lease_seconds),
         publish_lease=timedelta(seconds=settings.publish_lease_seconds),
         max_attempts=settings.max_attempts,
+        settle=timedelta(seconds=settings.settle_seconds),
     )
 
 

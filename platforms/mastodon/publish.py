@@ -4,11 +4,15 @@ Exactly once rests on two things. Every write of a delivery carries its idempote
 `Idempotency-Key` header, which the server remembers for one hour (a repeat answers the original status).
 For longer gaps, a delivery whose earlier attempt ended with an unknown outcome (dropped connection,
 timeout, 5xx, a worker killed mid-call) is first looked for among the account's own recent statuses and is
-only posted when it is not there.
+only posted when it is not there. The dispatcher gives a slow write time to land before that look (its settle
+period); should an earlier attempt's status appear all the same by the time a retry has posted anew (a server
+that does not hold the key while it writes), the retry looks once more and deletes the newer copy.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,13 +27,15 @@ from mastodon.errors import (
 
 from content_calendar.model import RenderedPart
 from content_calendar.render import mastodon_length
-from platforms.base import PermanentError, PublishOutcome, RemotePost, ThreadRefs, TransientError
+from platforms.base import AdapterError, PermanentError, PublishOutcome, RemotePost, ThreadRefs, TransientError
 from platforms.mastodon.connection import Connection
 from platforms.mastodon.entities import as_datetime, remote_post, value_of
 from platforms.mastodon.errors import api_error_parts
 from platforms.mastodon.instance import TIMELINE_PAGE_SIZE, InstanceLimits, snowflake_at
 from platforms.mastodon.media import MediaUploads
 from platforms.mastodon.text import html_to_plain, loose
+
+log = logging.getLogger("campaign.mastodon")
 
 
 class Publisher:
@@ -136,7 +142,87 @@ class Publisher:
         )
         self._posted[idempotency_key] = post.remote_id
         self._media.forget_delivery(idempotency_key)
+        if outcome_unknown and not replayed:
+            return self._one_copy(part, idempotency_key, post, reply_to=reply_to, written_at=written_at)
         return PublishOutcome(post, already_existed=replayed)
+
+    def _one_copy(
+        self,
+        part: RenderedPart,
+        idempotency_key: str,
+        post: RemotePost,
+        *,
+        reply_to: ThreadRefs | None,
+        written_at: datetime | None,
+    ) -> PublishOutcome:
+        """A retry after an unknown outcome has just posted anew: look once more, in case the earlier attempt's
+        status has appeared since this one looked for it. Keep the oldest copy and delete the newer ones. The
+        post is out either way, so a look or a deletion that fails is logged, never raised."""
+        try:
+            others = self._copies(part, reply_to=reply_to, written_at=written_at, besides=post.remote_id)
+        except AdapterError as error:
+            log.warning(
+                "%s: post %s part %s was posted again after an unknown outcome; looking for an earlier copy "
+                "failed (%s)", self._connection.account, part.post_id, part.part, error
+            )  # fmt: skip
+            return PublishOutcome(post)
+        if not others:
+            return PublishOutcome(post)
+        client = self._connection.client()
+        kept, *newer = sorted([post, *others], key=lambda p: (len(p.remote_id), p.remote_id))  # ids grow with time
+        deleted: list[RemotePost] = []
+        left: list[RemotePost] = []
+        for copy in newer:
+            try:
+                client.status_delete(copy.remote_id)
+            except MastodonNotFoundError:
+                deleted.append(copy)  # already gone
+            except MastodonError as error:
+                log.warning("%s: deleting the second copy %s failed (%s)", self._connection.account,
+                            copy.url or copy.remote_id, self._connection.redact(str(error)))  # fmt: skip
+                left.append(copy)
+            else:
+                deleted.append(copy)
+        self._posted[idempotency_key] = kept.remote_id
+        return PublishOutcome(
+            kept, already_existed=kept is not post, duplicates_deleted=tuple(deleted), duplicates_left=tuple(left)
+        )
+
+    def _copies(
+        self, part: RenderedPart, *, reply_to: ThreadRefs | None, written_at: datetime | None, besides: str
+    ) -> list[RemotePost]:
+        """Every status of this delivery among the account's own but `besides` (bounded as find_published is)."""
+        client = self._connection.client()
+        lower = min(part.at, written_at or part.at) - self.reconcile_margin
+        return [
+            remote_post(status)
+            for status in self._own_statuses_since(lower, doing="looking for a second copy of a status")
+            if str(value_of(status, "id")) != besides and self._same_delivery(client, status, part, reply_to, lower)
+        ]
+
+    def _own_statuses_since(self, lower: datetime, *, doing: str) -> Iterator[Any]:
+        """The account's own statuses since `lower`, newest first: `reconcile_pages` pages of 40 at most."""
+        connection = self._connection
+        client = connection.client()
+        me = connection.me()
+        max_id: str | None = None
+        for _ in range(self.reconcile_pages):
+            try:
+                page = client.account_statuses(
+                    value_of(me, "id"),
+                    exclude_reblogs=True,
+                    since_id=str(snowflake_at(lower)),
+                    max_id=max_id,
+                    limit=TIMELINE_PAGE_SIZE,
+                )
+            except MastodonError as error:
+                connection.fail(error, doing=doing, client=client)
+            if not page:
+                return
+            yield from page
+            if len(page) < TIMELINE_PAGE_SIZE:
+                return
+            max_id = str(value_of(page[-1], "id"))
 
     def find_published(
         self,
@@ -150,33 +236,14 @@ class Publisher:
         since the earlier of the part's planned time and the attempt that may have written it (`post-now` can
         send it well before its plan), minus a margin for clock skew: same text, content warning, reply
         parent and number of attachments. Bounded: `reconcile_pages` pages of 40."""
-        connection = self._connection
-        client = connection.client()
-        me = connection.me()
+        client = self._connection.client()
         known = self._posted.get(idempotency_key)
         lower = min(part.at, written_at or part.at) - self.reconcile_margin
-        max_id: str | None = None
-        for _ in range(self.reconcile_pages):
-            try:
-                page = client.account_statuses(
-                    value_of(me, "id"),
-                    exclude_reblogs=True,
-                    since_id=str(snowflake_at(lower)),
-                    max_id=max_id,
-                    limit=TIMELINE_PAGE_SIZE,
-                )
-            except MastodonError as error:
-                connection.fail(error, doing="looking for an earlier attempt's status", client=client)
-            if not page:
-                return None
-            for status in page:
-                if known is not None and str(value_of(status, "id")) == known:
-                    return remote_post(status)
-                if self._same_delivery(client, status, part, reply_to, lower):
-                    return remote_post(status)
-            if len(page) < TIMELINE_PAGE_SIZE:
-                return None
-            max_id = str(value_of(page[-1], "id"))
+        for status in self._own_statuses_since(lower, doing="looking for an earlier attempt's status"):
+            if known is not None and str(value_of(status, "id")) == known:
+                return remote_post(status)
+            if self._same_delivery(client, status, part, reply_to, lower):
+                return remote_post(status)
         return None
 
     def _same_delivery(

@@ -116,7 +116,10 @@ def complete_publish(
     remote: RemoteRef,
     dry_run: bool,
     already_existed: bool,
+    duplicates: str = "",
 ) -> None:
+    """Record a published delivery. `duplicates`: what the adapter found and did about a second copy of the
+    post (it is recorded as an event of its own)."""
     with store.transaction() as session:
         delivery = locked_delivery(session, delivery_id)
         if delivery is None or delivery.state == State.PUBLISHED:
@@ -137,6 +140,8 @@ def complete_publish(
         if delivery.state != State.PUBLISHING:
             reason += f" (it had become {delivery.state} meanwhile; the post exists, so it counts as published)"
         transition(session, delivery, State.PUBLISHED, action="published", actor=worker, reason=reason, now=now)
+        if duplicates:
+            record(session, action="duplicate", actor=worker, delivery=delivery, reason=duplicates, now=now)
 
 
 def fail_publish(
@@ -186,6 +191,16 @@ def fail_publish(
             transition(session, delivery, State.FAILED, action="failed", actor=worker, reason=why, now=now)
             return None
         next_at = now + timedelta(seconds=policy.backoff(delivery.attempts, retry_after))
+        settling = ""
+        if outcome_unknown and now + policy.settle > next_at:
+            # The platform may still be writing the post this attempt sent: look for it (and send it again)
+            # only once a slow write has had time to land, or a server that does not hold the key while it
+            # writes would take the retry for a new post.
+            next_at = now + policy.settle
+            settling = (
+                f" (it first gives the platform {policy.settle.total_seconds():g} s to finish a post it may still "
+                "be writing)"
+            )
         delivery.next_attempt_at = next_at
         transition(
             session,
@@ -193,7 +208,7 @@ def fail_publish(
             State.SCHEDULED,
             action="retry-later",
             actor=worker,
-            reason=f"{error}; next attempt at {next_at.isoformat(timespec='seconds')}",
+            reason=f"{error}; next attempt at {next_at.isoformat(timespec='seconds')}{settling}",
             now=now,
         )
         return next_at

@@ -20,6 +20,11 @@ class DispatchPolicy:
     # A live worker keeps extending its publish lease while the adapter call runs; past this it stops, so a
     # call that hangs for good is eventually taken as lost and reconciled.
     max_publish_hold: timedelta = timedelta(minutes=30)
+    # After an unknown outcome the next attempt waits at least this long before it looks for the post and
+    # sends it again: a platform that timed out may still be writing it, and one that does not hold the
+    # idempotency key while it writes (Mastodon before it locked the key) would take a second write with the
+    # same key for a new post. Well above the adapters' client timeouts (Mastodon's is 10 s).
+    settle: timedelta = timedelta(seconds=60)
 
     def backoff(self, attempts: int, retry_after: float | None, rng: random.Random | None = None) -> float:
         """Exponential backoff with full jitter, never sooner than a platform's own reset time."""

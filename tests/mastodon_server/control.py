@@ -153,6 +153,17 @@ class MastodonControl:
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
+    def late_writes(self) -> int:
+        """How many "write_late" requests are still waiting to write their status."""
+        return int(self._call("GET", "late_writes")["pending"])
+
+    def wait_for_late_writes(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.late_writes():
+            if time.monotonic() > deadline:
+                raise ControlError(f"late status writes still pending after {timeout} s")
+            time.sleep(0.02)
+
     # -- content made by others, engagement, inspection
 
     def post_as(self, username: str, status: str, **params: Any) -> dict[str, Any]:

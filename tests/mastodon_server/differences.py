@@ -100,7 +100,8 @@ OTHER_DELIBERATE_DIFFERENCES = [
     "A Date header on every answer, from the server's (movable) clock: Mastodon.py uses it to correct "
     "X-RateLimit-Reset for clock skew, which keeps its reset times right when tests advance the clock.",
     "Idempotency-Key check and store happen under one lock: two concurrent first requests with the same key "
-    "cannot both create a status (Mastodon has a small race window there).",
+    "cannot both create a status (Mastodon has a small race window there). The `write_late` fault plays the "
+    "releases that did not hold the key while writing: a repeat arriving before a slow write lands writes too.",
     "Boosting through the API (POST /api/v1/statuses/:id/reblog) is not offered; boosts by others come from "
     "the control API and only change reblogs_count.",
     'Revoked tokens answer 401 "The access token was revoked" (Doorkeeper\'s text); unknown or deleted '

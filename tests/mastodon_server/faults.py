@@ -10,6 +10,11 @@ Actions:
 - "delay": wait `delay` seconds before handling the request.
 - "delay_after": handle the request, then wait `delay` seconds before answering (a client timeout fires
   after the write happened).
+- "write_late": a status write as Mastodon did it before it locked the Idempotency-Key: the key is looked
+  up at once (a remembered key answers the original status), the status is written `delay` seconds later,
+  and nothing holds the key in between, so a second request with the same key arriving meanwhile does not
+  see the first and writes a status of its own. Set `delay` past the client's timeout: the client gives up,
+  the status appears later. `MastodonControl.wait_for_late_writes()` waits until every such write is done.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-ACTIONS = ("error", "error_after", "drop_before", "drop_after", "delay", "delay_after")
+ACTIONS = ("error", "error_after", "drop_before", "drop_after", "delay", "delay_after", "write_late")
 
 
 @dataclass

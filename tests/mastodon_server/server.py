@@ -100,6 +100,7 @@ class Request:
     viewer: Viewer
     token_problem: str | None
     match: re.Match[str] | None = None
+    idempotency_checked: bool = False  # the "write_late" fault looked the key up before its wait
 
     def param(self, name: str) -> str | None:
         value = self.params.get(name)
@@ -302,6 +303,7 @@ def create_status(inst: Instance, req: Request) -> Response:
         params,
         idempotency_key=req.headers.get("Idempotency-Key") or None,
         application=req.viewer.token.application,
+        check_idempotency=not req.idempotency_checked,
     )
     if isinstance(result, ScheduledStatus):
         return Response.json(200, entities.scheduled_json(inst, result, fresh=True))
@@ -654,6 +656,11 @@ def clear_faults(inst: Instance, req: Request) -> Response:
     return Response.json(200, {"ok": True})
 
 
+@control.add("GET", r"/_test/late_writes")
+def late_writes(inst: Instance, req: Request) -> Response:
+    return Response.json(200, {"pending": inst.late_writes})
+
+
 @control.add("POST", r"/_test/statuses")
 def post_as(inst: Instance, req: Request) -> Response:
     """Post as any local account without a token or rate limits; `created_at` in the past backdates it
@@ -908,6 +915,14 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
             self._log(req, response.status, fault.action)
             self._send(response)
             return
+        if fault is not None and fault.action == "write_late":
+            late = self._write_late(req, fault.delay)
+            if late is None:  # nothing of it may reach the data (or the request log) of the next test
+                self._drop()
+            else:
+                self._log(req, late.status, fault.action)
+                self._send(late)
+            return
 
         inst.publish_due_scheduled()
         response = self._dispatch_api(req)
@@ -969,6 +984,35 @@ class MastodonRequestHandler(BaseHTTPRequestHandler):
             for key, value in base_headers.items():
                 response.headers.setdefault(key, value)
             return response
+
+    def _write_late(self, req: Request, delay: float) -> Response | None:
+        """PostStatusService before Mastodon locked the key (see faults.py): the Idempotency-Key is looked up
+        now, the status is written `delay` seconds later, and nothing holds the key in between. None: the
+        server was reset meanwhile, so the write is dropped rather than landing in the next test's data."""
+        inst = self.server.instance
+        account = req.viewer.account
+        key = req.headers.get("Idempotency-Key") or None
+        with inst.lock:
+            generation = inst.generation
+            try:
+                remembered = account is not None and key is not None and inst.idempotent_answer(account, key)
+            except ApiError:
+                remembered = True  # the original is gone: the normal path answers its 404
+            if not remembered:
+                inst.late_writes += 1
+        if remembered or account is None:
+            inst.publish_due_scheduled()
+            return self._dispatch_api(req)
+        try:
+            time.sleep(delay)
+            with inst.lock:
+                if inst.generation != generation:
+                    return None
+                req.idempotency_checked = True
+                return self._dispatch_api(req)
+        finally:
+            with inst.lock:
+                inst.late_writes -= 1
 
     def _dispatch_control(self, req: Request) -> Response:
         inst = self.server.instance

@@ -204,6 +204,8 @@ class Instance:
         self.outbox: deque[tuple[str, dict[str, Any]]] = deque()
         self.outbox_ready = threading.Condition(self.lock)
         self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
+        self.generation = 0  # counts resets: a late write begun before a reset is dropped, not written after it
+        self.late_writes = 0  # requests of the "write_late" fault still waiting to write
         self._clear_data()
 
     # ------------------------------------------------------------------ lifecycle
@@ -230,6 +232,7 @@ class Instance:
 
     def reset(self, config: ServerConfig | None = None) -> None:
         with self.lock:
+            self.generation += 1
             self._clear_data()
             self.config = config or self.initial_config
             self.clock.reset()
@@ -527,9 +530,12 @@ class Instance:
         application: str | None = None,
         with_rate_limit: bool = True,
         created_at: datetime | None = None,
+        check_idempotency: bool = True,
     ) -> Status | ScheduledStatus:
         """PostStatusService#call, in Mastodon's order: thread and quote lookup (404), idempotency (the
-        original answer, unvalidated), media checks, then either a scheduled status or a new status."""
+        original answer, unvalidated), media checks, then either a scheduled status or a new status.
+        `check_idempotency=False`: the key was looked up earlier (the "write_late" fault), so it is only
+        remembered now, as an older Mastodon did after a write it had not locked the key for."""
         with self.lock:
             viewer = Viewer(account)
             thread: Status | None = None
@@ -545,17 +551,9 @@ class Instance:
                 except ApiError:
                     raise ApiError(404, "The post you are trying to quote does not appear to exist.") from None
 
-            if idempotency_key:
-                remembered = self.idempotency.get((account.id, idempotency_key))
-                if remembered and remembered[2] > self.clock.time():
-                    kind, record_id, _ = remembered
-                    if kind == "scheduled":
-                        if record_id not in self.scheduled:
-                            raise ApiError(404, "Record not found")
-                        return self.scheduled[record_id]
-                    original = self.statuses.get(record_id)
-                    if original is None or original.deleted:
-                        raise ApiError(404, "Record not found")
+            if idempotency_key and check_idempotency:
+                original = self.idempotent_answer(account, idempotency_key)
+                if original is not None:
                     return original
 
             media = self._validate_media(account, params.get("media_ids"))
@@ -620,6 +618,23 @@ class Instance:
                     self.clock.time() + self.config.idempotency_ttl_seconds,
                 )
             return status
+
+    def idempotent_answer(self, account: Account, idempotency_key: str) -> Status | ScheduledStatus | None:
+        """What a repeat of `idempotency_key` answers while the key is remembered: the original (404 when it
+        has been deleted since), else None."""
+        with self.lock:
+            remembered = self.idempotency.get((account.id, idempotency_key))
+            if not remembered or remembered[2] <= self.clock.time():
+                return None
+            kind, record_id, _ = remembered
+            if kind == "scheduled":
+                if record_id not in self.scheduled:
+                    raise ApiError(404, "Record not found")
+                return self.scheduled[record_id]
+            original = self.statuses.get(record_id)
+            if original is None or original.deleted:
+                raise ApiError(404, "Record not found")
+            return original
 
     def _status_errors(self, text: str, spoiler_text: str, language: Any, *, has_media: bool) -> list[str]:
         errors: list[str] = []

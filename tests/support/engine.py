@@ -79,6 +79,7 @@ class Engine:
             "CAMPAIGN_CLAIM_WINDOW_SECONDS": "3",
             "CAMPAIGN_LEASE_SECONDS": "6",
             "CAMPAIGN_PUBLISH_LEASE_SECONDS": "6",
+            "CAMPAIGN_SETTLE_SECONDS": "1",  # the test servers write at once: the backoff (2.5 s and up) decides
             "BLUESKY_HANDLE": "",
             "BLUESKY_APP_PASSWORD": "",
             "MASTODON_API_BASE_URL": "",
