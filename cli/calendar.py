@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console, Group
@@ -30,6 +31,7 @@ from content_calendar.model import (
     Problem,
     RenderedPart,
 )
+from scheduler.api import CheckResult
 
 
 class _AwareDateTime(click.ParamType):
@@ -287,6 +289,7 @@ def _post_block(
 )
 @click.option("--from", "from_day", type=_Day(), default=None, help="First day to show (local date, YYYY-MM-DD).")
 @click.option("--to", "to_day", type=_Day(), default=None, help="Last day to show (local date, inclusive).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (see docs/json.md).")
 @now_option
 @campaigns_dir_option
 @mastodon_limit_option
@@ -295,6 +298,7 @@ def show_command(
     platform: str | None,
     from_day: date | None,
     to_day: date | None,
+    as_json: bool,
     now: datetime | None,
     campaigns_dir: Path | None,
     mastodon_max_characters: int | None,
@@ -322,6 +326,12 @@ def show_command(
         else:
             general.append(problem)
     calendar_ = result.calendar
+    if as_json:
+        click.echo(json.dumps(_show_json(path, result, by_post, platform, from_day, to_day), indent=2,
+                              ensure_ascii=False))  # fmt: skip
+        if not result.ok:
+            raise SystemExit(1)
+        return
     title = Text(str(path), style="bold")
     if result.campaign is not None:
         title.append(f"  {result.campaign.name} ({result.campaign.slug})")
@@ -331,16 +341,7 @@ def show_command(
     for problem in general:
         console.print(_problem_text(problem))
     if calendar_ is not None:
-        posts = sorted(
-            (post for post in calendar_.posts if post.id in result.rendered),
-            key=lambda p: (p.at, p.id),
-        )
-        if platform is not None:
-            posts = [p for p in posts if platform in p.targets()]
-        if from_day is not None:
-            posts = [p for p in posts if p.at.date() >= from_day]
-        if to_day is not None:
-            posts = [p for p in posts if p.at.date() <= to_day]
+        posts = _shown_posts(result, platform, from_day, to_day)
         current_day: date | None = None
         for post in posts:
             if post.at.date() != current_day:
@@ -358,6 +359,55 @@ def show_command(
         )
     if not result.ok:
         raise SystemExit(1)
+
+
+def _shown_posts(result: CheckResult, platform: str | None, from_day: date | None, to_day: date | None) -> list[Post]:
+    if result.calendar is None:
+        return []
+    posts = sorted((post for post in result.calendar.posts if post.id in result.rendered), key=lambda p: (p.at, p.id))
+    if platform is not None:
+        posts = [p for p in posts if platform in p.targets()]
+    if from_day is not None:
+        posts = [p for p in posts if p.at.date() >= from_day]
+    if to_day is not None:
+        posts = [p for p in posts if p.at.date() <= to_day]
+    return posts
+
+
+def _show_json(
+    path: Path,
+    result: CheckResult,
+    by_post: dict[str, list[Problem]],
+    platform: str | None,
+    from_day: date | None,
+    to_day: date | None,
+) -> dict[str, Any]:
+    """`calendar show --json`: the posts shown, each with what every platform receives (docs/json.md)."""
+    posts = []
+    for post in _shown_posts(result, platform, from_day, to_day):
+        rendered = {name: parts for name, parts in result.rendered[post.id].items() if platform in (None, name)}
+        posts.append(
+            {
+                "id": post.id,
+                "at": post.at.isoformat(),
+                "status": post.status,
+                "platforms": list(post.targets()),
+                "skipped": [p for p in post.platforms if p not in post.targets()],
+                "parts": {name: [part.to_json() for part in parts] for name, parts in rendered.items()},
+                "problems": [problem.to_json() for problem in by_post.get(post.id, [])],
+            }
+        )
+    return {
+        "file": str(path),
+        "campaign": result.campaign.slug if result.campaign else None,
+        "campaign_name": result.campaign.name if result.campaign else None,
+        "timezone": result.calendar.timezone if result.calendar else None,
+        "ok": result.ok,
+        "errors": len(result.errors),
+        "warnings": len(result.warnings),
+        "problems": [problem.to_json() for problem in result.problems],
+        "posts": posts,
+    }
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

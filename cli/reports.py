@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -40,8 +42,14 @@ def report() -> None:
     "(handles are kept only when campaign.yaml says `reports: {keep_handles: true}` or by "
     "`campaign collect --keep-handles`).",
 )
+@click.option("--json", "as_json", is_flag=True, help="List the files written as JSON (see docs/json.md).")
 def weekly(
-    campaign: str | None, week: str | None, formats: tuple[str, ...], output: Path | None, include_handles: bool
+    campaign: str | None,
+    week: str | None,
+    formats: tuple[str, ...],
+    output: Path | None,
+    include_handles: bool,
+    as_json: bool,
 ) -> None:
     """Write the weekly report: deliveries on time, late, missed and failed; our posts' engagement and its
     growth; top posts; mentions per day per platform; new and returning accounts; change on the week before.
@@ -58,13 +66,19 @@ def weekly(
             "The store has no campaigns yet: schedule a calendar (`campaign schedule PATH`) "
             "or name one with --campaign."
         )
+    written: list[dict[str, Any]] = []
     for slug in campaigns:
         paths = app.weekly_report(
             slug, chosen_week, output=output, formats=formats or ReportFormats, include_handles=include_handles
         )
-        click.echo(f"{slug} {chosen_week.label}:")
-        for path in paths:
-            click.echo(f"  {path}")
+        written.append({"campaign": slug, "week": chosen_week.label, "files": [str(path) for path in paths]})
+        if not as_json:
+            click.echo(f"{slug} {chosen_week.label}:")
+            for path in paths:
+                click.echo(f"  {path}")
+    if as_json:
+        click.echo(json.dumps({"week": chosen_week.label, "include_handles": include_handles, "reports": written},
+                              indent=2, ensure_ascii=False))  # fmt: skip
     if include_handles:
         click.secho("These reports name accounts (--include-handles): share them with care.", fg="yellow", err=True)
 
@@ -103,6 +117,8 @@ def _parse_since(text: str | None, zone: str) -> datetime | None:
     "them; mentions stored earlier without one gain it. Off by default: only organisation accounts' handles are "
     "kept. For beat's regular collection, set `reports: {keep_handles: true}` in campaign.yaml.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output, without the progress bar "
+              "(see docs/json.md).")  # fmt: skip
 def collect(
     campaign: str | None,
     since: str | None,
@@ -110,6 +126,7 @@ def collect(
     mentions: bool,
     engagement: bool,
     keep_handles: bool,
+    as_json: bool,
 ) -> None:
     """Collect now: hashtag mentions (Bluesky search, Mastodon hashtag timelines of the watched instances) and
     engagement snapshots of our published posts, with progress. A platform without credentials is skipped."""
@@ -124,7 +141,7 @@ def collect(
     columns = (
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
     )  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=False, disable=as_json) as progress:
         task = progress.add_task("collecting", total=None)
 
         def step(description: str, done: int, total: int) -> None:
@@ -138,12 +155,35 @@ def collect(
             actor=f"cli@{actor()}", campaign=campaign, platforms=chosen, since=since_at, mentions=mentions,
             engagement=engagement, keep_handles=keep_handles, on_step=step, progress=show,
         )  # fmt: skip
-    failed = False
-    for outcome in outcomes:
+    failed = any(outcome.outcome in ("failed", "rate_limited") for outcome in outcomes)
+    if as_json:
+        shown = {"ok": not failed, "outcomes": [_outcome_json(outcome) for outcome in outcomes]}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    for outcome in outcomes if not as_json else ():
         colour = {"ok": "green", "skipped": "yellow", "busy": "yellow"}.get(outcome.outcome, "red")
-        failed |= outcome.outcome in ("failed", "rate_limited")
         click.secho(outcome.describe(), fg=colour)
-    if not outcomes:
+    if not outcomes and not as_json:
         click.echo("Nothing to collect: no campaign folders and no published posts.")
     if failed:
         sys.exit(1)
+
+
+def _outcome_json(outcome: CollectorOutcome) -> dict[str, Any]:
+    """One collector's run as `collect --json` shows it (docs/json.md)."""
+    key, result = outcome.key, outcome.result
+    return {
+        "campaign": key.campaign,
+        "kind": key.kind,
+        "platform": key.platform,
+        "source": key.source or None,
+        "outcome": outcome.outcome,
+        "detail": outcome.detail or None,
+        "pages": outcome.pages,
+        "fetched": result.fetched,
+        "stored": result.stored,
+        "duplicates": result.duplicates,
+        "ignored": result.ignored,
+        "snapshots": outcome.snapshots,
+        "retry_at": outcome.retry_at.isoformat() if outcome.retry_at else None,
+        "description": outcome.describe(),
+    }

@@ -21,7 +21,7 @@ from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, CalendarError, Pla
 from content_calendar.validate import CheckResult, check_calendar
 from platforms.base import AccountInfo, AdapterError
 from platforms.outbox import read_outbox
-from scheduler import dispatch, reports, users
+from scheduler import dispatch, heartbeat, reports, users
 from scheduler.calendars import (
     CALENDAR_SUFFIXES,
     CalendarRefused,
@@ -48,11 +48,13 @@ from scheduler.dispatch import Claim as DispatchClaim
 from scheduler.embedded import CrashLoop, Engine, start_engine
 from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
+from scheduler.heartbeat import Heartbeat
 from scheduler.publishing import Outcome, claim_post_now, publish_delivery
 from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
+from scheduler.schedule_summary import ScheduleOutcome, summarise
 from scheduler.settings import CREDENTIAL_SETTINGS, Settings, load_settings
-from scheduler.status import StatusReport, latest_report, status
+from scheduler.status import PostStatus, StatusReport, latest_report, status
 from scheduler.users import Person, Role, new_password
 from scheduler.wiring import Wiring
 
@@ -75,13 +77,16 @@ __all__ = [
     "DispatchClaim",
     "Engine",
     "Executor",
+    "Heartbeat",
     "IsoWeek",
     "NotFound",
     "Outcome",
     "Person",
+    "PostStatus",
     "Refused",
     "ReportFormats",
     "Role",
+    "ScheduleOutcome",
     "Scheduled",
     "Settings",
     "StatusReport",
@@ -184,10 +189,12 @@ class Api:
 
     # --- the schedule -------------------------------------------------------------------------------------
 
-    def schedule(self, paths: Sequence[Path], *, actor: str) -> Scheduled:
-        """Validate every calendar (folders expanded), then sync them all in one transaction."""
-        w = self.wiring
-        return schedule_paths(w.store, paths, now=w.clock.now(), campaigns_roots=self.campaigns_roots(), actor=actor)
+    def schedule(self, paths: Sequence[Path], *, actor: str) -> ScheduleOutcome:
+        """Validate every calendar (folders expanded), then sync them all in one transaction; summed up per
+        campaign, with its next post."""
+        w, now = self.wiring, self.wiring.clock.now()
+        scheduled = schedule_paths(w.store, paths, now=now, campaigns_roots=self.campaigns_roots(), actor=actor)
+        return summarise(w.store, scheduled, now)
 
     def status(self, *, campaign: str | None = None, limit: int = 20) -> StatusReport:
         report = status(self.wiring.store, self.clock.now(), campaign=campaign, limit=limit)
@@ -195,6 +202,10 @@ class Api:
         report.latest_report = str(latest) if latest else None
         report.dry_run_platforms = self.settings.dry_run_platforms()
         return report
+
+    def heartbeat(self) -> Heartbeat:
+        """Whether the scheduler is running: since when, and when it last checked the schedule."""
+        return heartbeat.read(self.wiring.store, self.clock.now())
 
     def outbox(self, *, path: Path | None = None, tail: int = 20) -> tuple[Path, list[dict[str, Any]]]:
         target = path or self.settings.outbox_path
@@ -240,9 +251,10 @@ class Api:
     def tick(self, executor: Executor, *, actor: str) -> TickResult:
         """Claim what is due soon (re-arm lost claims, mark missed what is past its grace) and hand the claims
         to `executor`."""
-        w = self.wiring
-        result = dispatch.tick(w.store, w.clock.now(), w.policy, actor=actor)
+        w, now = self.wiring, self.wiring.clock.now()
+        result = dispatch.tick(w.store, now, w.policy, actor=actor)
         executor.submit(result.claimed)
+        heartbeat.beat(w.store, now, tick_seconds=self.settings.tick_seconds, by=actor)
         return result
 
     def publish(self, delivery_id: int, executor: Executor, *, worker: str) -> Outcome:

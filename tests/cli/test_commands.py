@@ -52,10 +52,10 @@ def test_schedule_twice_changes_nothing_and_says_dry_run(env: dict[str, str], tm
         folder, "cal.yaml", [("one", FUTURE, "Hello #ActOnIICSA"), ("two", FUTURE, "Bye #ActOnIICSA")]
     )
     code, output = invoke("schedule", str(calendar))
-    assert code == 0 and "Scheduled: 4 added." in output
+    assert code == 0 and "demo: 2 added, 0 changed, 0 unchanged, 0 cancelled" in output
     assert "Dry run for bluesky, mastodon" in output
     code, output = invoke("schedule", str(calendar))
-    assert code == 0 and "Scheduled: 4 unchanged." in output
+    assert code == 0 and "demo: 0 added, 0 changed, 2 unchanged, 0 cancelled" in output
 
 
 def test_status_json_pause_cancel_retry_are_recorded(env: dict[str, str], tmp_path: Path) -> None:
