@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,7 @@ from content_calendar.model import (
     PLATFORMS,
     CalendarError,
     Campaign,
+    CampaignDates,
     Problem,
 )
 from content_calendar.yaml_source import (
@@ -104,7 +105,9 @@ _CAMPAIGN_KEYS = (
     "bluesky",
     "mastodon",
     "reports",
+    "dates",
 )
+_CAMPAIGN_DATES_KEYS = ("from", "to")
 _CAMPAIGN_BLUESKY_KEYS = ("reply_rules", "allow_quotes")
 _CAMPAIGN_REPORTS_KEYS = ("keep_handles",)
 _CAMPAIGN_MASTODON_KEYS = ("visibility",)
@@ -153,6 +156,59 @@ class _CampaignReader:
             return tuple(item.value.strip() for item in node.value)
         self.error("wrong-type", f"`{key}` must be a list of text.", f'Write `{key}: ["a", "b"]`.', node_line(node))
         return ()
+
+    def dates(self, node: Node) -> CampaignDates | None:
+        """`dates: {from: 2027-02-01, to: 2027-02-07}`: the days the campaign runs, both included."""
+        example = "Write `dates: {from: 2027-02-01, to: 2027-02-07}` (year-month-day, both days included)."
+        if isinstance(node, ScalarNode) and node.tag == NULL_TAG:
+            return None
+        if not isinstance(node, MappingNode):
+            self.error(
+                "campaign-invalid",
+                "`dates` must give the first and last day: `from` and `to`.",
+                example,
+                node_line(node),
+            )
+            return None
+        entries = self.mapping(node, "dates", _CAMPAIGN_DATES_KEYS)
+        days: dict[str, date] = {}
+        for key in _CAMPAIGN_DATES_KEYS:
+            if key not in entries:
+                self.error("campaign-invalid", f"`dates` has no `{key}`.", example, node_line(node))
+                continue
+            value_node = entries[key][1]
+            value = self.doc.value(value_node)
+            shown = value_node.value if isinstance(value_node, ScalarNode) else "a list or mapping"
+            if isinstance(value, date) and not isinstance(value, datetime):
+                days[key] = value
+                continue
+            written = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*", shown)
+            if isinstance(value_node, ScalarNode) and written:
+                try:  # quoted, or not a real day (2027-02-30)
+                    days[key] = date(int(written[1]), int(written[2]), int(written[3]))
+                    continue
+                except ValueError:
+                    why = "is not a real date"
+            else:
+                why = "is not a date written year-month-day"
+            self.error(
+                "campaign-invalid",
+                f"`dates: {key}` is `{shown}`, which {why}.",
+                f"{example} (A date such as 01/02/2027 could be read as 1 February or 2 January, so "
+                "campaign.yaml only takes 2027-02-01.)",
+                node_line(value_node),
+            )
+        if len(days) < 2:
+            return None
+        if days["to"] < days["from"]:
+            self.error(
+                "campaign-invalid",
+                f"`dates` ends ({days['to']:%Y-%m-%d}) before it starts ({days['from']:%Y-%m-%d}).",
+                "Swap `from` and `to`: `from` is the first day of the campaign, `to` the last.",
+                node_line(node),
+            )
+            return None
+        return CampaignDates(days["from"], days["to"])
 
 
 def load_campaign(directory: Path) -> Campaign:
@@ -325,6 +381,8 @@ def load_campaign(directory: Path) -> Campaign:
                     node_line(node),
                 )
 
+    dates = reader.dates(top["dates"][1]) if "dates" in top else None
+
     instances = reader.strings(top, "mastodon_instances")
     for instance in instances:
         if not re.fullmatch(r"https://[^/\s]+/?", instance):
@@ -361,6 +419,7 @@ def load_campaign(directory: Path) -> Campaign:
         allow_quotes=allow_quotes,
         mastodon_visibility=visibility,
         language=reader.string(top, "language", "en") or "en",
+        dates=dates,
     )
 
 

@@ -91,6 +91,28 @@ class Post:
 
 
 @dataclass(frozen=True)
+class CampaignDates:
+    """The days a campaign runs, both included (campaign.yaml `dates: {from: ..., to: ...}`), as local dates."""
+
+    first: date
+    last: date
+
+    def __contains__(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+    def describe(self) -> str:
+        """In words: "1 to 7 February 2027", "28 January to 3 February 2027", "1 February 2027"."""
+        last = f"{self.last.day} {self.last:%B %Y}"
+        if self.first == self.last:
+            return last
+        if (self.first.year, self.first.month) == (self.last.year, self.last.month):
+            return f"{self.first.day} to {last}"
+        if self.first.year == self.last.year:
+            return f"{self.first.day} {self.first:%B} to {last}"
+        return f"{self.first.day} {self.first:%B %Y} to {last}"
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A campaign folder's campaign.yaml: everything but secrets."""
 
@@ -112,6 +134,7 @@ class Campaign:
     allow_quotes: bool = True
     mastodon_visibility: str = "public"
     language: str = "en"
+    dates: CampaignDates | None = None  # the campaign's window: a post outside it is warned about
 
 
 @dataclass(frozen=True)
@@ -133,14 +156,24 @@ class Problem:
     fix: str  # what to do about it
     post_id: str | None = None
     line: int | None = None
+    # In a spreadsheet, where a person finds it: "row 4, column C (time)" (`line` is then the row number).
+    place: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.place:
+            return f"{self.file}, {self.place}"
+        return self.file if self.line is None else f"{self.file}:{self.line}"
 
     def format(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
         who = f" post {self.post_id}:" if self.post_id else ""
-        return f"{where}:{who} {self.severity}: {self.message} Fix: {self.fix}"
+        return f"{self.where}:{who} {self.severity}: {self.message} Fix: {self.fix}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.place is None:
+            del data["place"]
+        return data
 
 
 class CalendarError(Exception):

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from content_calendar.campaign import CAMPAIGN_FILE
+from content_calendar.loaders import is_calendar_file
 from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Problem
 from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
 from scheduler.capacity import rate_limit_warnings
@@ -16,7 +17,7 @@ from scheduler.db import Store
 from scheduler.errors import Refused, UsageRefused
 from scheduler.sync import CalendarInput, SyncReport, schedule_calendars
 
-CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv")
+CALENDAR_SUFFIXES = (".yaml", ".yml", ".csv", ".tsv", ".txt", ".xlsx", ".ods")  # .txt: a sheet saved as text
 
 
 def calendar_files(paths: Iterable[Path]) -> list[Path]:
@@ -32,7 +33,7 @@ def calendar_files(paths: Iterable[Path]) -> list[Path]:
             found = sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix.lower() in CALENDAR_SUFFIXES and p.name != CAMPAIGN_FILE and p.is_file()
+                if p.suffix.lower() in CALENDAR_SUFFIXES and p.name != CAMPAIGN_FILE and is_calendar_file(p)
             )
             if not found:
                 raise UsageRefused(

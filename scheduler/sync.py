@@ -12,11 +12,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from content_calendar.loaders import load_calendar_detailed
 from content_calendar.model import Calendar, Campaign, Post, RenderedPart
 from scheduler.db import Store
 from scheduler.dispatch import record, transition
@@ -80,20 +82,23 @@ def _summary(post: Post) -> str:
 def schedule_calendars(store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str) -> SyncReport:
     report = SyncReport()
     refusals: list[str] = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], tuple[str, str]] = {}  # (campaign, post id) -> (file, where in it)
     for item in inputs:
         for post in item.calendar.posts:
             key = (item.campaign.slug, post.id)
-            if key in seen and seen[key] != str(item.calendar.path):
+            if key in seen and seen[key][0] != str(item.calendar.path):
                 refusals.append(
-                    f"{item.calendar.path}: post {post.id}: the id is also used in {seen[key]} "
+                    f"{_where(item.calendar, post.line)}: post {post.id}: the id is also used in {seen[key][1]} "
                     f"(campaign {item.campaign.slug}). Fix: give one of them another id."
                 )
-            seen[key] = str(item.calendar.path)
+            seen.setdefault(key, (str(item.calendar.path), _where(item.calendar, post.line)))
     if refusals:
         raise SyncRefused(refusals)
 
     with store.transaction() as session:
+        refusals.extend(_posts_of_other_files(session, inputs))
+        if refusals:
+            raise SyncRefused(refusals)
         for item in inputs:
             _sync_one(session, item, now, actor, report, refusals)
         if refusals:
@@ -344,3 +349,62 @@ def _cancel_unpublished(
         transition(session, delivery, State.CANCELLED, action="cancel", actor=actor, reason=reason, now=now)
         cancelled.append(delivery)
     return cancelled
+
+
+# --- one post, one file ------------------------------------------------------------------------------
+
+
+def _posts_of_other_files(session: Session, inputs: Sequence[CalendarInput]) -> list[str]:
+    """A post is scheduled from one file. A post the store has from another file that still exists and still
+    has it (a copy of a calendar, or a post pasted into a second file) is refused rather than silently moved;
+    once it is deleted from the old file, or both files are scheduled together, it may move."""
+    given = {str(item.calendar.path.resolve()) for item in inputs}
+    old_files: dict[str, dict[str, str] | None] = {}
+    refusals: list[str] = []
+    for item in inputs:
+        source = str(item.calendar.path.resolve())
+        records = session.scalars(select(PostRecord).where(PostRecord.campaign == item.campaign.slug)).all()
+        known = {
+            r.post_id: r for r in records if r.source != source and r.source not in given and r.status != "removed"
+        }
+        for post in item.calendar.posts:
+            record = known.get(post.id)
+            if record is None:
+                continue
+            if record.source not in old_files:
+                old_files[record.source] = _post_places(Path(record.source))
+            places = old_files[record.source]
+            if places is None or post.id not in places:
+                continue  # the old file is gone, or no longer has the post: it moves to this one
+            old = Path(record.source)
+            refusals.append(
+                f"{_where(item.calendar, post.line)}: post {post.id}: this post is already scheduled from "
+                f"{places[post.id]}, and that file still has it: scheduling this file would move the post here. "
+                f"Fix: if this file is a copy, give its posts new ids (or leave it out); to move the post on "
+                f"purpose, delete it from {old.name} first, then schedule again (this file alone, or both together)."
+            )
+    return refusals
+
+
+def _post_places(path: Path) -> dict[str, str] | None:
+    """Where each post of a calendar file is ("file:12", or "file, row 12" in a spreadsheet); None when the
+    file is gone."""
+    if not path.is_file():
+        return None
+    loaded = load_calendar_detailed(path)
+    places: dict[str, str] = {}
+    for post, lines in loaded.posts:
+        if post.id in places:
+            continue
+        place = loaded.sheet.place(lines.line) if loaded.sheet is not None else None
+        if place:
+            places[post.id] = f"{path}, {place}"
+        else:
+            places[post.id] = f"{path}:{lines.line}" if lines.line else str(path)
+    return places
+
+
+def _where(calendar: Calendar, line: int | None) -> str:
+    if line is None:
+        return str(calendar.path)
+    return f"{calendar.path}:{line}" if calendar.source_format == "yaml" else f"{calendar.path}, row {line}"

@@ -80,6 +80,8 @@ class PostLines:
     generated_id: bool = False  # a spreadsheet row without an id: display_id was derived from time and text
     row: int | None = None  # a spreadsheet's own row number (the header is row 1), for messages that name a cell
     header: Sequence[str] = ()  # a spreadsheet's column names as read (shared by every row)
+    date_written: str | None = None  # the post's date as the file writes it in text (e.g. 02/03/2027)
+    date_cell: bool = False  # the date came from a spreadsheet's date cell, not from text
 
     def at(self, key: str) -> int | None:
         return self.keys.get(key, self.line)
@@ -95,6 +97,37 @@ class LoadedCalendar:
     campaign: Campaign | None
     problems: list[Problem]
     posts: list[tuple[Post, PostLines]] = field(default_factory=list)
+    sheet: SheetPlaces | None = None  # a spreadsheet: how its rows and columns are named in messages
+
+
+@dataclass
+class SheetPlaces:
+    """How a spreadsheet's cells are named in messages: "row 4, column C (time)", with the sheet's name in a
+    workbook of several sheets. A row is the number a person sees in the spreadsheet (the header is row 1)."""
+
+    columns: dict[str, tuple[int, str]] = field(default_factory=dict)  # post key -> (column index, header)
+    name: str | None = None
+
+    def place(self, row: int | None, column: str | int | None = None, header: str = "") -> str | None:
+        """`column` is a post key (date, time, text, ...) or a column's index (with its `header`)."""
+        if row is None:
+            return None
+        where = f"row {row}"
+        if isinstance(column, str) and column in self.columns:
+            column, header = self.columns[column]
+        if isinstance(column, int):
+            where += f", column {column_letter(column)}" + (f" ({header})" if header else "")
+        return f'sheet "{self.name}", {where}' if self.name else where
+
+
+def column_letter(index: int) -> str:
+    """A, B, ..., Z, AA, AB, ... for the column at `index` (0 is A)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 class CalendarReader:
@@ -112,10 +145,18 @@ class CalendarReader:
         self.posts: list[tuple[Post, PostLines]] = []
 
     def error(self, code: str, message: str, fix: str, line: int | None = None, post_id: str | None = None) -> None:
-        self.problems.append(Problem("error", code, self.file, message, fix, post_id=post_id, line=line))
+        self.problems.append(
+            Problem("error", code, self.file, message, fix, post_id=post_id, line=line, place=self.place(code, line))
+        )
 
     def warning(self, code: str, message: str, fix: str, line: int | None = None, post_id: str | None = None) -> None:
-        self.problems.append(Problem("warning", code, self.file, message, fix, post_id=post_id, line=line))
+        self.problems.append(
+            Problem("warning", code, self.file, message, fix, post_id=post_id, line=line, place=self.place(code, line))
+        )
+
+    def place(self, code: str, line: int | None) -> str | None:
+        """Where a problem is, in words, when a line number alone would not say it (spreadsheets)."""
+        return None
 
     # campaign --------------------------------------------------------------------------------------
 

@@ -215,6 +215,7 @@ class YamlReader(YamlFieldReader):
                 )
             else:
                 at = self.resolve_at(raw_at, key_lines["at"], raw_id)
+                lines.date_written = raw_at.split()[0] if raw_at.strip()[:1].isdigit() else None
         lines.timed = at is not None
 
         text = ""

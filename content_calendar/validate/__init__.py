@@ -4,12 +4,13 @@ Problem codes (stable; `severity` in brackets):
 
 - reading: file-not-found, file-unreadable, not-utf8, unsupported-file, yaml-syntax, yaml-merge, csv-syntax, csv-header,
   csv-row, unknown-column, missing-column, empty-file, not-a-calendar, not-a-post, missing-posts,
-  wrong-type, unknown-key, duplicate-key, ignored-column [warning]
+  wrong-type, unknown-key, duplicate-key, ignored-column [warning], ignored-sheet [warning]
 - campaign: no-campaign, unknown-campaign, campaign-missing, campaign-invalid, secret-in-file,
   unknown-timezone, invalid-anchor
 - ids: missing-id, invalid-id, duplicate-id
 - times: missing-time, invalid-time, relative-without-anchor, nonexistent-time, ambiguous-time,
-  in-the-past [warning], offset-mismatch, us-date-order, date-order-ambiguous [warning]
+  in-the-past [warning], offset-mismatch, us-date-order, date-order-ambiguous [warning],
+  outside-campaign-dates [warning]
 - content: text-comment [warning], empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long,
   invalid-status, unknown-platform, no-platforms, invalid-language, missing-hashtag [warning],
   helpline-missing [warning], bluesky-no-content-warning [warning], empty-calendar [warning]
@@ -93,22 +94,25 @@ def cross_file_problems(results: Sequence[CheckResult]) -> list[Problem]:
                 continue
             seen_here.add(post.id)
             key = (slug, post.id)
+            sheet = result.calendar.source_format != "yaml"
             if key not in first_seen:
-                first_seen[key] = (file, real, post.line)
+                where = f"{file}, row {post.line}" if sheet else f"{file}:{post.line}"
+                first_seen[key] = (where if post.line else file, real, post.line)
                 continue
-            other_file, other_real, other_line = first_seen[key]
+            other_where, other_real, _ = first_seen[key]
             if other_real == real:
                 continue
-            where = f"{other_file}:{other_line}" if other_line else other_file
             problems.append(
                 Problem(
                     "error",
                     "duplicate-id",
                     file,
-                    f"The id `{post.id}` is also used in {where}, another calendar of the campaign {slug}.",
-                    "Give each post of a campaign its own id, across all its calendar files.",
+                    f"The id `{post.id}` is also used in {other_where}, another calendar of the campaign {slug}.",
+                    "Give each post of a campaign its own id, across all its calendar files (to move a post from "
+                    "one file to another, delete it from the file it leaves).",
                     post_id=post.id,
                     line=post.line,
+                    place=f"row {post.line}" if sheet and post.line else None,
                 )
             )
     return problems

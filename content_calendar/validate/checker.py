@@ -5,7 +5,9 @@ from __future__ import annotations
 from content_calendar.loaders import PostLines
 from content_calendar.model import PlatformOverride, Post
 from content_calendar.render import render_post
+from content_calendar.validate.campaign_dates import check_campaign_dates
 from content_calendar.validate.image_checks import ImageChecks
+from content_calendar.validate.sheet_places import name_sheet_places
 from content_calendar.validate.text_checks import TextChecks
 
 
@@ -34,12 +36,15 @@ class CalendarChecker(TextChecks, ImageChecks):
                     seen[lines.display_id] = lines.at("id")
             self.check_post(post, lines)
         self.check_images()
+        check_campaign_dates(self)
+        name_sheet_places(self)  # last: names the cells of every problem found above
 
     def duplicate_id(self, lines: PostLines, first: int | None) -> None:
-        where = f" (first on line {first})" if first else ""
+        unit = "line" if self.source == "yaml" else "row"
+        where = f" (first on {unit} {first})" if first else ""
         if lines.generated_id:
             # A row without an id is known by its time and text: a second identical row is the same post again.
-            other = f"the row on line {first}" if first else "another row"
+            other = f"row {first}" if first else "another row"
             self.add(
                 "error",
                 "duplicate-id",

@@ -164,7 +164,9 @@ def test_validate_a_folder_without_calendars_is_a_usage_error(
     (empty / "notes.txt").write_text("not a calendar", encoding="utf-8")
     result = runner.invoke(calendar, ["validate", str(empty), "--now", NOW])
     assert result.exit_code == 2
-    assert f"The folder {empty} has no calendar files (.yaml, .yml, .csv) in it" in result.output
+    assert (
+        f"The folder {empty} has no calendar files (.yaml, .yml, .csv, .tsv, .txt, .xlsx, .ods) in it" in result.output
+    )
     # even next to a good file: the folder was named for a reason, so saying nothing would hide a mistake
     good = write_calendar("clean.yaml", CLEAN)
     assert runner.invoke(calendar, ["validate", str(good), str(empty), "--now", NOW]).exit_code == 2

@@ -268,15 +268,15 @@ def test_our_csv_with_bom_crlf_uk_dates_and_multiline_cells(write_calendar: Writ
     assert launch.content_warning == "Child sexual abuse"
     assert launch.link is not None and launch.link.url == "https://example.org/a"
     assert launch.images[0].path == (campaign_dir / "media/card.jpg").resolve() and launch.images[0].alt == "A card"
-    # the multi-line cell spans physical lines 2-3: the next row starts on line 4
+    # the multi-line cell spans lines 2-3 of the file but is one row: the next post is the spreadsheet's row 3
     assert (only_bsky.id, only_bsky.line, only_bsky.platforms, only_bsky.status) == (
         "only-bsky",
-        4,
+        3,
         ("bluesky",),
         "draft",
     )
     assert only_bsky.at.minute == 30
-    assert (both.id, both.line, both.platforms) == ("both", 6, PLATFORMS)
+    assert (both.id, both.line, both.platforms) == ("both", 5, PLATFORMS)  # the blank row 4 counts
     assert both.at == datetime(2027, 2, 2, 18, 45, tzinfo=LONDON)
 
 
