@@ -15,7 +15,12 @@ from cli.common import CampaignCommand, CampaignGroup, api, local
 
 @click.group(cls=CampaignGroup)
 def accounts() -> None:
-    """The platform accounts the scheduler posts as."""
+    """The platform accounts the scheduler posts as.
+
+    \b
+    Examples:
+      campaign accounts check
+    """
 
 
 @accounts.command("check")
@@ -23,7 +28,13 @@ def accounts() -> None:
 def accounts_check(as_json: bool) -> None:
     """Log in to each configured account (reusing the cached session) and show who it is and what it may do.
 
-    Secrets are never printed. A platform without credentials is reported as a dry run."""
+    Secrets are never printed. A platform without credentials is reported as a dry run.
+
+    \b
+    Examples:
+      campaign accounts check
+      campaign accounts check --json
+    """
     app = api()
     checks = app.accounts_check()
     if as_json:
@@ -49,7 +60,13 @@ def accounts_check(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
 @click.option("--path", "path", type=click.Path(path_type=Path), help="Another outbox file (e.g. a rehearsal's).")
 def outbox(tail: int, as_json: bool, path: Path | None) -> None:
-    """Show the dry-run outbox: exactly what would have been sent to platforms without credentials."""
+    """Show the dry-run outbox: exactly what would have been sent to platforms without credentials.
+
+    \b
+    Examples:
+      campaign outbox
+      campaign outbox --tail 0 --json
+    """
     target, entries = api().outbox(path=path, tail=tail)
     if as_json:
         for entry in entries:

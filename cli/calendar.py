@@ -129,6 +129,12 @@ def calendar() -> None:
     """Check, preview and export calendar files (YAML, or CSV: ours, Hootsuite, Sprout Social).
 
     Nothing here schedules or posts anything: use `campaign schedule` for that.
+
+    \b
+    Examples:
+      campaign calendar validate campaigns/sasvaw-week/calendars/
+      campaign calendar show campaigns/sasvaw-week/calendars/week-2027.yaml --platform bluesky
+      campaign calendar export-ical campaigns/sasvaw-week/calendars/week-2027.yaml -o week.ics
     """
 
 
@@ -162,6 +168,11 @@ def validate_command(
     Exit status: 0 when there are no errors (warnings are printed but allowed), 1 when there is any error,
     2 when the command itself is used wrongly (including a path that does not exist or a folder without
     calendar files).
+
+    \b
+    Examples:
+      campaign calendar validate campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml
+      campaign calendar validate campaigns/sasvaw-week/calendars/ --json
     """
     app = api()
     checked = app.check_calendars(
@@ -311,6 +322,11 @@ def show_command(
     content warning, images with their alt text, link card, reply and quote settings, then the post's
     warnings and errors. Exit status 1 when the calendar has errors (shown at the top and under their posts;
     whatever can be shown still is).
+
+    \b
+    Examples:
+      campaign calendar show campaigns/sasvaw-week/calendars/week-2027.yaml --platform bluesky
+      campaign calendar show campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --from 2027-02-01 --to 2027-02-07
     """
     app = api()
     result = app.check_calendar(
@@ -449,6 +465,11 @@ def export_ical_command(path: Path, output: Path, campaigns_dir: Path | None) ->
     and Sprout Social sheets, a CSV without an id column) have an id made from their time and text: editing
     either makes a new event, and the old one stays until deleted. Refuses (exit status 1, nothing written)
     when the calendar has errors; the file is written whole or not at all.
+
+    \b
+    Examples:
+      campaign calendar export-ical campaigns/sasvaw-week/calendars/week-2027.yaml -o week.ics
+      campaign calendar export-ical campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml -o -
     """
     result, data = api().export_ical(path, campaigns_dir=campaigns_dir)
     if data is None or result.calendar is None:

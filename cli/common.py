@@ -4,14 +4,16 @@ campaign's own zone, and one place where refusals become a message and an exit c
 from __future__ import annotations
 
 import getpass
+import inspect
 import socket
+import sys
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused
+from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused
 
 
 def _refusal(ctx: click.Context, refused: Refused) -> None:
@@ -20,9 +22,25 @@ def _refusal(ctx: click.Context, refused: Refused) -> None:
     ctx.exit(refused.exit_code)
 
 
+EXAMPLES = "\b\nExamples:\n"
+
+
+def _examples_last(command: click.Command) -> None:
+    """Move the docstring's `Examples:` block (a \\b block, kept as written) after the options in --help, where
+    people look for it."""
+    text = inspect.cleandoc(command.help or "")
+    if EXAMPLES in text:
+        command.help, examples = text.split(EXAMPLES, 1)
+        command.epilog = EXAMPLES + examples + (f"\n\n{command.epilog}" if command.epilog else "")
+
+
 class CampaignCommand(click.Command):
     """A command whose refusals (scheduler.errors.Refused) print their lines in red and exit with their code,
     without a traceback: the one place a refusal becomes an exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _examples_last(self)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -35,6 +53,10 @@ class CampaignGroup(click.Group):
     """A group whose commands (and sub-groups) are CampaignCommands, and whose own refusals are handled alike."""
 
     command_class = CampaignCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _examples_last(self)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -86,3 +108,22 @@ def dry_run_notice(app: Api) -> None:
             fg="yellow",
             err=True,
         )
+
+
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do it without asking first (for scripts).")
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def go_ahead(*, yes: bool) -> None:
+    """Ask "Go ahead? [y/N]" (after the command has shown exactly what it will do), unless --yes. Without a
+    terminal to ask on, refuse (exit 2) rather than guess; a "no" changes nothing (exit 1)."""
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise UsageRefused("Nothing was done: this asks before it acts, and there is no terminal to ask on.",
+                           "Add --yes to do this without a question.")  # fmt: skip
+    if not click.confirm("Go ahead?", default=False):
+        raise Refused("Nothing was done.")

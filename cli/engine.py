@@ -26,6 +26,11 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
 
     Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
     nothing: the schedule lives in the database, and starting again resumes where it stopped.
+
+    \b
+    Examples:
+      campaign run
+      campaign run campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --concurrency 8
     """
     app = api()
     if paths:
@@ -79,7 +84,13 @@ def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_secon
     """Play calendars against a clock running SPEED times fast, into a rehearsal outbox.
 
     Uses the real dispatch policy and publish path on a separate rehearsal database, so the real schedule
-    is untouched and nothing reaches any platform. Prints each post's planned and actual time."""
+    is untouched and nothing reaches any platform. Prints each post's planned and actual time.
+
+    \b
+    Examples:
+      campaign rehearse campaigns/sasvaw-week/calendars/week-2027.yaml --speed 5000
+      campaign rehearse campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --start 2027-02-01T09:00 --max-seconds 60
+    """
     app = api()
     if start is None:
         virtual_start = None

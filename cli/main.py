@@ -10,7 +10,7 @@ from cli.accounts import accounts, outbox
 from cli.calendar import calendar
 from cli.common import CampaignGroup
 from cli.engine import rehearse, run
-from cli.operate import cancel, pause, post_now, resume, retry
+from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
 from cli.schedule import schedule, status
 from cli.users import users
@@ -25,11 +25,17 @@ def main() -> None:
     sqlite:///var/campaign.db), CAMPAIGN_REDIS_URL (default: a private Redis that `campaign run` starts),
     BLUESKY_HANDLE, BLUESKY_APP_PASSWORD, BLUESKY_SERVICE, MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN.
     A platform without credentials is a dry run: its posts go to the outbox file.
+
+    \b
+    Examples:
+      campaign calendar validate campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml
+      campaign schedule campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml
+      campaign status
     """
 
 
-for command in (calendar, schedule, status, pause, resume, cancel, retry, post_now, accounts, outbox, run, rehearse,
-                report, collect, users):  # fmt: skip
+for command in (calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox, run,
+                rehearse, report, collect, users):  # fmt: skip
     main.add_command(command)
 
 if __name__ == "__main__":

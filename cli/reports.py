@@ -17,7 +17,12 @@ from scheduler.api import PLATFORMS, CollectorOutcome, IsoWeek, Refused, ReportF
 
 @click.group("report", cls=CampaignGroup)
 def report() -> None:
-    """Reports made from the store alone (no platform is asked anything)."""
+    """Reports made from the store alone (no platform is asked anything).
+
+    \b
+    Examples:
+      campaign report weekly --campaign act-on-iicsa --week 2027-W05
+    """
 
 
 @report.command("weekly")
@@ -54,7 +59,13 @@ def weekly(
     """Write the weekly report: deliveries on time, late, missed and failed; our posts' engagement and its
     growth; top posts; mentions per day per platform; new and returning accounts; change on the week before.
 
-    Private by default: other people's accounts appear only as counts."""
+    Private by default: other people's accounts appear only as counts.
+
+    \b
+    Examples:
+      campaign report weekly
+      campaign report weekly --campaign sasvaw-week --week 2027-W05 --format html -o reports/
+    """
     app = api()
     try:
         chosen_week = IsoWeek.parse(week) if week else IsoWeek.last_complete(app.clock.now())
@@ -129,7 +140,13 @@ def collect(
     as_json: bool,
 ) -> None:
     """Collect now: hashtag mentions (Bluesky search, Mastodon hashtag timelines of the watched instances) and
-    engagement snapshots of our published posts, with progress. A platform without credentials is skipped."""
+    engagement snapshots of our published posts, with progress. A platform without credentials is skipped.
+
+    \b
+    Examples:
+      campaign collect
+      campaign collect --campaign act-on-iicsa --since 2027-02-01 --platform bluesky
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

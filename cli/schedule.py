@@ -71,6 +71,12 @@ def schedule(paths: tuple[Path, ...], verbose: bool, as_json: bool) -> None:
     posts never touched. Any validation error stops it before anything is written. Running it twice changes
     nothing. Prints, per campaign, how many posts were added, changed, left unchanged and cancelled, and the
     next post to go out.
+
+    \b
+    Examples:
+      campaign schedule campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml
+      campaign schedule campaigns/sasvaw-week/calendars/
+      campaign schedule campaigns/sasvaw-week/calendars/week-2027-day1.csv
     """
     app = api()
     outcome = app.schedule(paths, actor=actor())
@@ -215,7 +221,14 @@ def _show_status(report: StatusReport, *, parts: bool) -> None:
 def status(campaign: str | None, parts: bool, as_json: bool, limit: int) -> None:
     """Whether the scheduler is running and posting is paused; then every post that needs attention, is being
     posted, comes next or went out last, one line each, with the reason and next try of anything not well and
-    the links to what was published."""
+    the links to what was published.
+
+    \b
+    Examples:
+      campaign status
+      campaign status --campaign sasvaw-week --limit 50
+      campaign status --json
+    """
     app = api()
     report = app.status(campaign=campaign, limit=limit)
     if as_json:

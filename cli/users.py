@@ -59,7 +59,7 @@ def passwd(name: str, prompt_password: bool) -> None:
     """Give NAME a new password; they are signed out everywhere.
 
     \b
-    Example:
+    Examples:
       campaign users passwd sam
     """
     password, made = _new_password(prompt_password)
@@ -77,7 +77,7 @@ def role(name: str, role: str) -> None:
     """Change what NAME may do.
 
     \b
-    Example:
+    Examples:
       campaign users role sam approver
     """
     person = api().set_role(name, role, actor=actor())
@@ -90,7 +90,7 @@ def remove(name: str) -> None:
     """Remove NAME: they can no longer sign in; what they did stays in the record.
 
     \b
-    Example:
+    Examples:
       campaign users remove sam
     """
     api().remove_person(name, actor=actor())
@@ -103,7 +103,7 @@ def sign_out(name: str) -> None:
     """Sign NAME out of every browser at once.
 
     \b
-    Example:
+    Examples:
       campaign users sign-out sam
     """
     api().sign_out_everywhere(name, actor=actor())
@@ -116,7 +116,7 @@ def list_users(as_json: bool) -> None:
     """Everyone who may sign in, with their role.
 
     \b
-    Example:
+    Examples:
       campaign users list
     """
     found = api().people()

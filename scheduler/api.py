@@ -43,8 +43,10 @@ from scheduler.collecting import (
 )
 from scheduler.collection import campaigns_in_store
 from scheduler.db import Store
-from scheduler.dispatch import Cancellation, TickResult
+from scheduler.dispatch import Cancellation, TickResult, operator_actions, previews
 from scheduler.dispatch import Claim as DispatchClaim
+from scheduler.dispatch.operator_actions import LateChoice, PauseSummary, Restoration
+from scheduler.dispatch.previews import PartPreview, PostPreview
 from scheduler.embedded import CrashLoop, Engine, start_engine
 from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
@@ -81,10 +83,14 @@ __all__ = [
     "IsoWeek",
     "NotFound",
     "Outcome",
+    "PartPreview",
+    "PauseSummary",
     "Person",
+    "PostPreview",
     "PostStatus",
     "Refused",
     "ReportFormats",
+    "Restoration",
     "Role",
     "ScheduleOutcome",
     "Scheduled",
@@ -220,11 +226,36 @@ class Api:
             raise UsageRefused("Say why posting is paused (--reason): it is kept with the pause for everyone.")
         return pause_and_drain(self.wiring.store, self.clock, reason=reason, actor=actor, wait=wait)
 
-    def resume(self, *, actor: str) -> tuple[bool, str]:
-        """Resume posting; returns whether it was paused, and why."""
-        was = dispatch.pause_state(self.wiring.store)
-        dispatch.resume(self.wiring.store, self.clock.now(), actor=actor)
-        return was
+    def resume(self, *, actor: str) -> PauseSummary:
+        """Resume posting; returns what the pause was (who, when, why) and the posts whose time came during it."""
+        summary = operator_actions.pause_summary(self.wiring.store, self.clock.now())
+        if summary.paused:
+            dispatch.resume(self.wiring.store, self.clock.now(), actor=actor)
+        return summary
+
+    def describe_post(
+        self, post_id: str, action: previews.Action, *, campaign: str | None = None, platform: str | None = None
+    ) -> PostPreview:
+        """What `action` (cancel, retry, post-now, restore) would do to the post now: shown before asking."""
+        w = self.wiring
+        return previews.describe_post(w.store, post_id, action, w.clock.now(), campaign=campaign, platform=platform)
+
+    def restore(
+        self,
+        post_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        campaign: str | None = None,
+        platform: str | None = None,
+        late: LateChoice | None = None,
+    ) -> Restoration:
+        """Undo `cancel`. A part past its misfire grace is posted late ("post") or left missed ("leave") only as
+        `late` says: without it the restore is refused."""
+        return operator_actions.restore(
+            self.wiring.store, post_id, self.clock.now(), actor=actor, reason=reason, campaign=campaign,
+            platform=platform, late=late,
+        )  # fmt: skip
 
     def cancel(self, post_id: str, *, actor: str, campaign: str | None = None) -> Cancellation:
         return dispatch.cancel(self.wiring.store, post_id, self.clock.now(), actor=actor, campaign=campaign)

@@ -180,6 +180,8 @@ def _sync_one(
                 )
                 parent = delivery
         leftovers = [d for k, d in existing.items() if k not in wanted]
+        for delivery in leftovers:
+            delivery.operator_cancelled = False  # the file keeps it out now: `campaign restore` must not bring it back
         for delivery in _cancel_unpublished(
             session,
             leftovers,
@@ -241,6 +243,10 @@ def _upsert(
         report.changes.append(change)
         return delivery
 
+    if delivery.state != State.CANCELLED and _planned_at(delivery) == due:
+        # An operator's decision on its time (retry, post-now, a late restore) stands while the file keeps the
+        # time it was planned for: resetting it would make a post they chose to send late missed again.
+        due = delivery.due_at
     same_time = delivery.due_at == due.astimezone(delivery.due_at.tzinfo)
     unchanged = delivery.payload_hash == payload_hash and same_time and delivery.misfire_grace_s == grace
     if unchanged and delivery.state != State.CANCELLED:
@@ -331,6 +337,11 @@ def _upsert(
         )
         report.changes.append(Change("updated", part.campaign, part.post_id, part.platform, part.part, detail))
     return delivery
+
+
+def _planned_at(delivery: Delivery) -> datetime:
+    """The time the file gave the part when it was last scheduled (its payload keeps it)."""
+    return datetime.fromisoformat(json.loads(delivery.payload)["at"])
 
 
 def _cancel_unpublished(

@@ -79,11 +79,11 @@ def test_status_json_pause_cancel_retry_are_recorded(env: dict[str, str], tmp_pa
     assert "PAUSED: news" in output
     assert invoke("resume")[0] == 0
 
-    code, output = invoke("cancel", "one")
-    assert code == 0 and "Cancelled 2 deliveries of one" in output
-    code, output = invoke("retry", "two")
-    assert code == 1 and "nothing to retry for two" in output
-    code, output = invoke("cancel", "nope")
+    code, output = invoke("cancel", "one", "--yes")
+    assert code == 0 and "Cancelled one: 2 parts will not be posted." in output
+    code, output = invoke("retry", "two", "--yes")
+    assert code == 1 and "Nothing to retry for two" in output
+    code, output = invoke("cancel", "nope", "--yes")
     assert code == 1 and "no scheduled post 'nope'" in output
 
     store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
@@ -93,8 +93,8 @@ def test_status_json_pause_cancel_retry_are_recorded(env: dict[str, str], tmp_pa
         for delivery in missed:
             delivery.state = State.MISSED
     assert actions["pause"] == 1 and actions["resume"] == 1 and actions["cancel"] == 2
-    code, output = invoke("retry", "two")
-    assert code == 0 and "Re-armed 2 deliveries of two" in output
+    code, output = invoke("retry", "two", "--yes")
+    assert code == 0 and "two: 2 parts on bluesky, mastodon go out late" in output
     assert {d.state for d in deliveries(env) if d.post_id == "two"} == {State.SCHEDULED}
 
 
@@ -161,8 +161,8 @@ def test_post_now_goes_through_the_same_idempotent_path_and_never_posts_twice(
     folder = write_campaign(tmp_path / "campaigns")
     calendar = write_calendar(folder, "cal.yaml", [("urgent", FUTURE, "Now please #ActOnIICSA")])
     invoke("schedule", str(calendar))
-    code, output = invoke("post-now", "urgent", "--platform", "mastodon")
-    assert code == 0 and output.startswith("published: delivery")
+    code, output = invoke("post-now", "urgent", "--platform", "mastodon", "--yes")
+    assert code == 0 and "\npublished: urgent mastodon" in output
     outbox = Path(env["CAMPAIGN_DATA_DIR"]) / "outbox.jsonl"
     assert [(e["post_id"], e["platform"]) for e in read_outbox(outbox)] == [("urgent", "mastodon")]
     code, output = invoke("post-now", "urgent", "--platform", "mastodon")

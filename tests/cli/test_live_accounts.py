@@ -66,8 +66,8 @@ def test_post_now_posts_once_on_each_platform_and_a_second_call_posts_nothing(
     before = {r["uri"] for r in list_records(poster.network, poster.did, "app.bsky.feed.post")}
 
     for platform in ("bluesky", "mastodon"):
-        code, output = invoke("post-now", "urgent", "--platform", platform)
-        assert code == 0 and output.startswith("published: delivery"), output
+        code, output = invoke("post-now", "urgent", "--platform", platform, "--yes")
+        assert code == 0 and f"\npublished: urgent {platform}" in output, output
         code, output = invoke("post-now", "urgent", "--platform", platform)
         assert code == 0 and "already published" in output, output
 
