@@ -79,8 +79,7 @@ def _indent(renderable: Text, spaces: int) -> Padding:
 def _problem_text(problem: Problem) -> Text:
     style = "bold red" if problem.severity == "error" else "yellow"
     text = Text()
-    where = problem.file if problem.line is None else f"{problem.file}:{problem.line}"
-    text.append(where, style="cyan")
+    text.append(problem.where, style="cyan")
     if problem.post_id:
         text.append(f" post {problem.post_id}")
     text.append(": ")
@@ -126,7 +125,7 @@ mastodon_limit_option = click.option(
 
 @click.group("calendar", cls=CampaignGroup)
 def calendar() -> None:
-    """Check, preview and export calendar files (YAML, or CSV: ours, Hootsuite, Sprout Social).
+    """Check, preview and export calendar files (YAML, or spreadsheets: ours, Hootsuite, Sprout Social).
 
     Nothing here schedules or posts anything: use `campaign schedule` for that.
 
@@ -158,7 +157,8 @@ def validate_command(
 ) -> None:
     """Check calendar files and report every problem, each with file, line, post id and a fix.
 
-    PATHS are calendar files (.yaml, .yml, .csv) or folders (every calendar file inside them is checked).
+    PATHS are calendar files (.yaml, .yml, or spreadsheets: .csv, .tsv, .txt, .xlsx, .ods) or folders (every
+    calendar file inside them is checked).
     Checks: ids (unique within each campaign, across the files given), times (including times that do not
     exist or happen twice when the clocks change), platforms, text length as Bluesky (300 graphemes) and
     Mastodon (500 characters, links count 23) count it, content warnings, alt text, images (inside the
@@ -283,8 +283,8 @@ def _post_block(
         note = Text(f"{problem.severity}: ", style=style)
         note.append(problem.message)
         note.append(f"  fix: {problem.fix}", style="dim")
-        if problem.line is not None:
-            note.append(f"  (line {problem.line})", style="dim")
+        if problem.place is not None or problem.line is not None:
+            note.append(f"  ({problem.place or f'line {problem.line}'})", style="dim")
         items.append(_indent(note, 2))
     items.append(Text(""))
     return Group(*items)
