@@ -154,7 +154,9 @@ def media_json(inst: Instance, media: Media) -> dict[str, Any]:
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,
-        "meta": meta_for(media.facts, media.focus, len(media.data), processed=media.processed),
+        "meta": meta_for(
+            media.facts, media.focus, len(media.data), processed=media.processed, processed_later=media.processed_later
+        ),
         "description": media.description,
         "blurhash": media.facts.blurhash,
     }

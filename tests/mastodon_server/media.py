@@ -99,11 +99,18 @@ def _size_entry(width: int, height: int) -> dict[str, Any]:
 
 
 def meta_for(
-    facts: MediaFacts, focus: tuple[float, float] | None, size_bytes: int, *, processed: bool = True
+    facts: MediaFacts,
+    focus: tuple[float, float] | None,
+    size_bytes: int,
+    *,
+    processed: bool = True,
+    processed_later: bool = False,
 ) -> dict[str, Any]:
-    # Key order as recorded: focus comes last while processing, first once processing rebuilt the meta.
+    # Key order as recorded: focus comes last for an upload processed at once (an image, test_media_post_multiple)
+    # and while processing; first once a later processing rebuilt the meta (a video, test_media_update).
     meta: dict[str, Any] = {}
-    if focus is not None and processed:
+    rebuilt = processed and processed_later
+    if focus is not None and rebuilt:
         meta["focus"] = {"x": focus[0], "y": focus[1]}
     if facts.width and facts.height:
         if facts.kind == "image":
@@ -118,7 +125,7 @@ def meta_for(
                 original["bitrate"] = int(size_bytes * 8 / facts.duration)
             meta["original"] = original
             meta["small"] = _size_entry(*scaled_within(facts.width, facts.height, 400 * 400))
-    if focus is not None and not processed:
+    if focus is not None and not rebuilt:
         meta["focus"] = {"x": focus[0], "y": focus[1]}
     return meta
 

@@ -441,7 +441,7 @@ def tag_timeline(inst: Instance, req: Request) -> Response:
     limit = inst.limit_param(req.param("limit"))
     page = inst.paginate(items, limit, req.param("max_id"), req.param("since_id"), req.param("min_id"))
     links = _link_header(inst, req, page, keep=("local", "limit", "only_media"))
-    return Response.json(200, [entities.status_json(inst, s, req.viewer) for s in page], links)
+    return Response.json(200, [entities.status_json(inst, s, req.viewer) for s in page], {**links, **_cached(req)})
 
 
 @api.add("GET", r"/api/v1/timelines/public")
@@ -459,7 +459,21 @@ def public_timeline(inst: Instance, req: Request) -> Response:
     limit = inst.limit_param(req.param("limit"))
     page = inst.paginate(items, limit, req.param("max_id"), req.param("since_id"), req.param("min_id"))
     links = _link_header(inst, req, page, keep=("local", "remote", "limit", "only_media"))
-    return Response.json(200, [entities.status_json(inst, s, req.viewer) for s in page], links)
+    return Response.json(200, [entities.status_json(inst, s, req.viewer) for s in page], {**links, **_cached(req)})
+
+
+def _cached(req: Request) -> dict[str, str]:
+    """cache_if_unauthenticated! of Mastodon's public and hashtag timelines: an anonymous answer may be cached
+    for 15 s by anyone (a signed-in one gets the default "private, no-store")."""
+    if req.viewer.account is not None:
+        return {}
+    return {"Cache-Control": "max-age=15, public, stale-while-revalidate=30, stale-if-error=86400"}
+
+
+@api.add("GET", r"/api/v1/timelines/link")
+def link_timeline(inst: Instance, req: Request) -> Response:
+    # Statuses about a trending link: this server has no link previews, so no link trends, so none is found.
+    raise ApiError(404, "Record not found")
 
 
 @api.add("GET", r"/api/v1/timelines/home", auth=True)

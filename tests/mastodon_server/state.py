@@ -110,6 +110,7 @@ class Media:
     description: str | None = None
     focus: tuple[float, float] | None = None
     polls_remaining: int = 0
+    processed_later: bool = False  # it needed polls after its upload (not processed in the upload's request)
     status_id: int | None = None
     scheduled_status_id: int | None = None
     thumbnail: bytes | None = None
@@ -435,6 +436,7 @@ class Instance:
                 description=description or None,
                 focus=_parse_focus(focus),
                 polls_remaining=max(0, polls),
+                processed_later=polls > 0,
                 thumbnail=thumbnail,
             )
             self.media[media.id] = media
