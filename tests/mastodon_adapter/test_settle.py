@@ -10,6 +10,7 @@ in this process against it, on a SQLite store and the system clock, with short t
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import Counter
@@ -154,16 +155,19 @@ def test_slow_writes_end_once_each_when_the_retry_waits_for_them(
         assert duplicates >= SLOW_WRITES // 2, per_key  # the failure the settle period prevents
 
 
-@pytest.mark.parametrize("late_copy", ["newer", "older"])
+@pytest.mark.parametrize("late_copy", ["newer", "older", "newer-undeletable"])
 def test_a_retry_that_posted_anew_deletes_the_newer_copy_and_says_so(
     late_copy: str, mastodon: MastodonControl, account: TestAccount, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The earlier attempt's status lands after the retry looked for it, once the write outlasts the settle
     period (here 0). "newer": it lands while the retry's own post waits for its answer. "older": it lands
-    before the retry's post reaches the server, when the server has already forgotten the key (1 s)."""
+    before the retry's post reaches the server, when the server has already forgotten the key (1 s).
+    "newer-undeletable": as "newer", but the server refuses the deletion: a person is told to delete it."""
     mastodon.inject_fault("/api/v1/statuses", "write_late", method="POST", delay=1.5)
-    if late_copy == "newer":
+    if late_copy.startswith("newer"):
         mastodon.inject_fault("/api/v1/statuses", "delay_after", method="POST", delay=2.0)
+        if late_copy == "newer-undeletable":
+            mastodon.inject_fault("/api/v1/statuses/*", "error", method="DELETE", status=503)
     else:
         mastodon.configure(idempotency_ttl_seconds=1)
         mastodon.inject_fault("/api/v1/statuses", "delay", method="POST", delay=2.5)
@@ -179,22 +183,27 @@ def test_a_retry_that_posted_anew_deletes_the_newer_copy_and_says_so(
     everything = sorted(mastodon.statuses("campaign", include_deleted=True), key=lambda s: int(s["id"]))
     assert len(everything) == 2, everything
     older, newer = everything
-    assert [s["id"] for s in mastodon.statuses("campaign")] == [older["id"]]  # the newer copy is deleted
+    live = [s["id"] for s in mastodon.statuses("campaign")]
     posts = mastodon.request_log(method="POST", path="/api/v1/statuses")
     assert sorted(r["fault"] for r in posts) == sorted(
-        ["write_late", "delay_after" if late_copy == "newer" else "delay"]
+        ["write_late", "delay_after" if late_copy.startswith("newer") else "delay"]
     )
     (delivery,) = deliveries(store)
     assert delivery.state == State.PUBLISHED and delivery.remote_id == older["id"]
     (event,) = events(store, "duplicate")
     assert event.delivery_id == delivery.id
-    assert "post slow0 on mastodon went out twice" in event.reason
-    assert older["url"] in event.reason and f"the newer copy was deleted: {newer['url']}" in event.reason
+    assert "post slow0 on mastodon went out twice" in event.reason and older["url"] in event.reason
+    if late_copy == "newer-undeletable":
+        assert live == [older["id"], newer["id"]]
+        assert event.reason.endswith(f"; delete this copy on the platform, it could not be deleted: {newer['url']}")
+    else:
+        assert live == [older["id"]]  # the newer copy is deleted
+        assert event.reason.endswith(f"; the newer copy was deleted: {newer['url']}")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
         f"delivery {delivery.id}: {event.reason}"
     ]
     published = events(store, "published")[-1].reason
-    assert published == ("posted" if late_copy == "newer" else "found the earlier attempt's post")
+    assert published == ("found the earlier attempt's post" if late_copy == "older" else "posted")
 
 
 def test_only_an_unknown_outcome_waits_the_settle_period(tmp_path: Path) -> None:
@@ -226,5 +235,5 @@ def test_the_settle_period_is_a_setting_well_above_the_mastodon_client_timeout(t
     assert policy_from(load_settings({"CAMPAIGN_SETTLE_SECONDS": "2.5"}, dotenv_path=absent)).settle == timedelta(
         seconds=2.5
     )
-    client_timeout = MastodonAdapter("https://mastodon.example", "token")._connection.request_timeout
+    client_timeout = inspect.signature(MastodonAdapter).parameters["request_timeout"].default
     assert policy_from(load_settings({}, dotenv_path=absent)).settle.total_seconds() >= 5 * client_timeout
