@@ -1,5 +1,6 @@
 """What every command shares: the application API (built once per invocation), who is acting, times in the
-campaign's own zone, and one place where refusals become a message and an exit code."""
+campaign's own zone, the workspace a command acted on, and one place where refusals become a message and an exit
+code."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ import getpass
 import inspect
 import socket
 import sys
+import traceback
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused
+from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused, debug_requested
+
+
+def debugging(ctx: click.Context) -> bool:
+    """`campaign --debug ...`, or CAMPAIGN_DEBUG: refusals show their traceback too."""
+    return bool(ctx.find_root().meta.get("campaign.debug")) or debug_requested()
 
 
 def _refusal(ctx: click.Context, refused: Refused) -> None:
+    if debugging(ctx):
+        click.echo("".join(traceback.format_exception(refused)).rstrip(), err=True)
     for line in refused.lines:
         click.secho(line, fg="red", err=True)
     ctx.exit(refused.exit_code)
@@ -68,17 +77,36 @@ class CampaignGroup(click.Group):
 CampaignGroup.group_class = CampaignGroup
 
 
-def api() -> Api:
-    """The Api of this invocation, built on first use and closed when the command ends."""
-    ctx = click.get_current_context()
-    root = ctx.find_root()
-    built = root.meta.get("campaign.api")
+def api(*, create_store: bool = False) -> Api:
+    """The Api of this invocation, built on first use and closed when the command ends. Only a command that
+    may create the database when there is none says `create_store=True` (schedule, run); for the others a
+    missing database is refused, and one that is never read is never opened."""
+    built = click.get_current_context().find_root().meta.get("campaign.api")
     if built is None:
-        built = Api.from_settings()
-        root.meta["campaign.api"] = built
-        root.call_on_close(built.close)
+        built = keep(Api.from_settings(create_store=create_store))
     assert isinstance(built, Api)
     return built
+
+
+def keep(built: Api) -> Api:
+    """Make `built` the Api of this invocation (closed when the command ends)."""
+    root = click.get_current_context().find_root()
+    root.meta["campaign.api"] = built
+    root.call_on_close(built.close)
+    return built
+
+
+def workspace_words(app: Api) -> str:
+    """Where the schedule a command acts on is: the workspace folder and its database."""
+    settings = app.settings
+    if settings.workspace is None:
+        return f"none (database {settings.database_label()}, named in the environment)"
+    return f"{settings.workspace.parent} (database {settings.database_label()})"
+
+
+def acted_on() -> None:
+    """One line saying which workspace this command acted on, so that a pause never goes elsewhere unnoticed."""
+    click.echo(f"Workspace: {workspace_words(api())}", err=True)
 
 
 def actor() -> str:

@@ -32,7 +32,7 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
       campaign run
       campaign run campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --concurrency 8
     """
-    app = api()
+    app = api(create_store=True)
     if paths:
         click.get_current_context().invoke(schedule, paths=paths)
     engine = app.start_engine(concurrency=concurrency)

@@ -14,15 +14,20 @@ from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
 from cli.schedule import schedule, status
 from cli.users import users
+from cli.workspace import init
 
 
 @click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="campaign-scheduler")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback with any problem (for a bug report).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
     """Plan, check and post survivor-led campaign calendars to Bluesky and Mastodon, exactly once.
 
-    Settings come from the environment (or a .env file): CAMPAIGN_DATABASE_URL (default
-    sqlite:///var/campaign.db), CAMPAIGN_REDIS_URL (default: a private Redis that `campaign run` starts),
+    Commands act on the workspace they are run in: the folder with a campaign.toml (`campaign init` makes
+    one), here or above; CAMPAIGN_WORKSPACE names one from anywhere. Settings come from the environment, a
+    .env file (here, or beside campaign.toml), then campaign.toml: CAMPAIGN_DATABASE_URL (default SQLite in
+    the workspace's var/), CAMPAIGN_REDIS_URL (default: a private Redis that `campaign run` starts),
     BLUESKY_HANDLE, BLUESKY_APP_PASSWORD, BLUESKY_SERVICE, MASTODON_API_BASE_URL, MASTODON_ACCESS_TOKEN.
     A platform without credentials is a dry run: its posts go to the outbox file.
 
@@ -32,10 +37,11 @@ def main() -> None:
       campaign schedule campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml
       campaign status
     """
+    ctx.meta["campaign.debug"] = debug
 
 
-for command in (calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox, run,
-                rehearse, report, collect, users):  # fmt: skip
+for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
+                run, rehearse, report, collect, users):  # fmt: skip
     main.add_command(command)
 
 if __name__ == "__main__":

