@@ -214,7 +214,7 @@ def file_sha256(path: Path) -> str:
             return ""
         # Cached by identity, size and times: many posts share an image, and hashing it each time is slow.
         return _sha256_of(str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name, which no file can have
         return ""
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from content_calendar.characters import yaml_character_problem
 from content_calendar.model import Problem
 
 STR_TAG = "tag:yaml.org,2002:str"
@@ -156,7 +157,8 @@ def parse_yaml(text: str, file: str) -> tuple[YamlDocument | None, Problem | Non
             line=line,
         )
     except yaml.YAMLError as error:
-        return None, Problem(
+        refused = yaml_character_problem(text, file) if isinstance(error, yaml.reader.ReaderError) else None
+        return None, refused or Problem(
             "error", "yaml-syntax", file, f"The file is not valid YAML: {error}.", "Fix the YAML syntax."
         )
 

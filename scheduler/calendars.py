@@ -71,11 +71,13 @@ def check_calendars(
     now: datetime | None,
     campaigns_roots: Sequence[Path],
     limits: PlatformLimits = DEFAULT_LIMITS,
+    secrets: Sequence[str] = (),
 ) -> CheckedCalendars:
     """Check every calendar (folders expanded) and the ids across them; each cross-file problem is also kept
-    with the result of the file it is in, so a face can show problems file by file."""
+    with the result of the file it is in, so a face can show problems file by file. A calendar holding one of
+    `secrets` (the configured passwords and tokens) is refused without repeating it."""
     results = [
-        check_calendar(path, now=now, limits=limits, campaigns_roots=list(campaigns_roots))
+        check_calendar(path, now=now, limits=limits, campaigns_roots=list(campaigns_roots), secrets=secrets)
         for path in calendar_files(paths)
     ]
     across = cross_file_problems(results)
@@ -108,10 +110,16 @@ class Scheduled:
 
 
 def schedule_paths(
-    store: Store, paths: Sequence[Path], *, now: datetime, campaigns_roots: Sequence[Path], actor: str
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    now: datetime,
+    campaigns_roots: Sequence[Path],
+    actor: str,
+    secrets: Sequence[str] = (),
 ) -> Scheduled:
     """Validate every calendar, then sync them all in one transaction. Any error: nothing is written."""
-    checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots)
+    checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots, secrets=secrets)
     if checked.errors:
         raise CalendarRefused(checked.errors)
     report = schedule_calendars(store, checked.inputs, now, actor=actor)

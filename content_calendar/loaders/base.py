@@ -272,7 +272,11 @@ class CalendarReader:
 
     def image(self, file: str, alt: str, focus: tuple[float, float] | None) -> Image:
         base = self.campaign.directory if self.campaign else self.path.parent.absolute()
-        return Image(file=file, path=(base / file).resolve(), alt=alt, focus=focus)
+        try:
+            path = (base / file).resolve()
+        except ValueError:  # a NUL in the name: the check reports it, and nothing can open it
+            path = base / file
+        return Image(file=file, path=path, alt=alt, focus=focus)
 
     def link_problem(self, url: str, line: int | None, post_id: str | None) -> bool:
         """Report a bad link URL; True when it was bad."""

@@ -14,6 +14,7 @@ Problem codes (stable; `severity` in brackets):
 - content: text-comment [warning], empty-text, bluesky-too-long, bluesky-too-many-bytes, mastodon-too-long,
   invalid-status, unknown-platform, no-platforms, invalid-language, missing-hashtag [warning],
   helpline-missing [warning], bluesky-no-content-warning [warning], empty-calendar [warning]
+- input safety: control-character (also when a YAML file cannot be read for one), secret-in-text
 - platform settings: unknown-label, unknown-reply-rule, unknown-visibility
 - links: link-missing-url, link-invalid-url
 - images: too-many-images, missing-alt, alt-too-long, missing-image, image-missing, image-outside-campaign,
@@ -42,6 +43,7 @@ from content_calendar.model import (
     RenderedPart,
 )
 from content_calendar.validate.checker import CalendarChecker
+from content_calendar.validate.safety import check_input_safety, cleaned
 
 __all__ = ["PLATFORM_NAMES", "CheckResult", "check_calendar", "cross_file_problems"]
 
@@ -150,15 +152,23 @@ def check_calendar(
     now: datetime | None = None,
     limits: PlatformLimits = DEFAULT_LIMITS,
     campaigns_roots: Sequence[Path] = (),
+    secrets: Sequence[str] = (),
 ) -> CheckResult:
     """Load and check a calendar file; every problem is reported in one run.
 
-    `now` (timezone-aware) enables the warnings about posts in the past; None leaves them out.
+    `now` (timezone-aware) enables the warnings about posts in the past; None leaves them out. `secrets` are
+    the passwords and tokens the caller signs in with: a calendar containing one is refused, and no message
+    repeats it. A post with a control character or a secret is left out of `rendered` (so nothing shows it).
     """
     with _cyclic_gc_paused():
         loaded = load_calendar_detailed(path, campaigns_roots=campaigns_roots, today=now.date() if now else None)
         checker = CalendarChecker(loaded, limits, now)
         checker.run()
+        safety = check_input_safety(loaded, checker.rendered, secrets)
     calendar_file = loaded.file
-    problems = sorted(checker.problems, key=lambda p: (p.file == calendar_file, p.line or 0))
-    return CheckResult(Path(path), loaded.calendar, loaded.campaign, problems, checker.rendered)
+    problems = sorted(
+        cleaned([*checker.problems, *safety.problems], safety.masks),
+        key=lambda p: (p.file == calendar_file, p.line or 0),
+    )
+    rendered = {key: parts for key, parts in checker.rendered.items() if key not in safety.unsafe_posts}
+    return CheckResult(Path(path), loaded.calendar, loaded.campaign, problems, rendered)
