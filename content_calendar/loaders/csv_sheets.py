@@ -26,7 +26,7 @@ from content_calendar.loaders.base import (
     SheetPlaces,
     SourceFormat,
 )
-from content_calendar.loaders.sheet_files import DELIMITER_NAMES, Cell, Row, Sheet
+from content_calendar.loaders.sheet_files import DELIMITER_NAMES, Cell, Row, Sheet, cell_label, cell_text
 from content_calendar.loaders.times import TimeError, is_either_order_date, parse_clock_with_offset, parse_date
 from content_calendar.model import PLATFORMS, Image, Link, PlatformOverride, Post, Problem
 from content_calendar.yaml_source import did_you_mean
@@ -84,29 +84,6 @@ def stable_id(prefix: str, at: datetime | None, text: str, line: int | None) -> 
 _HOOTSUITE_WHEN = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}\s+\d{1,2}:\d{2}(:\d{2})?")
 
 
-def cell_text(cell: Cell) -> str:
-    """A cell as text: numbers without a needless .0, dates and times as this tool writes them."""
-    if isinstance(cell, str):
-        return cell
-    if isinstance(cell, bool):
-        return "TRUE" if cell else "FALSE"
-    if isinstance(cell, datetime):
-        return f"{cell:%Y-%m-%d %H:%M}" if cell.time() != time(0) else f"{cell:%Y-%m-%d}"
-    if isinstance(cell, date):
-        return f"{cell:%Y-%m-%d}"
-    if isinstance(cell, time):
-        return f"{cell:%H:%M}" if not cell.second else f"{cell:%H:%M:%S}"
-    if isinstance(cell, float) and cell.is_integer():
-        return str(int(cell))
-    return str(cell)
-
-
-def _label(cell: Cell) -> str:
-    """A header as a message shows it: no control characters, not too long."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", cell_text(cell).strip().lstrip("\ufeff"))
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
 def _header_name(cell: Cell) -> str:
     return re.sub(r"[\s()]+", "_", cell_text(cell).strip().lower().lstrip("\ufeff")).strip("_")
 
@@ -149,7 +126,8 @@ class SheetReader(CalendarReader):
         super().__init__(path, campaigns_roots, today)
         self.us_dates: list[int] = []  # rows whose date only makes sense month first
         self.either_order: list[tuple[int, str, date]] = []  # rows whose date reads either way (as read)
-        self.header: list[str] = []
+        self.header: list[str] = []  # the column names as read (lowercase, `_` for spaces)
+        self.labels: list[str] = []  # the column names as the sheet writes them, for messages
         self.places = SheetPlaces()
         self.written: tuple[str | None, bool] = (None, False)  # the last date read: its text, from a date cell
 
@@ -165,7 +143,7 @@ class SheetReader(CalendarReader):
         self.problems.append(Problem("error", code, self.file, message, fix, post_id=post_id, line=row, place=place))
 
     def header_of(self, index: int) -> str:
-        return _label(self.header[index]) if index < len(self.header) else ""
+        return self.labels[index] if index < len(self.labels) else ""
 
     def ambiguous_fix(self, error: TimeError) -> str:
         assert error.choices is not None
@@ -193,6 +171,7 @@ class SheetReader(CalendarReader):
         first_row, first = rows[0]
         names = [_header_name(cell) for cell in first]
         self.header = names
+        self.labels = [cell_label(cell) for cell in first]
         if "message_text" in names or "time_24hr" in names:
             self.kind = "sprout"
             self.columns({name: _SPROUT_KEYS.get(name) for name in names}, first)
@@ -226,7 +205,7 @@ class SheetReader(CalendarReader):
         for index, name in enumerate(names):
             key = keys.get(name)
             if key and key not in self.places.columns:
-                self.places.columns[key] = (index, _label(first[index]))
+                self.places.columns[key] = (index, self.labels[index])
 
     def when(self, date_cell: Cell, time_cell: Cell, row: int, post_id: str | None) -> datetime | None:
         """The post's time from its date and time cells (text, or a workbook's date and time values)."""

@@ -50,6 +50,29 @@ class Sheet:
     problems: list[Problem] = field(default_factory=list)  # warnings about the file (sheets left out)
 
 
+def cell_text(cell: Cell) -> str:
+    """A cell as text: numbers without a needless .0, dates and times as this tool writes them."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, datetime):
+        return f"{cell:%Y-%m-%d %H:%M}" if cell.time() != time(0) else f"{cell:%Y-%m-%d}"
+    if isinstance(cell, date):
+        return f"{cell:%Y-%m-%d}"
+    if isinstance(cell, time):
+        return f"{cell:%H:%M}" if not cell.second else f"{cell:%H:%M:%S}"
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def cell_label(cell: Cell) -> str:
+    """A header as a message shows it: no control characters, not too long."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", cell_text(cell).strip().lstrip("\ufeff"))
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 # --- text sheets -------------------------------------------------------------------------------------
 
 
@@ -189,10 +212,11 @@ def read_workbook(path: Path, file: str, looks_known: Callable[[list[Cell]], boo
         )
     if not sheets:
         return Sheet([])
-    chosen = next((i for i, (_, rows) in enumerate(sheets) if rows and looks_known(rows[0][1])), 0)
+    known = [i for i, (_, rows) in enumerate(sheets) if rows and looks_known(rows[0][1])]
+    chosen = known[0] if known else next((i for i, (_, rows) in enumerate(sheets) if rows), 0)
     name, rows = sheets[chosen]
     sheet = Sheet(rows, name=name if len(sheets) > 1 else None)
-    others = [other for i, (other, rows) in enumerate(sheets) if i != chosen and rows and looks_known(rows[0][1])]
+    others = [sheets[i][0] for i in known if i != chosen]
     if others:
         listed = ", ".join(f'"{other}"' for other in others)
         sheet.problems.append(

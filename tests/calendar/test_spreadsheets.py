@@ -337,3 +337,15 @@ def test_a_damaged_or_renamed_workbook_is_reported_not_raised(campaign_dir: Path
     (campaign_dir / "calendars" / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     _, _, problems = load_calendar(campaign_dir / "calendars" / "old.xls")
     assert _codes(problems) == ["unsupported-file"] and "save it as .xlsx" in problems[0].fix
+
+
+def test_a_workbook_without_a_calendar_sheet_says_what_its_first_row_is(campaign_dir: Path) -> None:
+    path = write_xlsx(
+        campaign_dir / "calendars" / "plan.xlsx",
+        [],
+        sheet="Cover",
+        extra={"Plan": [["When", "What"], [date(2027, 2, 1), "Launch"]]},
+    )
+    _, _, problems = load_calendar(path)
+    assert _codes(problems) == ["csv-header"] and "(When, What)" in problems[0].message
+    assert problems[0].place == 'sheet "Plan", row 1'
