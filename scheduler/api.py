@@ -186,7 +186,8 @@ class Api:
         campaigns_dir: Path | None = None,
         limits: PlatformLimits = DEFAULT_LIMITS,
     ) -> CheckedCalendars:
-        return check_calendars(paths, now=now, campaigns_roots=self.campaigns_roots(campaigns_dir), limits=limits)
+        roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
+        return check_calendars(paths, now=now, campaigns_roots=roots, limits=limits, secrets=secrets)
 
     def check_calendar(
         self,
@@ -196,7 +197,8 @@ class Api:
         campaigns_dir: Path | None = None,
         limits: PlatformLimits = DEFAULT_LIMITS,
     ) -> CheckResult:
-        return check_calendar(path, now=now, limits=limits, campaigns_roots=self.campaigns_roots(campaigns_dir))
+        roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
+        return check_calendar(path, now=now, limits=limits, campaigns_roots=roots, secrets=secrets)
 
     def export_ical(self, path: Path, *, campaigns_dir: Path | None = None) -> tuple[CheckResult, bytes | None]:
         """The calendar as iCalendar bytes, or None (with the check's problems) when it has errors."""
@@ -211,7 +213,8 @@ class Api:
         """Validate every calendar (folders expanded), then sync them all in one transaction; summed up per
         campaign, with its next post."""
         w, now = self.wiring, self.wiring.clock.now()
-        scheduled = schedule_paths(w.store, paths, now=now, campaigns_roots=self.campaigns_roots(), actor=actor)
+        roots, secrets = self.campaigns_roots(), self.settings.secrets()
+        scheduled = schedule_paths(w.store, paths, now=now, campaigns_roots=roots, actor=actor, secrets=secrets)
         return summarise(w.store, scheduled, now)
 
     def status(self, *, campaign: str | None = None, limit: int = 20) -> StatusReport:
