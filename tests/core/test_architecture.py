@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("content_calendar", "platforms", "scheduler", "workers", "cli")
+PRODUCT = ("content_calendar", "platforms", "scheduler", "workers", "cli", "web")
 MAX_LINES = 500
 
 
