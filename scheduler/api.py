@@ -343,6 +343,8 @@ class Api:
         outbox of its own (under the data folder): the real schedule is untouched, nothing is posted."""
         from scheduler.rehearse import rehearse  # it drives an Api of its own, built on a rehearsal store
 
+        if (unplaced := self.settings.unplaced()) is not None:  # nothing said where the data folder is
+            raise unplaced
         directory = self.settings.data_dir / "rehearsals" / self.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         return rehearse(
             paths, speed=speed, start=start, settings=self.settings, directory=directory, on_delivery=on_delivery,

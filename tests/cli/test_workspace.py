@@ -142,7 +142,9 @@ def test_without_a_workspace_nothing_that_uses_the_schedule_runs_and_nothing_is_
     calendar = write_calendar(folder, "cal.yaml", [("one", FUTURE, "Hello #ActOnIICSA")])
     monkeypatch.chdir(elsewhere)
     refusal = f"No workspace here or above {elsewhere}: run `campaign init`"
-    for args in (["status"], ["schedule", str(calendar)], ["cancel", "one"], ["retry", "one"], ["resume"]):
+    uses = (["status"], ["schedule", str(calendar)], ["cancel", "one"], ["retry", "one"], ["resume"],
+            ["rehearse", str(calendar), "--speed", "100000"])  # fmt: skip
+    for args in uses:
         code, output = invoke(*args)
         assert code == 1 and refusal in output, (args, output)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["campaigns"]
