@@ -17,28 +17,24 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from content_calendar.characters import UNSAFE, character_hint, character_name, has_unsafe, shown
-from content_calendar.loaders import LoadedCalendar, PartLines, PostLines
+from content_calendar.loaders import LoadedCalendar, PartLines, PostLines, SheetPlaces
 from content_calendar.model import PLATFORM_NAMES, Campaign, Image, PlatformOverride, Post, Problem, RenderedPart
 
 MASK = "********"
 # A configured secret shorter than this would match ordinary words: real app passwords and tokens are longer.
 SECRET_MIN_LENGTH = 8
 
-# Which spreadsheet column feeds which field of a post, per sheet kind (names as the loader reads the header).
-_SHEET_COLUMNS: Mapping[str, Mapping[str, str]] = {
-    "csv": {
-        "id": "id",
-        "text": "text",
-        "bluesky.text": "bluesky_text",
-        "mastodon.text": "mastodon_text",
-        "content_warning": "content_warning",
-        "link.url": "link",
-        "images.1.file": "image",
-        "images.1.alt": "image_alt",
-    },
-    "sprout": {"text": "message_text", "link.url": "link"},
+# The sheet key (as the loader names a spreadsheet's columns) of each field a sheet can fill.
+_SHEET_KEYS: Mapping[str, str] = {
+    "id": "id",
+    "text": "text",
+    "bluesky.text": "bluesky",
+    "mastodon.text": "mastodon",
+    "content_warning": "content_warning",
+    "link.url": "link",
+    "images.1.file": "images",
+    "images.1.alt": "image_alt",
 }
-_HOOTSUITE_COLUMNS: Mapping[str, tuple[int, str]] = {"text": (1, "message"), "link.url": (2, "link")}
 
 _YAML_ESCAPES = {0x00: "\\0", 0x07: "\\a", 0x08: "\\b", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r", 0x1B: "\\e", 0x85: "\\N"}
 
@@ -84,15 +80,16 @@ def check_input_safety(
         if _suspect("\n".join(_texts(post)), known):
             before = len(report.problems)
             for item in _fields(post, lines):
-                where = _where(item, lines, source)
-                _check_characters(report, loaded.file, item, where, lines, source)
-                _check_secrets(report, loaded.file, item, where, lines, known)
+                where, place = _where(item, lines, loaded.sheet)
+                _check_characters(report, loaded.file, item, (where, place), lines, source)
+                _check_secrets(report, loaded.file, item, (where, place), lines, known)
             if len(report.problems) > before:
                 report.unsafe_posts.add(post.id)
                 continue
         if suspect_campaign:
             parts = [part for platform_parts in rendered.get(post.id, {}).values() for part in platform_parts]
-            _check_rendered(report, loaded.file, post, lines, parts, known)
+            place = loaded.sheet.place(lines.row or lines.line) if loaded.sheet is not None else None
+            _check_rendered(report, loaded.file, post, (lines, place), parts, known)
     return report
 
 
@@ -214,34 +211,24 @@ def _image_fields(image: Image, prefix: str, which: str, line: int | None) -> It
         yield _Field(f"{prefix}alt", f"The alt text of {which}", image.alt, line)
 
 
-def _where(item: _Field, lines: PostLines, source: str) -> str:
-    """How the message names the field: a spreadsheet's row and column, or the field of a YAML post."""
-    if source == "yaml":
-        return item.label
-    if source == "hootsuite":
-        position, name = _HOOTSUITE_COLUMNS.get(item.key, (-1, ""))
-    else:
-        name = _SHEET_COLUMNS.get(source, {}).get(item.key, "")
-        position = list(lines.header).index(name) if name in lines.header else -1
-    if position < 0:
-        return item.label
-    column = f"column {_column_letter(position)} ({name})"
-    return f"Row {lines.row}, {column}" if lines.row is not None else f"The row's {column}"
-
-
-def _column_letter(position: int) -> str:
-    letters = ""
-    position += 1
-    while position:
-        position, rest = divmod(position - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
+def _where(item: _Field, lines: PostLines, sheet: SheetPlaces | None) -> tuple[str, str | None]:
+    """How the message names the field, and in a spreadsheet the place of its cell ("row 4, column E (text)"),
+    which is printed before the message."""
+    if sheet is None:
+        return item.label, None
+    key = _SHEET_KEYS.get(item.key)
+    if key is None or key not in sheet.columns:
+        return item.label, sheet.place(lines.row or lines.line)
+    return "This cell", sheet.place(lines.row or lines.line, key)
 
 
 # --- the checks ----------------------------------------------------------------------------------------
 
 
-def _check_characters(report: SafetyReport, file: str, item: _Field, where: str, lines: PostLines, source: str) -> None:
+def _check_characters(
+    report: SafetyReport, file: str, item: _Field, at: tuple[str, str | None], lines: PostLines, source: str
+) -> None:
+    where, place = at
     found = UNSAFE.findall(item.value)
     if not found:
         return
@@ -280,6 +267,7 @@ def _check_characters(report: SafetyReport, file: str, item: _Field, where: str,
             fix + hint,
             post_id=lines.display_id,
             line=item.line,
+            place=place,
         )
     )
 
@@ -292,8 +280,9 @@ def _yaml_escapes(char: str) -> str:
 
 
 def _check_secrets(
-    report: SafetyReport, file: str, item: _Field, where: str, lines: PostLines, known: Sequence[str]
+    report: SafetyReport, file: str, item: _Field, at: tuple[str, str | None], lines: PostLines, known: Sequence[str]
 ) -> None:
+    where, place = at
     if any(secret in item.value for secret in known):
         report.problems.append(
             Problem(
@@ -308,6 +297,7 @@ def _check_secrets(
                 ".env).",
                 post_id=lines.display_id,
                 line=item.line,
+                place=place,
             )
         )
         return
@@ -329,6 +319,7 @@ def _check_secrets(
             "If it is not a password or token, reword that part so that it does not look like one.",
             post_id=lines.display_id,
             line=item.line,
+            place=place,
         )
     )
 
@@ -380,9 +371,15 @@ def _long_token(text: str) -> tuple[str | None, str]:
 
 
 def _check_rendered(
-    report: SafetyReport, file: str, post: Post, lines: PostLines, parts: Sequence[RenderedPart], known: Sequence[str]
+    report: SafetyReport,
+    file: str,
+    post: Post,
+    at: tuple[PostLines, str | None],
+    parts: Sequence[RenderedPart],
+    known: Sequence[str],
 ) -> None:
     """What the post's own fields do not explain but its rendering has came from campaign.yaml (its helpline)."""
+    lines, place = at
     for part in parts:
         texts = [part.text, part.spoiler_text, *(image.alt for image in part.images)]
         if part.link_card is not None:
@@ -407,6 +404,7 @@ def _check_rendered(
                     "Remove it from campaign.yaml (look at the helpline and the hashtags).",
                     post_id=lines.display_id,
                     line=lines.line,
+                    place=place,
                 )
             )
             report.unsafe_posts.add(post.id)
