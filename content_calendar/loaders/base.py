@@ -79,7 +79,6 @@ class PostLines:
     timed: bool = True  # False when `at` could not be read (the post is then not in Calendar.posts)
     generated_id: bool = False  # a spreadsheet row without an id: display_id was derived from time and text
     row: int | None = None  # a spreadsheet's own row number (the header is row 1), for messages that name a cell
-    header: Sequence[str] = ()  # a spreadsheet's column names as read (shared by every row)
     date_written: str | None = None  # the post's date as the file writes it in text (e.g. 02/03/2027)
     date_cell: bool = False  # the date came from a spreadsheet's date cell, not from text
 

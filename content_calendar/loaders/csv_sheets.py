@@ -317,7 +317,6 @@ class SheetReader(CalendarReader):
         lines.timed = at is not None
         lines.generated_id = generated
         lines.row = row
-        lines.header = self.header
         lines.date_written, lines.date_cell = self.written
         self.posts.append(
             (
