@@ -6,6 +6,7 @@ COPY scheduler ./scheduler
 COPY workers ./workers
 COPY platforms ./platforms
 COPY cli ./cli
+COPY web ./web
 RUN pip install --no-cache-dir ".[postgres]"
 COPY campaigns ./campaigns
 RUN useradd --create-home --uid 10001 campaign && mkdir -p /data && chown campaign /data

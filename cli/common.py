@@ -11,11 +11,10 @@ import sys
 import traceback
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
-from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused, debug_requested
+from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused, debug_requested, local_time
 
 
 def debugging(ctx: click.Context) -> bool:
@@ -119,10 +118,7 @@ def actor() -> str:
 
 def local(instant: datetime | None, zone: str) -> str:
     """An instant as people read it in `zone`, with the zone's abbreviation (GMT or BST in London)."""
-    if instant is None:
-        return "-"
-    moment = instant.astimezone(ZoneInfo(zone))
-    return moment.strftime("%a %d %b %Y %H:%M %Z")
+    return local_time(instant, zone)
 
 
 def dry_run_notice(app: Api) -> None:

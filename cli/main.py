@@ -13,6 +13,7 @@ from cli.engine import rehearse, run
 from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
 from cli.schedule import schedule, status
+from cli.serve import serve
 from cli.users import users
 from cli.workspace import init
 
@@ -41,7 +42,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
-                run, rehearse, report, collect, users):  # fmt: skip
+                run, rehearse, report, collect, users, serve):  # fmt: skip
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from scheduler.dispatch import Cancellation, TickResult, operator_actions, previ
 from scheduler.dispatch import Claim as DispatchClaim
 from scheduler.dispatch.operator_actions import LateChoice, PauseSummary, Restoration
 from scheduler.dispatch.previews import PartPreview, PostPreview
+from scheduler.display import local_time, platform_name
 from scheduler.embedded import CrashLoop, Engine, start_engine
 from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
@@ -102,8 +103,10 @@ __all__ = [
     "debug_requested",
     "latest_report",
     "load_settings",
+    "local_time",
     "new_password",
     "pause_and_drain",
+    "platform_name",
     "shared_api",
 ]
 

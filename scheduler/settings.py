@@ -55,6 +55,8 @@ class Settings:
     settle_seconds: float = field(default=60.0, metadata=_env("CAMPAIGN_SETTLE_SECONDS"))
     collect_seconds: float = field(default=300.0, metadata=_env("CAMPAIGN_COLLECT_SECONDS"))  # mentions
     engagement_seconds: float = field(default=600.0, metadata=_env("CAMPAIGN_ENGAGEMENT_SECONDS"))
+    # Session cookies marked Secure: set it when the workspace is served over TLS (behind a proxy).
+    web_secure_cookies: bool = field(default=False, metadata=_env("CAMPAIGN_WEB_SECURE_COOKIES"))
     bluesky_service: str = field(default="https://bsky.social", metadata=_env("BLUESKY_SERVICE"))
     bluesky_handle: str = field(default="", metadata=_env("BLUESKY_HANDLE"))
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
