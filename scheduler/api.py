@@ -8,20 +8,30 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import make_url
 
-from content_calendar.campaign import load_campaign
 from content_calendar.ical import to_ical
-from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, CalendarError, PlatformLimits
+from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, PlatformLimits
 from content_calendar.validate import CheckResult, check_calendar
-from platforms.base import AccountInfo, AdapterError
 from platforms.outbox import read_outbox
-from scheduler import dispatch, heartbeat, reports, users
+from scheduler import dispatch, heartbeat
+from scheduler.api_collect import AccountCheck, CollectingApi, ReportsApi
+from scheduler.api_people import PeopleApi
+from scheduler.api_views import ViewsApi  # the web workspace's calendar and post pages
+from scheduler.api_workspace import (
+    AuditEntry,
+    AuditPage,
+    CalendarFileCheck,
+    ReportFile,
+    SchedulerBanner,
+    ShownProblem,
+    WorkspaceCalendars,
+    WorkspaceReads,
+)
 from scheduler.calendars import (
     CALENDAR_SUFFIXES,
     CalendarRefused,
@@ -33,15 +43,8 @@ from scheduler.calendars import (
 )
 from scheduler.clock import Clock
 from scheduler.collecting import (
-    NO_CREDENTIALS,
     CollectorOutcome,
-    Progress,
-    campaigns_to_collect,
-    collect_engagement,
-    collect_mentions,
-    engagement_campaigns,
 )
-from scheduler.collection import campaigns_in_store
 from scheduler.db import Store
 from scheduler.dispatch import Cancellation, TickResult, operator_actions, previews
 from scheduler.dispatch import Claim as DispatchClaim
@@ -71,6 +74,9 @@ __all__ = [
     "PLATFORMS",
     "AccountCheck",
     "Api",
+    "AuditEntry",
+    "AuditPage",
+    "CalendarFileCheck",
     "CalendarRefused",
     "Cancellation",
     "CheckResult",
@@ -91,15 +97,19 @@ __all__ = [
     "PostPreview",
     "PostStatus",
     "Refused",
+    "ReportFile",
     "ReportFormats",
     "Restoration",
     "Role",
     "ScheduleOutcome",
     "Scheduled",
+    "SchedulerBanner",
     "Settings",
+    "ShownProblem",
     "StatusReport",
     "TickResult",
     "UsageRefused",
+    "WorkspaceCalendars",
     "debug_requested",
     "latest_report",
     "load_settings",
@@ -111,39 +121,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AccountCheck:
-    """One platform's account as `accounts check` shows it: who we post as, or why we cannot. No secrets."""
-
-    platform: str
-    dry_run: bool
-    info: AccountInfo | None = None
-    problem: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.dry_run or (self.info is not None and self.info.can_post and not self.problem)
-
-    def to_json(self) -> dict[str, Any]:
-        info = self.info
-        return {
-            "platform": self.platform,
-            "dry_run": self.dry_run,
-            "ok": self.ok,
-            "problem": self.problem or None,
-            "handle": info.handle if info else None,
-            "account_id": info.account_id if info else None,
-            "service": info.service if info else None,
-            "can_post": info.can_post if info else None,
-            "notes": list(info.notes) if info else [],
-        }
-
-
-class Api:
-    """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`)."""
-
-    def __init__(self, wiring: Wiring):
-        self.wiring = wiring
+class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi):
+    """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`). Its
+    methods come in families: this module (calendars, the schedule, operating, the engine) and the mixins it
+    inherits (scheduler/api_collect.py: accounts, collection and reports; scheduler/api_people.py: people)."""
 
     @classmethod
     def from_settings(
@@ -158,23 +139,6 @@ class Api:
         Api on it, and whether the workspace file was written now."""
         file, written = write_workspace(folder, **choices)
         return cls.from_settings(load_settings(workspace=file)), written
-
-    @property
-    def settings(self) -> Settings:
-        return self.wiring.settings
-
-    @property
-    def clock(self) -> Clock:
-        return self.wiring.clock
-
-    def close(self) -> None:
-        self.wiring.close()
-
-    def campaigns_roots(self, campaigns_dir: Path | None = None) -> list[Path]:
-        if campaigns_dir is not None:
-            return [campaigns_dir]
-        default = self.settings.campaigns_dir
-        return [default] if default.is_dir() else []
 
     # --- calendars (nothing is written) -------------------------------------------------------------------
 
@@ -353,179 +317,6 @@ class Api:
             paths, speed=speed, start=start, settings=self.settings, directory=directory, on_delivery=on_delivery,
             max_real_seconds=max_real_seconds,
         )  # fmt: skip
-
-    # --- accounts and collection -----------------------------------------------------------------------------
-
-    def accounts_check(self) -> list[AccountCheck]:
-        """Log in to each configured account (reusing the cached session): who it is and whether it may post."""
-        checks = []
-        for platform in PLATFORMS:
-            account = self.wiring.adapters.account(platform)
-            if account is None:
-                checks.append(AccountCheck(platform, dry_run=True))
-                continue
-            try:
-                info = account.check_account()
-            except AdapterError as error:
-                checks.append(AccountCheck(platform, dry_run=False, problem=self.wiring.redact(str(error))))
-                continue
-            notes = tuple(self.wiring.redact(note) for note in info.notes)
-            checks.append(AccountCheck(platform, dry_run=False, info=replace(info, notes=notes)))
-        return checks
-
-    def mention_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
-        """(campaign, platform) of every mention collector: each campaign folder that can be read."""
-        chosen = [platform] if platform else list(PLATFORMS)
-        return [(item.slug, name) for item in campaigns_to_collect(self.settings.campaigns_dir, campaign)
-                for name in chosen]  # fmt: skip
-
-    def engagement_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
-        chosen = [platform] if platform else list(PLATFORMS)
-        return [(slug, name) for slug in engagement_campaigns(self.wiring.store, campaign) for name in chosen]
-
-    def collect_mentions(
-        self,
-        campaign: str,
-        platform: str,
-        *,
-        actor: str,
-        since: datetime | None = None,
-        force: bool = False,
-        keep_handles: bool = False,
-        progress: Progress | None = None,
-    ) -> list[CollectorOutcome]:
-        w = self.wiring
-        try:
-            subject = load_campaign(self.settings.campaigns_dir / campaign)
-        except CalendarError as error:
-            raise Refused(
-                f"The campaign {campaign} cannot be read, so its mentions are not collected: {error}"
-            ) from None
-        return collect_mentions(
-            w.store, subject, platform, w.adapters, clock=w.clock, owner=actor, since=since, force=force,
-            keep_handles=keep_handles, redact=w.redact, progress=progress, actor=actor,
-        )  # fmt: skip
-
-    def collect_engagement(self, campaign: str, platform: str, *, actor: str, force: bool = False) -> CollectorOutcome:
-        w = self.wiring
-        return collect_engagement(
-            w.store, campaign, platform, w.adapters, clock=w.clock, owner=actor, force=force, redact=w.redact,
-            actor=actor,
-        )  # fmt: skip
-
-    def collect_now(
-        self,
-        *,
-        actor: str,
-        campaign: str | None = None,
-        platforms: Sequence[str] = PLATFORMS,
-        since: datetime | None = None,
-        mentions: bool = True,
-        engagement: bool = True,
-        keep_handles: bool = False,
-        on_step: Callable[[str, int, int], None] | None = None,
-        progress: Progress | None = None,
-    ) -> list[CollectorOutcome]:
-        """Every collector now (the `collect` command): mentions of each campaign folder, then engagement of our
-        published posts, on each platform asked for. `on_step(description, done, total)` follows along."""
-        jobs: list[tuple[str, str, str]] = []
-        if mentions:
-            try:
-                folders = campaigns_to_collect(self.settings.campaigns_dir, campaign)
-            except CalendarError as error:
-                raise Refused(f"The campaign {campaign} cannot be read: {error}") from None
-            jobs += [("mentions", item.slug, p) for item in folders for p in platforms]
-        if engagement:
-            slugs = engagement_campaigns(self.wiring.store, campaign)
-            jobs += [("engagement", slug, p) for slug in slugs for p in platforms]
-        outcomes: list[CollectorOutcome] = []
-        for done, (kind, slug, platform) in enumerate(jobs):
-            if on_step is not None:
-                on_step(f"{slug} {platform}: {kind}", done, len(jobs))
-            if kind == "mentions":
-                outcomes += self.collect_mentions(
-                    slug, platform, actor=actor, since=since, force=True, keep_handles=keep_handles, progress=progress
-                )
-            else:
-                outcomes.append(self.collect_engagement(slug, platform, actor=actor, force=True))
-        if on_step is not None:
-            on_step("done", len(jobs), len(jobs))
-        return outcomes
-
-    def collection_notices(self, platforms: Sequence[str] = PLATFORMS) -> list[str]:
-        """What collection cannot read for lack of credentials, in words."""
-        return [
-            f"{NO_CREDENTIALS[p]}: its collectors are skipped." for p in platforms if not self.settings.configured(p)
-        ]
-
-    # --- people ------------------------------------------------------------------------------------------
-
-    def people(self) -> list[Person]:
-        return users.people(self.wiring.store)
-
-    def person(self, name: str) -> Person:
-        """Who `name` is; NotFound when the workspace does not know them."""
-        found = users.find_person(self.wiring.store, name)
-        if found is None:
-            raise NotFound(
-                f"There is no user called {name!r} here: an admin adds one with `campaign users add {name} --role ...`."
-            )
-        return found
-
-    def add_person(self, name: str, role: str, *, password: str | None, actor: str) -> Person:
-        return users.add_user(
-            self.wiring.store, name, users.role_of(role), password=password, actor=actor, now=self.clock.now()
-        )
-
-    def set_password(self, name: str, password: str, *, actor: str) -> None:
-        users.set_password(self.wiring.store, name, password, actor=actor, now=self.clock.now())
-
-    def set_role(self, name: str, role: str, *, actor: str) -> Person:
-        return users.set_role(self.wiring.store, name, users.role_of(role), actor=actor, now=self.clock.now())
-
-    def remove_person(self, name: str, *, actor: str) -> None:
-        users.remove_user(self.wiring.store, name, actor=actor, now=self.clock.now())
-
-    def sign_out_everywhere(self, name: str, *, actor: str) -> None:
-        users.end_sessions(self.wiring.store, name, actor=actor, now=self.clock.now())
-
-    def sign_in(self, name: str, password: str) -> users.SignIn:
-        return users.authenticate(self.wiring.store, name, password, self.clock.now())
-
-    def first_admin(self, *, actor: str) -> tuple[str, str] | None:
-        """On a first start with nobody to sign in: an `admin` with a new password, to be shown once."""
-        return users.first_admin(self.wiring.store, actor=actor, now=self.clock.now())
-
-    # --- reports -----------------------------------------------------------------------------------------
-
-    def report_campaigns(self, campaign: str | None = None) -> list[str]:
-        return [campaign] if campaign else campaigns_in_store(self.wiring.store)
-
-    def weekly_report(
-        self,
-        campaign: str,
-        week: reports.IsoWeek,
-        *,
-        output: Path | None = None,
-        formats: Sequence[str] = reports.FORMATS,
-        include_handles: bool = False,
-    ) -> list[Path]:
-        report = reports.weekly_report_for(
-            self.wiring.store, campaign, week, campaigns_dir=self.settings.campaigns_dir,
-            include_handles=include_handles, now=self.clock.now(),
-        )  # fmt: skip
-        return reports.write_report(report, output or self.settings.reports_dir / campaign, formats)
-
-    def write_due_reports(self, campaign: str | None = None) -> list[Path]:
-        """Last week's report of every campaign once it is due (Monday 07:00 in the campaign's zone) and not
-        written yet."""
-        return reports.write_due_reports(
-            self.wiring.store, self.settings.reports_dir, self.report_campaigns(campaign), self.clock.now(),
-            campaigns_dir=self.settings.campaigns_dir,
-        )  # fmt: skip
-
-    def latest_report(self, campaign: str | None = None) -> Path | None:
-        return latest_report(self.settings.reports_dir, campaign)
 
 
 def pause_and_drain(

@@ -83,6 +83,7 @@ def test_the_last_admin_stays_and_removed_people_cannot_sign_in(store: Store) ->
 
 def test_campaign_users_shows_a_new_password_once(tmp_path: Path) -> None:
     env = {"CAMPAIGN_DATA_DIR": str(tmp_path), "CAMPAIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'campaign.db'}"}
+    Store(env["CAMPAIGN_DATABASE_URL"]).dispose()  # the workspace's database exists (`campaign init` makes it)
     runner = CliRunner()
     added = runner.invoke(main, ["users", "add", "sam", "--role", "editor"], env=env)
     assert added.exit_code == 0, added.output
