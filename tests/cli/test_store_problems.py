@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,9 +209,21 @@ def test_a_second_run_on_the_same_workspace_is_refused_with_the_first_ones_pid(w
     first = subprocess.Popen(
         campaign_command("run"), cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert first.stdout is not None
+        for line in first.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     lock = ws / "var" / "run.lock"
     try:
-        wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), timeout=60, what="the lock")
+        # Started (its Ctrl-C handler in place), not only holding the lock: a Ctrl-C sent while it is still
+        # starting its processes is a different story.
+        wait_for(lambda: any("Ctrl-C stops cleanly" in line for line in lines), timeout=90, what="the first run")
+        assert lock.read_text().strip() == str(first.pid)
         below = ws / "campaigns" / "demo"
         second = run_campaign("run", cwd=below, env=env, timeout=60)
         assert second.returncode == 1, second.stdout + second.stderr
@@ -223,8 +236,9 @@ def test_a_second_run_on_the_same_workspace_is_refused_with_the_first_ones_pid(w
         assert first.poll() is None  # the first one runs on, untouched
     finally:
         first.send_signal(signal.SIGINT)
-        output = first.communicate(timeout=60)[0]
-    assert first.returncode == 0, output
+        first.wait(timeout=60)
+        reader.join(timeout=10)
+    assert first.returncode == 0, "".join(lines)
     RunLock(lock).acquire(ws).release()  # let go of when the first one stopped
 
 
