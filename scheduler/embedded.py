@@ -123,22 +123,28 @@ class EmbeddedRedis:
 @dataclass
 class RestartBackoff:
     """When a dead process may be started again: after a back-off that doubles with each restart within the
-    crash-loop window (0.5 s up to 60 s); one restarted `max_restarts` times within it raises CrashLoop."""
+    crash-loop window (0.5 s up to 60 s); one restarted `max_restarts` times within it raises CrashLoop. A restart
+    after a death the process is not to blame for (`crashed=False`: the broker was gone) backs off the same way
+    but does not count toward CrashLoop."""
 
-    recent: list[float] = field(default_factory=list)  # monotonic times of restarts within the window
+    recent: list[float] = field(default_factory=list)  # monotonic times of counted restarts within the window
+    excused: list[float] = field(default_factory=list)  # ... and of the uncounted ones
     restart_at: float | None = None  # monotonic time of the next restart
 
-    def due(self, now: float, *, window: float, max_restarts: int, name: str, log_path: Path | None) -> bool:
-        """True when the restart should happen now (and counts it)."""
+    def due(
+        self, now: float, *, window: float, max_restarts: int, name: str, log_path: Path | None, crashed: bool = True
+    ) -> bool:
+        """True when the restart should happen now (and counts it, if `crashed`)."""
         self.recent = [at for at in self.recent if now - at < window]
-        if len(self.recent) >= max_restarts:
+        self.excused = [at for at in self.excused if now - at < window]
+        if crashed and len(self.recent) >= max_restarts:
             raise CrashLoop(name, len(self.recent), window, log_path)
         if self.restart_at is None:
-            self.restart_at = now + min(60.0, 2.0 ** len(self.recent) / 2)
+            self.restart_at = now + min(60.0, 2.0 ** (len(self.recent) + len(self.excused)) / 2)
         if now < self.restart_at:
             return False
         self.restart_at = None
-        self.recent.append(now)
+        (self.recent if crashed else self.excused).append(now)
         return True
 
 
@@ -151,8 +157,11 @@ class ChildProcess:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    seen_alive_at: float | None = None  # when the supervisor last found it running (monotonic)
+    died_in_outage: bool | None = None  # whether its death, once noticed, fell in a broker outage
 
     def start(self) -> None:
+        self.died_in_outage = None
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
             self.args,
@@ -271,6 +280,8 @@ class Services:
     children: list[ChildProcess] = field(default_factory=list)
     redis_backoff: RestartBackoff = field(default_factory=RestartBackoff)
     lock: RunLock | None = None
+    broker_url: str | None = None  # a Redis we did not start (CAMPAIGN_REDIS_URL), pinged when a child dies
+    broker_down_at: float | None = None  # when the supervisor last found the broker gone (monotonic)
 
     def stop(self) -> None:
         for child in self.children:
@@ -283,9 +294,11 @@ class Services:
     def supervise_once(self, *, window: float = 600.0, max_restarts: int = 10, now: float | None = None) -> list[str]:
         """Restart what died on its own (Redis first: the others need it), each after its RestartBackoff.
         Returns what was restarted. One restarted `max_restarts` times within `window` seconds that dies again
-        raises CrashLoop: posting must not stop in silence."""
+        raises CrashLoop: posting must not stop in silence. A child's death counts toward that only when Redis
+        was there when it died: a broker outage is not a crash loop."""
         now = time.monotonic() if now is None else now
         if self.redis is not None and self.redis.process is not None and not self.redis.alive():
+            self.broker_down_at = now
             log_path = self.redis.directory / "redis.log"
             if not self.redis_backoff.due(
                 now, window=window, max_restarts=max_restarts, name="redis", log_path=log_path
@@ -298,16 +311,49 @@ class Services:
     def _restart_children(self, window: float, max_restarts: int, now: float) -> list[str]:
         restarted = []
         for child in self.children:
-            if child.alive() or child.process is None:
+            if child.process is None:
                 continue
+            if child.alive():
+                child.seen_alive_at = now
+                continue
+            if child.died_in_outage is None:
+                child.died_in_outage = self._broker_lost_since(child.seen_alive_at, now)
             if not child.backoff.due(
-                now, window=window, max_restarts=max_restarts, name=child.name, log_path=child.log_path
+                now,
+                window=window,
+                max_restarts=max_restarts,
+                name=child.name,
+                log_path=child.log_path,
+                crashed=not child.died_in_outage,
             ):
                 continue
             child.restarts += 1
             child.start()
             restarted.append(child.name)
         return restarted
+
+    def _broker_lost_since(self, since: float | None, now: float) -> bool:
+        """Whether the broker was found gone since `since` (when a child was last seen running), or is gone now."""
+        if since is not None and self.broker_down_at is not None and self.broker_down_at >= since:
+            return True
+        if self._broker_answers():
+            return False
+        self.broker_down_at = now
+        return True
+
+    def _broker_answers(self) -> bool:
+        if self.redis is not None:
+            client = self.redis.client()
+        elif self.broker_url is not None:
+            client = redis.Redis.from_url(for_redis_py(self.broker_url), socket_timeout=2, socket_connect_timeout=2)
+        else:
+            return True  # no broker we know of: every death counts
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
 
 
 class CrashLoop(RuntimeError):
@@ -350,7 +396,7 @@ def start_engine(settings: Settings, *, concurrency: int = 4) -> Engine:
             redis_server.stop()
         lock.release()
         raise
-    services = Services(redis_server, lock=lock)
+    services = Services(redis_server, lock=lock, broker_url=settings.redis_url)
     child_env = celery_env(env)
     services.children = [
         beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),
