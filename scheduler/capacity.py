@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -24,14 +25,13 @@ from scheduler.ratelimit import PLATFORM_LIMITS, Limit, platform_limits
 from scheduler.sync import CalendarInput
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(NamedTuple):
     """One part of one post to one platform, as the limits see it."""
 
     at: datetime
     grace: timedelta
     order: int = 0  # between parts planned at the same instant (the store's id)
-    key: object = None  # whatever the caller needs to name it again
+    key: int = 0  # whatever number the caller needs to name it again
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,27 @@ def rate_limit_warnings(
     longest = max((limit.seconds for name in specs for limit in platform_limits(name, specs)), default=0)
     with store.transaction() as session:
         waiting = session.execute(
-            select(Delivery, PostRecord.source, PostRecord.timezone)
+            select(
+                Delivery.id,
+                Delivery.campaign,
+                Delivery.post_id,
+                Delivery.platform,
+                Delivery.due_at,
+                Delivery.misfire_grace_s,
+                PostRecord.source,
+                PostRecord.timezone,
+            )
             .join(PostRecord, PostRecord.id == Delivery.post_pk)
-            .where(Delivery.state.in_([State.SCHEDULED, State.CLAIMED, State.PUBLISHING]))
+            .where(
+                Delivery.state.in_([State.SCHEDULED, State.CLAIMED, State.PUBLISHING]),
+                Delivery.platform.in_([name for name in specs if specs[name]]),
+            )
         ).all()
-        for delivery, source, zone in waiting:
-            grace = timedelta(seconds=delivery.misfire_grace_s)
-            if delivery.due_at + grace < now:
+        for row, (delivery_id, _campaign, _post, platform, due_at, grace_s, _source, _zone) in enumerate(waiting):
+            grace = timedelta(seconds=grace_s)
+            if due_at + grace < now:
                 continue  # missed already: the next tick says so
-            file, line = lines.get((delivery.campaign, delivery.post_id), (source, None))
-            where = _Where(delivery.campaign, delivery.post_id, delivery.platform, file, line, zone)
-            by_platform.setdefault(delivery.platform, []).append(Planned(delivery.due_at, grace, delivery.id, where))
+            by_platform.setdefault(platform, []).append(Planned(due_at, grace, delivery_id, row))
         out = session.execute(
             select(Delivery.platform, Delivery.published_at).where(
                 Delivery.state == State.PUBLISHED,
@@ -118,15 +128,16 @@ def rate_limit_warnings(
     for platform, planned in sorted(by_platform.items()):
         limits = platform_limits(platform, specs)
         for late in past_grace(planned, limits, now=now, spent=spent.get(platform, ())):
-            post = late.planned.key
-            if not isinstance(post, _Where) or (post.campaign, post.post_id, platform) in reported:
+            _id, campaign, post_id, _platform, _due, _grace, source, zone = waiting[late.planned.key]
+            if (campaign, post_id, platform) in reported:
                 continue  # one warning per post and platform, for the first of its parts kept back
-            reported.add((post.campaign, post.post_id, platform))
-            problems.append(_problem(post, late, now))
+            reported.add((campaign, post_id, platform))
+            file, line = lines.get((campaign, post_id), (source, None))
+            problems.append(_problem(_Where(campaign, post_id, platform, file, line, zone), late))
     return problems
 
 
-def _problem(where: _Where, late: Late, now: datetime) -> Problem:
+def _problem(where: _Where, late: Late) -> Problem:
     zone = ZoneInfo(where.zone)
     planned = late.planned.at.astimezone(zone)
 
