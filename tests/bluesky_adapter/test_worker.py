@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from tests.bluesky_adapter.conftest import ACCOUNTS_CHECK_FIX, Publisher
 from tests.bluesky_net.proxy import REPO_WRITES, FaultProxy, RequestMatch
 from tests.support.bluesky_fixtures import BlueskyNetwork
 from tests.support.engine import Engine, calendar_input, database_held, started, wait_for
+from tests.support.worker_stacks import wait_until_blocked_recording
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -327,12 +327,13 @@ def test_worker_killed_after_the_pds_accepted_the_write_retry_finds_the_post(
     victim = engine.worker("victim", concurrency=2, **env)
     with running(engine.beat(**env)):
         with running(victim):
+            ids = [d.id for d in deliveries(store)]
             wait_for(
                 lambda: sum(d.state == State.PUBLISHING for d in deliveries(store)) == 2,
                 timeout=45,
                 what="both deliveries being published",
             )
-            with database_held(engine):
+            with database_held(engine) as state_of:
                 wait_for(
                     lambda: (
                         bluesky_proxy.count(PUT_RECORD, fault="delay") == 1
@@ -341,11 +342,12 @@ def test_worker_killed_after_the_pds_accepted_the_write_retry_finds_the_post(
                     timeout=30,
                     what="the PDS to accept both writes and the answers to go out",
                 )
-                time.sleep(0.3)  # the worker now waits for the database to record the outcome: kill it there
+                # The worker now waits for the database to record the outcomes: proven, then killed there.
+                wait_until_blocked_recording(victim, deliveries=2)
                 victim.kill()
+                assert [state_of(i) for i in ids] == [State.PUBLISHING] * 2, "the store never heard of them"
         written = publisher.records()
         assert len(written) == 2, "the PDS has both posts"
-        assert [d.state for d in deliveries(store)] == [State.PUBLISHING] * 2, "the store never heard of them"
 
         with running(engine.worker("survivor", **env)):
             wait_for(lambda: published(store) == 2, timeout=45, what="both published after the kill")

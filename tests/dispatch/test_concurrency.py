@@ -4,7 +4,6 @@ IMMEDIATE, guarded updates) and PostgreSQL (FOR UPDATE SKIP LOCKED), with real p
 from __future__ import annotations
 
 import multiprocessing
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,23 @@ T0 = datetime(2027, 2, 1, 9, 0, tzinfo=LONDON)
 POSTS = 60  # x 2 platforms = 120 deliveries
 
 
-def _ticker(url: str, now_iso: str, queue: multiprocessing.Queue, start: Any) -> None:  # type: ignore[type-arg]
+def _ticker(url: str, now_iso: str, queue: multiprocessing.Queue, rounds: Any, claims: Any) -> None:  # type: ignore[type-arg]
     store = Store(url, migrate_schema=False)
     policy = DispatchPolicy(claim_batch=7)
-    start.wait(60)  # every ticker is connected and ready: they begin together, so they really race
     claimed: list[int] = []
-    idle = 0
-    while idle < 3:
+    seen = 0
+    while True:
+        # Every ticker is connected and has counted the last round's claims: they tick together, so they really
+        # race for the store (SQLite's write lock, PostgreSQL's row locks) every round.
+        rounds.wait(60)
         result = dispatch.tick(store, datetime.fromisoformat(now_iso), policy, actor="racer")
         claimed.extend(c.delivery_id for c in result.claimed)
-        idle = idle + 1 if not result.claimed else 0
-        # A beat ticks every few seconds; a short pause here keeps one process from taking SQLite's write lock
-        # back-to-back while the others are still in their busy handler's sleep, so the race really happens.
-        time.sleep(0.03)
+        with claims.get_lock():
+            claims.value += len(result.claimed)
+        rounds.wait(60)  # every ticker has ticked and counted: all read the same total, and stop together
+        if claims.value == seen:
+            break  # a round in which nobody claimed anything
+        seen = claims.value
     store.dispose()
     queue.put(claimed)
 
@@ -50,11 +53,10 @@ def race(url: str, tmp_path: Path, processes: int = 4) -> list[list[int]]:
     store.dispose()
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    start = context.Barrier(processes)
-    workers = [
-        context.Process(target=_ticker, args=(url, (T0 + timedelta(seconds=1)).isoformat(), queue, start))
-        for _ in range(processes)
-    ]
+    rounds = context.Barrier(processes)
+    claims = context.Value("i", 0)
+    now = (T0 + timedelta(seconds=1)).isoformat()
+    workers = [context.Process(target=_ticker, args=(url, now, queue, rounds, claims)) for _ in range(processes)]
     for worker in workers:
         worker.start()
     results = [queue.get(timeout=120) for _ in workers]

@@ -4,8 +4,9 @@ once and the store agrees."""
 
 from __future__ import annotations
 
+import ast
 import fcntl
-import time
+import re
 from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,10 +18,11 @@ from platforms.outbox import read_outbox
 from scheduler.api import pause_and_drain
 from scheduler.clock import SystemClock
 from scheduler.db import Store
-from scheduler.embedded import Services
+from scheduler.embedded import ChildProcess, Services
 from scheduler.models import Delivery, Event, State
 from scheduler.sync import schedule_calendars
 from tests.support.engine import Engine, calendar_input, campaign, database_held, post, started, wait_for
+from tests.support.worker_stacks import wait_until_blocked_recording
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -44,6 +46,28 @@ def schedule_burst(
     camp = campaign(engine.directory, grace=timedelta(minutes=30))
     schedule_calendars(store, [calendar_input(engine.directory / "cal.yaml", posts, camp=camp)], now, actor="test")
     return store
+
+
+def log_size(child: ChildProcess) -> int:
+    assert child.log_path is not None
+    return child.log_path.stat().st_size
+
+
+def log_since(child: ChildProcess, offset: int) -> str:
+    assert child.log_path is not None
+    with child.log_path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", "replace")
+
+
+def tick_done_since(worker: ChildProcess, offset: int) -> dict[str, int] | None:
+    """What the first tick the worker received after `offset` in its log returned, once it has finished."""
+    text = log_since(worker, offset)
+    received = re.search(r"Task campaign\.tick\[([0-9a-f-]+)\] received", text)
+    if received is None:
+        return None
+    done = re.search(rf"Task campaign\.tick\[{received[1]}\] succeeded in \S+: (\{{.*\}})", text)
+    return ast.literal_eval(done[1]) if done else None
 
 
 def all_deliveries(store: Store) -> list[Delivery]:
@@ -139,7 +163,7 @@ def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposti
                         what="the delivery being published",
                     )
                     assert victim.post_id == f"victim{round_number}"
-                    with database_held(engine):
+                    with database_held(engine) as state_of:
                         fcntl.flock(lock_file, fcntl.LOCK_UN)  # the adapter writes its line ...
                         wait_for(
                             lambda key=victim.idempotency_key: any(
@@ -148,12 +172,12 @@ def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposti
                             timeout=30,
                             what="the adapter's write",
                         )
-                        time.sleep(0.2)  # ... and is now blocked recording the outcome: kill it there
+                        # ... and is now blocked recording the outcome: proven from its stacks, then killed there
+                        wait_until_blocked_recording(worker, deliveries=1)
                         worker.kill()
+                        assert state_of(victim.id) == State.PUBLISHING
                 finally:
                     worker.kill()
-            with store.transaction() as session:
-                assert session.get_one(Delivery, victim.id).state == State.PUBLISHING
             victims.append(victim.id)
             survivor = engine.worker(f"survivor{round_number}", **fast)
             with contextmanager(started)([survivor]):
@@ -192,13 +216,24 @@ def test_redis_killed_and_restarted_during_a_burst_loses_nothing(engine: Engine)
     transport sometimes ends the worker with "Unrecoverable error" when the broker vanishes (celery/kombu
     #582), so the supervisor restarts it, and the leases in the database re-arm what the lost tasks held."""
     store = schedule_burst(engine, 40, first_in=2, spread=6)
-    services = Services(redis=None, children=[engine.worker(), engine.beat()])
+    worker, beat = engine.worker(), engine.beat()
+    services = Services(redis=None, children=[worker, beat])
     for child in services.children:
         child.start()
     try:
         wait_for(lambda: published_count(store) >= 10, timeout=30, what="the burst under way")
+        worker_log, beat_log = log_size(worker), log_size(beat)
         engine.redis.kill()
-        time.sleep(1.0)
+        # Redis stays down until both have met the outage: the worker has lost its broker connection (or died of
+        # it), and beat has failed to send a tick.
+        wait_for(
+            lambda: (
+                ("Connection to broker lost" in log_since(worker, worker_log) or not worker.alive())
+                and "Couldn't apply scheduled task tick" in log_since(beat, beat_log)
+            ),
+            timeout=30,
+            what="the worker and beat to meet the outage",
+        )
         engine.redis.start()
         wait_for(
             lambda: not services.supervise_once() and published_count(store) == 80,
@@ -213,14 +248,30 @@ def test_redis_killed_and_restarted_during_a_burst_loses_nothing(engine: Engine)
 
 def test_nothing_goes_out_after_pause_returns(engine: Engine) -> None:
     store = schedule_burst(engine, 40, first_in=2, spread=6)
-    with contextmanager(started)([engine.worker(), engine.beat()]):
+    claim_window = timedelta(seconds=float(engine.env()["CAMPAIGN_CLAIM_WINDOW_SECONDS"]))
+    worker = engine.worker()
+    with contextmanager(started)([worker, engine.beat()]):
         wait_for(lambda: published_count(store) >= 10, timeout=30, what="the burst under way")
         still_busy = pause_and_drain(store, SystemClock(), reason="breaking news", actor="test")
         returned_at = datetime.now(UTC)
         assert still_busy == 0
         published_at_pause = published_count(store)
         assert published_at_pause < 80
-        time.sleep(4)  # the rest of the burst falls due while paused
+        # The rest of the burst falls due while paused: the publish task of every claimed delivery runs and is
+        # held ...
+        wait_for(
+            lambda: not [d for d in all_deliveries(store) if d.state in (State.CLAIMED, State.PUBLISHING)],
+            timeout=30,
+            what="every claimed delivery's publish task run and held",
+        )
+        # ... and once all the rest is within the claim window, a tick runs and claims nothing.
+        last_due = max(d.due_at for d in all_deliveries(store) if d.state != State.PUBLISHED)
+        wait_for(
+            lambda: datetime.now(UTC) >= last_due - claim_window, timeout=30, what="the rest within the claim window"
+        )
+        worker_log = log_size(worker)
+        tick = wait_for(lambda: tick_done_since(worker, worker_log), timeout=30, what="a tick after that")
+        assert tick["claimed"] == 0, tick
         assert published_count(store) == published_at_pause
         late = [e for e in read_outbox(engine.outbox) if datetime.fromisoformat(e["written_at"]) > returned_at]
         assert not late, f"{len(late)} posts went out after pause returned"

@@ -16,7 +16,7 @@ from scheduler.dispatch import DispatchPolicy, Skip
 from scheduler.models import Delivery, Event, State
 from scheduler.publishing import publish_delivery
 from scheduler.sync import SyncRefused, schedule_calendars
-from tests.support.engine import LONDON, calendar_input, campaign, post
+from tests.support.engine import LONDON, calendar_input, campaign, post, wait_for
 
 T0 = datetime(2027, 2, 1, 9, 0, tzinfo=LONDON)
 POLICY = DispatchPolicy()
@@ -436,32 +436,37 @@ def test_retry_of_one_platform_leaves_the_other_alone(store: Store, tmp_path: Pa
 
 def test_a_slow_adapter_call_keeps_its_lease_and_is_never_attempted_twice(store: Store, tmp_path: Path) -> None:
     """A live worker extends its lease while the platform is slow, so ticks meanwhile do not take the delivery
-    for lost and hand it to a second worker."""
-    import threading
-    import time
-
-    from scheduler.clock import SystemClock
-
-    clock = SystemClock()
-    now = clock.now()
+    for lost and hand it to a second worker. The call lasts more than three leases of the clock the publishing
+    code is given: the adapter moves that clock on by less than a lease at a time, ticks, and waits for the lease
+    keeper to extend the lease from the new time."""
+    clock = FixedClock(T0)
     camp = campaign(tmp_path)
     schedule_calendars(
         store,
-        [calendar_input(tmp_path / "c.yaml", [post("slow", now + timedelta(days=1), platforms=["mastodon"])],
+        [calendar_input(tmp_path / "c.yaml", [post("slow", T0 + timedelta(days=1), platforms=["mastodon"])],
                         camp=camp)],
-        now,
+        T0,
         actor="t",
     )  # fmt: skip
     policy = DispatchPolicy(publish_lease=timedelta(seconds=0.6))
+    step = timedelta(seconds=0.5)  # less than a lease
     outbox = OutboxAdapter(tmp_path / "outbox.jsonl", "mastodon")
     calls = []
+    rearmed: list[int] = []
+
+    def extended_from_now() -> bool:
+        (delivery,) = deliveries(store)
+        return delivery.lease_until is not None and delivery.lease_until >= clock.now() + policy.publish_lease
 
     class SlowPlatform:
         platform, account, dry_run = "mastodon", "slow", True
 
         def publish(self, part, key, **kwargs):  # type: ignore[no-untyped-def]
             calls.append(key)
-            time.sleep(2.0)  # more than three leases
+            for _ in range(5):  # 2.5 s: more than three leases
+                clock.advance(step)
+                rearmed.extend(dispatch.tick(store, clock.now(), policy).rearmed)
+                wait_for(extended_from_now, timeout=10, interval=0.01, what="the lease keeper's next extension")
             return outbox.publish(part, key, **kwargs)
 
         def find_published(self, part, key, **kwargs):  # type: ignore[no-untyped-def]
@@ -470,23 +475,9 @@ def test_a_slow_adapter_call_keeps_its_lease_and_is_never_attempted_twice(store:
     (delivery,) = deliveries(store)
     dispatch.set_due_now(store, [delivery.id], clock.now(), actor="t")
     (claim,) = dispatch.claim_now(store, [delivery.id], clock.now(), policy, actor="t")
-    done = threading.Event()
-    rearmed: list[int] = []
-
-    def ticking() -> None:
-        while not done.is_set():
-            rearmed.extend(dispatch.tick(store, clock.now(), policy).rearmed)
-            time.sleep(0.1)
-
-    ticker = threading.Thread(target=ticking)
-    ticker.start()
-    try:
-        outcome = publish_delivery(
-            store, claim.delivery_id, adapter_for=lambda _c, _p: SlowPlatform(), clock=clock, policy=policy, worker="w"
-        )
-    finally:
-        done.set()
-        ticker.join()
+    outcome = publish_delivery(
+        store, claim.delivery_id, adapter_for=lambda _c, _p: SlowPlatform(), clock=clock, policy=policy, worker="w"
+    )
     assert outcome.result == "published"
     assert rearmed == [] and len(calls) == 1
 

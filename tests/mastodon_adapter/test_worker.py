@@ -5,7 +5,6 @@ server and checks each delivery is there exactly once, as the calendar asked."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from scheduler.sync import schedule_calendars
 from tests.mastodon_adapter.helpers import CW, api_status, campaign_in, make_image, mastodon_post, source_of
 from tests.mastodon_server import MastodonControl, TestAccount
 from tests.support.engine import Engine, calendar_input, database_held, started, wait_for
+from tests.support.worker_stacks import wait_until_blocked_recording
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,15 +150,17 @@ def test_worker_killed_after_the_server_stored_the_status_retry_finds_it(
         victim = engine.worker("victim", concurrency=1, **env)
         victim.start()
         try:
-            wait_for(lambda: in_state(store, State.PUBLISHING), timeout=30, what="the delivery being published")
-            with database_held(engine):
+            (publishing,) = wait_for(
+                lambda: in_state(store, State.PUBLISHING), timeout=30, what="the delivery being published"
+            )
+            with database_held(engine) as state_of:
                 wait_for(lambda: mastodon.statuses("campaign"), timeout=10, what="the status stored")
-                time.sleep(0.3)  # the worker has its answer and is blocked recording it: kill it there
+                wait_until_blocked_recording(victim, deliveries=1)  # it has its answer: kill it there
                 victim.kill()
+                assert state_of(publishing.id) == State.PUBLISHING
         finally:
             victim.kill()
         (delivery,) = deliveries(store)
-        assert delivery.state == State.PUBLISHING
         mastodon.advance_clock(HOUR_AND_A_BIT)
         with contextmanager(started)([engine.worker("survivor", **env)]):
             wait_for(lambda: in_state(store, State.PUBLISHED), timeout=30, what="published by the survivor")

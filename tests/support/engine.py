@@ -148,13 +148,20 @@ def write_calendar(folder: Path, name: str, posts: Sequence[tuple[str, datetime,
 
 
 @contextmanager
-def database_held(engine: Engine) -> Iterator[None]:
+def database_held(engine: Engine) -> Iterator[Callable[[int], str]]:
     """Hold SQLite's write lock: a worker that has written to a platform blocks before recording it, so a
-    fault test can kill it at exactly that point."""
+    fault test can kill it at exactly that point. Yields the state of a delivery (by id) read through the
+    holding connection: the store as it is at that point, which neither a worker nor beat (a tick re-arming a
+    lease that ran out meanwhile) can change until the lock is let go."""
     connection = sqlite3.connect(engine.database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=30)
     connection.execute("BEGIN IMMEDIATE")
+
+    def state_of(delivery_id: int) -> str:
+        row = connection.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return str(row[0]) if row else "(no such delivery)"
+
     try:
-        yield
+        yield state_of
     finally:
         connection.execute("ROLLBACK")
         connection.close()
