@@ -1,0 +1,276 @@
+"""What the web workspace reads besides the schedule itself, as a mixin of `scheduler.api.Api`: the banner every
+page shows (the scheduler's heartbeat and the pause), the audit of who did what, the weekly report files, the
+workspace's calendar files checked as `campaign calendar validate` checks them, and a marker that changes
+whenever any of these may have (the live pages watch it)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from content_calendar.model import Problem
+from scheduler import audit, dispatch, heartbeat
+from scheduler.api_base import ApiBase
+from scheduler.audit import AuditEntry, AuditPage
+from scheduler.calendars import calendar_files, check_calendars
+from scheduler.dispatch import operator_actions
+from scheduler.dispatch.operator_actions import PauseSummary
+from scheduler.errors import NotFound, UsageRefused
+from scheduler.heartbeat import Heartbeat
+from scheduler.models import Event, Setting
+from scheduler.status import PauseView
+from scheduler.wiring import Wiring
+
+__all__ = [
+    "AuditEntry",
+    "AuditPage",
+    "CalendarFileCheck",
+    "ReportFile",
+    "SchedulerBanner",
+    "ShownProblem",
+    "WorkspaceCalendars",
+    "WorkspaceReads",
+]
+
+REPORT_NAME = re.compile(r"(?P<campaign>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})-W(?P<week>\d{2})\.html")
+RECHECK_SECONDS = 300.0  # unchanged files are checked again this often: "in the past" warnings follow the clock
+
+
+@dataclass(frozen=True)
+class SchedulerBanner:
+    """What every page says at the top: whether the scheduler is running, and whether posting is paused."""
+
+    heartbeat: Heartbeat
+    pause: PauseView | None
+    timezone: str  # the workspace's: the banner's times are in it
+    marker: str = ""  # `live_marker()` as it was when this was read: a live page starts from it
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None
+
+    @property
+    def running(self) -> bool:
+        return self.heartbeat.running
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """One weekly report (HTML) under the reports folder."""
+
+    name: str  # <campaign>-<year>-W<week>.html: how the web face asks for it
+    campaign: str
+    year: int
+    week: int
+    path: Path
+    written_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+
+@dataclass(frozen=True)
+class ShownProblem:
+    """A problem of a calendar file as `campaign calendar validate` prints it."""
+
+    where: str  # the file (as named from the workspace) with its line, or its row and column
+    post_id: str | None
+    severity: str
+    code: str
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class CalendarFileCheck:
+    path: Path
+    shown: str  # the file as named from the workspace folder: campaigns/<slug>/calendars/<file>
+    campaign: str | None
+    posts: int
+    modified_at: datetime
+    problems: tuple[ShownProblem, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for p in self.problems if p.severity != "error")
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+@dataclass(frozen=True)
+class WorkspaceCalendars:
+    folder: Path  # the campaigns folder
+    checked_at: datetime
+    fingerprint: str  # changes when any file of a campaign folder changes
+    files: tuple[CalendarFileCheck, ...]
+
+
+class WorkspaceReads(ApiBase):
+    """Reads for the web workspace (a part of `Api`)."""
+
+    _calendars_memo: tuple[str, float, WorkspaceCalendars] | None = None
+    _calendars_lock = threading.Lock()
+
+    def banner(self) -> SchedulerBanner:
+        """Whether the scheduler is running (its heartbeat) and whether posting is paused (by whom, why, since
+        when)."""
+        w = self.wiring
+        beat = heartbeat.read(w.store, w.clock.now())
+        return SchedulerBanner(beat, _pause(w), w.settings.timezone, _marker(w, beat))
+
+    def audit(
+        self,
+        *,
+        who: str | None = None,
+        campaign: str | None = None,
+        post_id: str | None = None,
+        people_only: bool = True,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> AuditPage:
+        """Who did what, when: events newest first, a page at a time; by one person or of one post when asked;
+        only what people did unless `people_only` is False."""
+        return audit.audit(
+            self.wiring.store, who=who or None, campaign=campaign or None, post_id=post_id or None,
+            people_only=people_only, page=page, per_page=per_page,
+        )  # fmt: skip
+
+    def weekly_reports(self, campaign: str | None = None) -> list[ReportFile]:
+        """The weekly HTML reports under the reports folder, latest week first (only files inside it: a link
+        that leads out of the folder is not listed)."""
+        root = self.wiring.settings.reports_dir
+        if not root.is_dir():
+            return []
+        resolved_root = root.resolve()
+        found: dict[str, ReportFile] = {}
+        for path in root.glob("**/*.html"):
+            match = REPORT_NAME.fullmatch(path.name)
+            if match is None or (campaign is not None and match["campaign"] != campaign):
+                continue
+            try:
+                if not path.is_file() or not path.resolve().is_relative_to(resolved_root):
+                    continue
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except OSError:
+                continue
+            report = ReportFile(path.name, match["campaign"], int(match["year"]), int(match["week"]), path, written)
+            if path.name not in found or found[path.name].written_at < written:
+                found[path.name] = report
+        return sorted(found.values(), key=lambda r: (r.year, r.week, r.campaign), reverse=True)
+
+    def weekly_report_file(self, name: str) -> ReportFile:
+        """The listed report called `name`; NotFound for any other name (never a path made from it)."""
+        for report in self.weekly_reports():
+            if report.name == name:
+                return report
+        raise NotFound(f"There is no weekly report called {name!r}: the reports page lists those there are.")
+
+    def workspace_calendars(self) -> WorkspaceCalendars:
+        """Every calendar file in the campaigns folder (campaigns/<slug>/calendars/...), checked together as
+        `campaign calendar validate` checks them. Checked again when any file of a campaign folder changes."""
+        settings = self.wiring.settings
+        folder = settings.campaigns_dir
+        fingerprint = self.calendars_fingerprint()
+        with self._calendars_lock:
+            memo = self._calendars_memo
+            if memo is not None and memo[0] == fingerprint and time.monotonic() - memo[1] < RECHECK_SECONDS:
+                return memo[2]
+        files: list[Path] = []
+        for calendars in sorted(folder.glob("*/calendars")) if folder.is_dir() else []:
+            try:
+                files += calendar_files([calendars])
+            except UsageRefused:
+                continue  # a campaign with no calendar yet
+        roots = [folder] if folder.is_dir() else []
+        now = self.wiring.clock.now()
+        checked = check_calendars(files, now=now, campaigns_roots=roots, secrets=settings.secrets()) if files else None
+        shown = []
+        for result in checked.results if checked else []:
+            name = _shown(result.path, folder)
+            try:
+                modified = datetime.fromtimestamp(result.path.stat().st_mtime, UTC)
+            except OSError:
+                modified = now
+            shown.append(
+                CalendarFileCheck(
+                    path=result.path,
+                    shown=name,
+                    campaign=result.campaign.slug if result.campaign else None,
+                    posts=len(result.calendar.posts) if result.calendar else 0,
+                    modified_at=modified,
+                    problems=tuple(_problem(p, str(result.path), name, folder) for p in result.problems),
+                )
+            )
+        answer = WorkspaceCalendars(folder, now, fingerprint, tuple(shown))
+        with self._calendars_lock:
+            self._calendars_memo = (fingerprint, time.monotonic(), answer)
+        return answer
+
+    def calendars_fingerprint(self) -> str:
+        """A short hash of every file in the campaign folders (name, size, time changed)."""
+        folder = self.wiring.settings.campaigns_dir
+        digest = hashlib.sha256()
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                try:
+                    if path.is_file():
+                        stat = path.stat()
+                        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                except OSError:
+                    continue
+        return digest.hexdigest()[:16]
+
+    def live_marker(self, *, calendars: bool = False) -> str:
+        """Changes whenever what the live pages show may have: a new event (anything done to a post, a pause, a
+        resume, a sign-in), the scheduler starting or stopping, and (with `calendars`) a calendar file."""
+        marker = _marker(self.wiring, heartbeat.read(self.wiring.store, self.wiring.clock.now()))
+        return f"{marker}-{self.calendars_fingerprint()}" if calendars else marker
+
+    def resume_preview(self) -> PauseSummary:
+        """What `resume` would say now: who paused, when and why, and the posts whose time came meanwhile."""
+        return operator_actions.pause_summary(self.wiring.store, self.wiring.clock.now())
+
+
+def _marker(wiring: Wiring, beat: Heartbeat) -> str:
+    started = int(beat.started_at.timestamp()) if beat.started_at else 0
+    return f"{audit.latest_event_id(wiring.store)}-{beat.state.replace(' ', '_')}-{started}"
+
+
+def _shown(path: Path, campaigns_dir: Path) -> str:
+    """A file as named from the workspace folder (the campaigns folder's parent), as `validate` run there names it."""
+    try:
+        return str(path.relative_to(campaigns_dir.parent))
+    except ValueError:
+        return str(path)
+
+
+def _problem(problem: Problem, checked: str, shown: str, campaigns_dir: Path) -> ShownProblem:
+    named = shown if problem.file == checked else _shown(Path(problem.file), campaigns_dir)
+    where = replace(problem, file=named).where
+    return ShownProblem(where, problem.post_id, problem.severity, problem.code, problem.message, problem.fix)
+
+
+def _pause(wiring: Wiring) -> PauseView | None:
+    with wiring.store.transaction() as session:
+        if not dispatch.is_paused(session):
+            return None
+        reason = session.scalar(select(Setting.value).where(Setting.key == dispatch.PAUSE_REASON_KEY)) or ""
+        event = session.scalars(select(Event).where(Event.action == "pause").order_by(Event.id.desc()).limit(1)).first()
+        if event is not None:
+            return PauseView(reason, event.actor or None, event.at)
+        switch = session.get(Setting, dispatch.PAUSED_KEY)
+        return PauseView(reason, None, switch.updated_at if switch else None)
