@@ -14,7 +14,8 @@ from scheduler.dispatch.policy import DispatchPolicy, PublishJob, RemoteRef, Ski
 from scheduler.dispatch.transitions import locked_delivery, minutes, record, transition
 from scheduler.models import FINAL_STATES, Delivery, State
 
-HELD = "held"  # the event of a release: the delivery's last error says what held it back
+HELD = "held"  # the event of a release: what held it back, then NEXT_TRY and when
+NEXT_TRY = "; next try at "
 
 
 def begin_publish(
@@ -216,8 +217,8 @@ def fail_publish(
 
 def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until: datetime, reason: str) -> None:
     """Give a claimed delivery back without an attempt, to try again at `until` (e.g. our own rate limiter said
-    wait). `reason` is what holds it back; it is kept as the delivery's last error, so that if it misses its
-    grace waiting, the miss says why."""
+    wait). `reason` is what holds it back, kept in the event and as the delivery's last error, so that if it
+    misses its grace waiting, the miss says why."""
     with store.transaction() as session:
         delivery = locked_delivery(session, delivery_id)
         if delivery is None or delivery.state != State.CLAIMED:
@@ -225,8 +226,9 @@ def release(store: Store, delivery_id: int, now: datetime, *, worker: str, until
         delivery.lease_until = None
         delivery.claimed_by = None
         delivery.next_attempt_at = until
-        delivery.last_error = f"held back by {reason}"
-        why = f"{reason}; next try at {until.isoformat(timespec='seconds')}"
+        if not delivery.outcome_unknown:  # that error says why the next attempt must look before it posts
+            delivery.last_error = f"held back by {reason}"
+        why = f"{reason}{NEXT_TRY}{until.isoformat(timespec='seconds')}"
         transition(session, delivery, State.SCHEDULED, action=HELD, actor=worker, reason=why, now=now)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import Store
-from scheduler.dispatch.attempts import HELD
+from scheduler.dispatch.attempts import HELD, NEXT_TRY
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import Claim, DispatchPolicy, TickResult
 from scheduler.dispatch.transitions import minutes, skip_locked, transition
@@ -139,8 +139,8 @@ def what_kept_it_back(session: Session, delivery: Delivery, now: datetime) -> st
     if pause is not None and (last is None or last.reason == "paused" or pause.at >= last.at):
         why = f" ({pause.reason})" if pause.reason else ""
         return f"posting was paused by {pause.actor} at {at(pause.at)}{why}"
-    if last is not None and last.action == HELD and delivery.last_error:
-        return delivery.last_error  # "held back by Mastodon's rate limit for social.example: 300 posts per 3 hours"
+    if last is not None and last.action == HELD:  # "held back by Mastodon's rate limit for ...: 300 posts per 3 hours"
+        return f"held back by {last.reason.rsplit(NEXT_TRY, 1)[0]}"
     if last is not None and last.action == "retry-later":
         streak = []
         for event in history:
