@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from cli.common import CampaignCommand, api, dry_run_notice, local
+from cli.common import CampaignCommand, actor, api, dry_run_notice, local
 from cli.schedule import schedule
-from scheduler.api import CrashLoop
+from scheduler.api import Api, CrashLoop, platform_name
 
 
 @click.command(cls=CampaignCommand)
@@ -35,6 +35,7 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
     app = api(create_store=True)
     if paths:
         click.get_current_context().invoke(schedule, paths=paths)
+    _check_logins(app)  # before anything is posted: a refused login holds its platform, loudly
     engine = app.start_engine(concurrency=concurrency)
     stopping = False
     crashed: CrashLoop | None = None
@@ -70,7 +71,35 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
         engine.services.stop()
         click.echo("Stopped. Nothing is lost: `campaign run` resumes from the database.")
     if crashed is not None:
+        sent = app.alert_crash_loop(str(crashed))  # nothing else is alive to say so
+        if sent:
+            click.echo(f"Alert sent to {sum(1 for d in sent if d.sent)} of {len(sent)} alert address(es).", err=True)
         raise click.ClickException(str(crashed))
+
+
+def _check_logins(app: Api) -> None:
+    """Each platform's login, as `campaign run` starts: refused means held (and alerted), never failing post by post."""
+    for check in app.check_logins(actor=actor()):
+        name = platform_name(check.platform)
+        if check.state == "refused" and check.hold is not None:
+            click.secho(
+                f"{name} refused our login: {check.detail}. Every post to {name} is held (hold {check.hold.id})"
+                + (", and an alert was sent" if check.alerted else "")
+                + f". Fix the credentials in .env, run `campaign run` again, then `campaign release {check.hold.id}`.",
+                fg="red",
+                bold=True,
+            )
+        elif check.state == "unreachable":
+            click.secho(f"Could not check the {name} login now ({check.detail}): each post tries at its time.",
+                        fg="yellow")  # fmt: skip
+        elif check.state == "ok" and check.hold is not None:
+            click.secho(
+                f"{name}: logged in {check.detail}, but hold {check.hold.id} still holds its posts: `campaign release "
+                f"{check.hold.id}` lifts it (it asks about the posts whose time came meanwhile).",
+                fg="yellow",
+            )
+        elif check.state == "ok":
+            click.echo(f"{name}: logged in {check.detail}.")
 
 
 @click.command(cls=CampaignCommand)

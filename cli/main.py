@@ -7,9 +7,11 @@ from __future__ import annotations
 import click
 
 from cli.accounts import accounts, outbox
+from cli.alerts import alerts, health
 from cli.calendar import calendar
 from cli.common import CampaignGroup
 from cli.engine import rehearse, run
+from cli.holds import hold, holds, release
 from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
 from cli.schedule import schedule, status
@@ -43,6 +45,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
                 run, rehearse, report, collect, users, serve):  # fmt: skip
+    main.add_command(command)
+for command in (hold, holds, release, alerts, health):  # safeguarding holds, alerts and health
     main.add_command(command)
 
 if __name__ == "__main__":

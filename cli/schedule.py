@@ -193,6 +193,10 @@ def _show_status(report: StatusReport, *, parts: bool) -> None:
         since = f" since {local(pause.since, report.timezone)}" if pause.since else ""
         click.secho(f"PAUSED: {pause.reason or 'no reason given'} (paused{by}{since}; `campaign resume` to continue)",
                     fg="red", bold=True)  # fmt: skip
+    for hold in report.holds:  # safeguarding holds: what each keeps back, who set it, why, since when
+        click.secho(f"HELD: {hold.describe(report.timezone)} (hold {hold.id}, by {hold.actor} since "
+                    f"{local(hold.created_at, report.timezone)}: {hold.reason}; `campaign release {hold.id}` lifts it)",
+                    fg="red", bold=True)  # fmt: skip
     counts = ", ".join(f"{n} {state}" for state, n in report.post_counts.items()) or "nothing scheduled yet"
     click.echo(f"Posts: {counts}")
     for title, states, colour in SECTIONS:

@@ -81,6 +81,9 @@ class Post:
     overrides: Mapping[str, PlatformOverride] = field(default_factory=dict)
     helpline: bool = False  # append the campaign's helpline line to the text
     line: int | None = None  # line of the post in its file, where the loader knows it
+    # What the post is about, for safeguarding holds (`campaign hold --topic`): lower-case names, as the calendar's
+    # `topics:` (and its defaults') write them. Nothing a platform receives.
+    topics: tuple[str, ...] = ()
 
     def override(self, platform: str) -> PlatformOverride:
         return self.overrides.get(platform, NO_OVERRIDE)

@@ -19,6 +19,7 @@ from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, PlatformLimits
 from content_calendar.validate import CheckResult, check_calendar
 from platforms.outbox import read_outbox
 from scheduler import dispatch, heartbeat
+from scheduler.api_alerts import AlertsApi, Delivered, Health, HoldView, LoginCheck, Placed, Released, ReleasePreview
 from scheduler.api_collect import AccountCheck, CollectingApi, ReportsApi
 from scheduler.api_people import PeopleApi
 from scheduler.api_views import ViewsApi  # the web workspace's calendar and post pages
@@ -84,19 +85,26 @@ __all__ = [
     "Clock",
     "CollectorOutcome",
     "CrashLoop",
+    "Delivered",
     "DispatchClaim",
     "Engine",
     "Executor",
+    "Health",
     "Heartbeat",
+    "HoldView",
     "IsoWeek",
+    "LoginCheck",
     "NotFound",
     "Outcome",
     "PartPreview",
     "PauseSummary",
     "Person",
+    "Placed",
     "PostPreview",
     "PostStatus",
     "Refused",
+    "ReleasePreview",
+    "Released",
     "ReportFile",
     "ReportFormats",
     "Restoration",
@@ -121,7 +129,7 @@ __all__ = [
 ]
 
 
-class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi):
+class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, AlertsApi):
     """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`). Its
     methods come in families: this module (calendars, the schedule, operating, the engine) and the mixins it
     inherits (scheduler/api_collect.py: accounts, collection and reports; scheduler/api_people.py: people)."""

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from content_calendar.model import RenderedPart
 from platforms.base import (
+    CredentialsError,
     PermanentError,
     PlatformAdapter,
     PublishOutcome,
@@ -44,6 +45,7 @@ from scheduler.dispatch import (
     retry,
     set_due_now,
 )
+from scheduler.hold_actions import hold_for_refused_login
 from scheduler.models import Delivery, State
 from scheduler.ratelimit import RateLimiter
 
@@ -206,6 +208,8 @@ def _call_adapter(
             attempt=job.attempt_serial,
         )
         return Outcome(job.delivery_id, "retry" if next_at else "failed", redact(str(error)), next_at)
+    except CredentialsError as error:  # the account, not the post: the platform is held, its posts kept
+        return _login_refused(store, job, redact(str(error)), clock=clock, policy=policy, worker=worker)
     except PermanentError as error:
         fail_publish(
             store,
@@ -253,6 +257,19 @@ def _call_adapter(
     )
     follow_ups = claim_replies(store, job.delivery_id, now, policy, actor=worker)
     return Outcome(job.delivery_id, "published", post.url, follow_ups=follow_ups)
+
+
+def _login_refused(
+    store: Store, job: PublishJob, message: str, *, clock: Clock, policy: DispatchPolicy, worker: str
+) -> Outcome:
+    """A platform refused our login while posting: hold every post to it (one hold, alerted) rather than let each
+    fail in turn, and keep this one to try again once the hold is released."""
+    now = clock.now()
+    log.error("delivery %s: %s refused our login; its posts are held: %s", job.delivery_id, job.platform, message)
+    hold_for_refused_login(store, job.platform, message, now, actor=worker)
+    fail_publish(store, job.delivery_id, now, policy, worker=worker, error=message, permanent=False,
+                 attempt=job.attempt_serial)  # fmt: skip
+    return Outcome(job.delivery_id, "held", message)
 
 
 def _duplicates(outcome: PublishOutcome, job: PublishJob) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from platforms.base import Secret
+from scheduler.alert_urls import split_alert_urls, url_secrets
 from scheduler.errors import Refused
 from scheduler.workspace import NoWorkspace, absolute_sqlite, find_workspace, read_workspace
 
@@ -62,6 +63,14 @@ class Settings:
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
     mastodon_api_base_url: str = field(default="", metadata=_env("MASTODON_API_BASE_URL"))
     mastodon_access_token: Secret = field(default_factory=lambda: Secret(""), metadata=_env("MASTODON_ACCESS_TOKEN"))
+    # Where alerts go: Apprise URLs (mailto://, slack://, json://, ntfy://, ...), separated by commas or spaces.
+    # They hold tokens: set them in the environment or .env only, never in a calendar or campaign.yaml.
+    alert_urls: Secret = field(default_factory=lambda: Secret(""), metadata=_env("CAMPAIGN_ALERT_URLS"))
+    alert_digest: str = field(default="", metadata=_env("CAMPAIGN_ALERT_DIGEST"))  # "daily": one message a day
+    # A post still waiting for its approval this many hours before its time raises an alert.
+    alert_approval_hours: float = field(default=24.0, metadata=_env("CAMPAIGN_ALERT_APPROVAL_HOURS"))
+    web_url: str = field(default="http://127.0.0.1:8000/", metadata=_env("CAMPAIGN_WEB_URL"))  # alerts link to it
+    alert_seconds: float = field(default=60.0, metadata=_env("CAMPAIGN_ALERT_SECONDS"))  # how often beat looks
     debug: bool = field(default=False, metadata=_env("CAMPAIGN_DEBUG"))  # show tracebacks of refusals
     workspace: Path | None = None  # the workspace file these settings came from
     # Set when neither a workspace nor the environment named the database: where the search for a workspace
@@ -97,8 +106,17 @@ class Settings:
         return url.render_as_string(hide_password=True)
 
     def secrets(self) -> list[str]:
-        """Every secret value these settings hold (for the redactor)."""
-        return [self.bluesky_app_password.reveal(), self.mastodon_access_token.reveal()]
+        """Every secret value these settings hold (for the redactor): the platform credentials, and each alert
+        address with its secret parts."""
+        alerts = [secret for url in self.alert_url_list() for secret in url_secrets(url)]
+        return [self.bluesky_app_password.reveal(), self.mastodon_access_token.reveal(), *alerts]
+
+    def alert_url_list(self) -> list[str]:
+        return split_alert_urls(self.alert_urls.reveal())
+
+    @property
+    def alert_digest_daily(self) -> bool:
+        return self.alert_digest.strip().lower() == "daily"
 
     def to_env(self) -> dict[str, str]:
         """The environment that gives a child process (worker, beat) these same settings."""
@@ -205,6 +223,12 @@ def load_settings(
                 tuned[item.name] = _typed(item, raw)
             except ValueError:
                 raise SettingsError(f"{name}={raw!r} is not a number: set it to a number or remove it.") from None
+    digest = tuned.get("alert_digest", "").strip().lower()
+    if digest not in ("", "off", "daily"):
+        raise SettingsError(
+            f"CAMPAIGN_ALERT_DIGEST={digest!r} is not a choice: set it to daily (one message a day) or remove it "
+            "(each alert at once)."
+        )
     placed = file is not None or any(origin(name) for name in _PLACING)
     return Settings(
         data_dir=data_dir,

@@ -1,7 +1,7 @@
 """What the schedule looks like now: the status every face shows. One `PostStatus` a post, its parts and
 platforms folded into one state in words, with the reason, attempt count and next try of anything not well and
-the links to what was published; the scheduler's heartbeat; the pause (who, why, since when); failing
-collectors; the latest weekly report."""
+the links to what was published; the scheduler's heartbeat; the pause and the safeguarding holds (who, why,
+since when); failing collectors; the latest weekly report."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from scheduler import dispatch, heartbeat
 from scheduler.collection import collector_states
 from scheduler.db import Store
 from scheduler.heartbeat import Heartbeat
+from scheduler.holds import HoldView, active_holds
 from scheduler.models import Delivery, Event, PostRecord, Setting, State
 
 # The states a post is shown in, most pressing first: a post (and each of its platforms) is shown in the state
@@ -177,6 +178,7 @@ class StatusReport:
     failing_collectors: list[CollectorView] = field(default_factory=list)
     dry_run_platforms: list[str] = field(default_factory=list)
     latest_report: str | None = None
+    holds: list[HoldView] = field(default_factory=list)  # the safeguarding holds standing now: who, why, since when
 
     def posts_in(self, *states: str) -> list[PostStatus]:
         return [post for post in self.posts if post.status in states]
@@ -194,6 +196,7 @@ class StatusReport:
             "posts": [p.to_json() for p in self.posts],
             "latest_report": self.latest_report,
             "dry_run_platforms": self.dry_run_platforms,
+            "holds": [h.to_json() for h in self.holds],
             "failing_collectors": [c.to_json() for c in self.failing_collectors],
             **{name: [v.to_json() for v in getattr(self, name)] for name in SECTIONS},
         }
@@ -369,6 +372,7 @@ def status(store: Store, now: datetime, *, campaign: str | None = None, limit: i
             pause_reason="",
             counts=dict(sorted(counts.items())),
             pause=_pause(session),
+            holds=active_holds(session),
             post_counts={name: n for name, n in sorted(Counter(word.values()).items(), key=lambda i: _RANK[i[0]])},
         )
     zones = {r.timezone for r in records.values() if r.timezone}

@@ -144,6 +144,7 @@ def _sync_one(
                 planned_at=planned,
                 timezone=item.calendar.timezone,
                 summary=_summary(post),
+                topics=json.dumps(list(post.topics)),  # what safeguarding holds match
                 created_at=now,
                 updated_at=now,
             )
@@ -155,6 +156,7 @@ def _sync_one(
             post_record.planned_at = planned
             post_record.timezone = item.calendar.timezone
             post_record.summary = _summary(post)
+            post_record.topics = json.dumps(list(post.topics))
         existing = {(d.platform, d.part): d for d in deliveries.get(post.id, [])}
         if post.status == "draft":
             for delivery in _cancel_unpublished(session, list(existing.values()), now, actor, "now a draft", refusals):

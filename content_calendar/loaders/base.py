@@ -49,8 +49,10 @@ POST_KEYS = (
     "thread",
     "bluesky",
     "mastodon",
+    "topics",
 )
 STATUSES = ("approved", "draft")
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # what a safeguarding hold names: lower case, digits, hyphens
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 PLATFORM_SPLIT = re.compile(r"[;,/\s]+")
 # The placeholder instant of a post whose time could not be read: it is still checked, never scheduled.
@@ -329,6 +331,26 @@ class CalendarReader:
                     "unknown-platform",
                     f"Unknown platform `{raw}`.{did_you_mean(name, PLATFORMS)}",
                     f"Use {' and/or '.join(PLATFORMS)}.",
+                    line,
+                    post_id,
+                )
+        return tuple(chosen)
+
+    def topics(self, values: Sequence[str], line: int | None, post_id: str | None) -> tuple[str, ...]:
+        """Topic names (for safeguarding holds), lower-cased, each once; a name that is not one is reported."""
+        chosen: list[str] = []
+        for raw in values:
+            name = raw.strip().lstrip("#").strip().lower()
+            if not name:
+                continue
+            if TOPIC_NAME.fullmatch(name):
+                if name not in chosen:
+                    chosen.append(name)
+            else:
+                self.error(
+                    "invalid-topic",
+                    f"`{raw.strip()}` is not a topic name: topics are letters, digits and hyphens (at most 64).",
+                    f"Write it as e.g. `{re.sub(r'[^a-z0-9]+', '-', name).strip('-') or 'inquiry-news'}`.",
                     line,
                     post_id,
                 )

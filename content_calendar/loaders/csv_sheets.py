@@ -44,6 +44,7 @@ OUR_CSV_COLUMNS = (
     "image",
     "image_alt",
     "status",
+    "topics",
 )
 OUR_CSV_REQUIRED = ("date", "time", "text")
 SPROUT_COLUMNS = ("date", "time_24hr", "message_text", "link")
@@ -65,6 +66,7 @@ _CODE_KEYS = {
     "link-missing-url": "link",
     "link-invalid-url": "link",
     "invalid-status": "status",
+    "invalid-topic": "topics",
     "unknown-platform": "platforms",
     "missing-id": "id",
     "invalid-id": "id",
@@ -307,6 +309,7 @@ class SheetReader(CalendarReader):
         link: Link | None = None,
         images: tuple[Image, ...] = (),
         image_line: bool = False,
+        topics: tuple[str, ...] = (),
     ) -> None:
         display_id = post_id
         generated = post_id is None and generated_prefix is not None
@@ -331,6 +334,7 @@ class SheetReader(CalendarReader):
                     images=images,
                     overrides=overrides or {},
                     line=row,
+                    topics=topics,
                 ),
                 lines,
             )
@@ -415,6 +419,7 @@ class SheetReader(CalendarReader):
                     raw_id,
                 )
             status = self.status(cell("status") or None, row, raw_id)
+            topics = self.topics([t for t in PLATFORM_SPLIT.split(cell("topics")) if t], row, raw_id)
             self.add(
                 post_id=raw_id if (raw_id or has_ids) else None,
                 generated_prefix=None if has_ids else "csv",
@@ -428,6 +433,7 @@ class SheetReader(CalendarReader):
                 link=link,
                 images=images,
                 image_line=bool(images),
+                topics=topics,
             )
 
     def read_sprout(self, names: list[str], rows: list[Row], header_row: int) -> None:

@@ -16,7 +16,7 @@ from content_calendar.model import PLATFORMS, Image, PlatformOverride, Post, Thr
 from content_calendar.yaml_source import NULL_TAG, node_line
 
 CALENDAR_KEYS = ("campaign", "timezone", "anchor", "defaults", "posts", "version")
-DEFAULT_KEYS = ("platforms", "status", "content_warning", "language", "helpline", "bluesky", "mastodon")
+DEFAULT_KEYS = ("platforms", "status", "content_warning", "language", "helpline", "bluesky", "mastodon", "topics")
 
 
 @dataclass
@@ -26,6 +26,7 @@ class _Defaults:
     content_warning: str | None = None
     language: str | None = None
     helpline: bool = False
+    topics: tuple[str, ...] = ()  # every post carries these, with its own
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the same as PlatformOverride objects, shared by every post that does not override the platform
     platform_overrides: dict[str, PlatformOverride] = field(default_factory=dict)
@@ -141,6 +142,10 @@ class YamlReader(YamlFieldReader):
             defaults.language = self.language((self.text(value, "language", None) or "").strip(), line, None)
         if "helpline" in entries:
             defaults.helpline = bool(self.flag(entries["helpline"][1], "helpline", None))
+        if "topics" in entries:
+            line, value = entries["topics"]
+            names = self.string_list(value, "topics", None)
+            defaults.topics = self.topics(names, line, None) if names is not None else ()
         for platform in PLATFORMS:
             if platform in entries:
                 line, value = entries[platform]
@@ -261,6 +266,12 @@ class YamlReader(YamlFieldReader):
             flag = self.flag(nodes["helpline"], "helpline", raw_id)
             helpline = helpline if flag is None else flag
 
+        topics = defaults.topics
+        if "topics" in nodes:
+            names = self.string_list(nodes["topics"], "topics", raw_id)
+            if names is not None:  # the defaults' topics stay: a hold on one of them still covers the post
+                topics = tuple(dict.fromkeys((*topics, *self.topics(names, key_lines["topics"], raw_id))))
+
         link = self.read_link(nodes["link"], key_lines["link"], raw_id) if "link" in nodes else None
 
         images: list[Image] = []
@@ -298,6 +309,7 @@ class YamlReader(YamlFieldReader):
                     overrides=overrides,
                     helpline=helpline,
                     line=line,
+                    topics=topics,
                 ),
                 lines,
             )

@@ -12,6 +12,7 @@ from scheduler.db import Store
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import DispatchPolicy, PublishJob, RemoteRef, Skip
 from scheduler.dispatch.transitions import locked_delivery, minutes, record, transition
+from scheduler.holds import holding, zone_of
 from scheduler.models import FINAL_STATES, Delivery, State
 
 HELD = "held"  # the event of a release: what held it back, then NEXT_TRY and when
@@ -35,6 +36,12 @@ def begin_publish(
             delivery.claimed_by = None
             transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason="paused", now=now)
             return Skip(delivery_id, "paused")
+        if (hold := holding(session, [delivery]).get(delivery.id)) is not None:  # a safeguarding hold
+            delivery.lease_until = None
+            delivery.claimed_by = None
+            why = f"held by {hold.named(zone_of(session, delivery))}"
+            transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason=why, now=now)
+            return Skip(delivery_id, why)
         if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
             transition(
                 session,

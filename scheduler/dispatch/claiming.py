@@ -15,6 +15,7 @@ from scheduler.dispatch.attempts import HELD, NEXT_TRY
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import Claim, DispatchPolicy, TickResult
 from scheduler.dispatch.transitions import minutes, skip_locked, transition
+from scheduler.holds import HoldView, holding, zone_of
 from scheduler.models import Delivery, Event, PostRecord, State
 
 
@@ -39,12 +40,14 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
         ).all()
         candidates = [*candidates, *_waiting_past_due(session, now, horizon)]
         parent_states = _states_of(session, {d.parent_id for d in candidates if d.parent_id is not None})
+        held = holding(session, candidates)  # safeguarding holds: what they cover is never claimed
         claimed: list[Claim] = []
         missed: list[int] = []
         for delivery in candidates:
             if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
                 late = now - delivery.due_at
-                cause = what_kept_it_back(session, delivery, now)
+                cause = held_back_by(session, held[delivery.id], delivery) if delivery.id in held else ""
+                cause = cause or what_kept_it_back(session, delivery, now)
                 reason = (
                     f"{cause[:1].upper()}{cause[1:]}, so it was not published within its misfire grace "
                     f"({minutes(delivery.misfire_grace_s)}); {minutes(int(late.total_seconds()))} late. "
@@ -59,7 +62,9 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                 transition(session, delivery, State.MISSED, action="misfire", actor=actor, reason=reason, now=now)
                 missed.append(delivery.id)
                 continue
-            if paused or (delivery.next_attempt_at is not None and delivery.next_attempt_at > horizon):
+            if paused or delivery.id in held:
+                continue
+            if delivery.next_attempt_at is not None and delivery.next_attempt_at > horizon:
                 continue
             if delivery.parent_id is not None and parent_states.get(delivery.parent_id) != State.PUBLISHED:
                 continue
@@ -119,6 +124,11 @@ def _claim(
     delivery.claimed_by = actor
     transition(session, delivery, State.CLAIMED, action="claim", actor=actor, reason=reason, now=now)
     return Claim(delivery.id, run_at)
+
+
+def held_back_by(session: Session, hold: HoldView, delivery: Delivery) -> str:
+    """Why a delivery a safeguarding hold covers is still not out: the hold, with who set it and why."""
+    return f"it was held by {hold.named(zone_of(session, delivery))}; `campaign release {hold.id}` lifts the hold"
 
 
 def what_kept_it_back(session: Session, delivery: Delivery, now: datetime) -> str:
