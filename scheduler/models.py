@@ -66,7 +66,10 @@ class PostRecord(Base):
     """A calendar post as last scheduled."""
 
     __tablename__ = "posts"
-    __table_args__ = (UniqueConstraint("campaign", "post_id", name="uq_posts_campaign_post"),)
+    __table_args__ = (
+        UniqueConstraint("campaign", "post_id", name="uq_posts_campaign_post"),
+        Index("ix_posts_planned", "planned_at"),  # calendar views find a window's drafts by their planned time
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign: Mapped[str] = mapped_column(String(64))

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from scheduler.api import Api, Role, local_time, platform_name
+from web.calendar_filters import FILTERS
 from web.security import CSRF_FIELD, SecurityHeaders, Visitor, csrf_ok, sign_in, sign_out, visitor
 
 HERE = Path(__file__).parent
@@ -35,6 +36,7 @@ def _templates() -> Environment:
     )
     environment.filters["local"] = local_time
     environment.filters["platform_name"] = platform_name
+    environment.filters.update(FILTERS)  # escaped calendar text, times of day
     return environment
 
 
@@ -109,18 +111,18 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-@requires(Role.VIEWER)
-async def home(request: Request) -> Response:
-    api: Api = request.app.state.api
-    return render(request, "home.html", status=api.status(limit=20))
-
-
 def create_app(api: Api, *, secret_key: str, secure_cookies: bool = False) -> Starlette:
+    # The calendar and the post pages (they use render and requires from here, so they are imported once this
+    # module is).
+    from web import calendar, posts
+
     routes = [
-        Route("/", home),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        # The calendar (the home page: what goes out next; week; month) and the post page with its previews.
+        *calendar.ROUTES,
+        *posts.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     middleware = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar as month_grid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -23,10 +23,11 @@ from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from scheduler import dispatch
 from scheduler.db import Store
 from scheduler.dispatch.operator_actions import first_words
+from scheduler.display import platform_name
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.status import part_state
 from scheduler.views.clock_changes import ClockChange, clock_change_near
-from scheduler.views.text import DIRECTION_CONTROLS, web_address
+from scheduler.views.text import web_address
 
 # Most pressing first: a post shows the state of its most pressing part, so one failed part is never hidden.
 STATES = (
@@ -34,6 +35,7 @@ STATES = (
     "draft",
 )  # fmt: skip
 _RANK = {name: rank for rank, name in enumerate(STATES)}
+AWAITING = "awaiting approval"
 _WIDEST_OFFSET = timedelta(hours=14)  # no zone is further from UTC: a local day lies within this of its UTC day
 UPCOMING_HOURS = 48
 UPCOMING_BEFORE = timedelta(hours=1)  # the list starts a little before now: what is posting or just went out
@@ -51,6 +53,18 @@ class PlatformLine:
     state: str
     url: str | None = None  # only an http(s) address
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformGroup:
+    names: str  # "Bluesky, Mastodon"
+    state: str
+    url: str | None = None
+    reason: str | None = None
+
+    @property
+    def not_well(self) -> bool:
+        return self.state in ("failed", "missed", "trying again")
 
 
 @dataclass(frozen=True)
@@ -81,12 +95,29 @@ class CalendarItem:
         return first_words(self.summary, 32)
 
     @property
-    def hidden_characters(self) -> bool:
-        return DIRECTION_CONTROLS.search(self.summary) is not None
+    def alike(self) -> bool:
+        """Every platform in the same state, with no link or reason to show: said in one line."""
+        return len({line.state for line in self.platforms}) <= 1 and not any(
+            line.url or line.reason for line in self.platforms
+        )
 
     @property
-    def reason(self) -> str | None:
-        return next((line.reason for line in self.platforms if line.reason and line.state == self.state), None)
+    def platform_names(self) -> str:
+        return ", ".join(platform_name(line.platform) for line in self.platforms)
+
+    @property
+    def groups(self) -> tuple[PlatformGroup, ...]:
+        """The platforms said together where they stand alike ("Bluesky, Mastodon: missed: why"); one a line
+        where each has its own link."""
+        groups: list[PlatformGroup] = []
+        for line in self.platforms:
+            same = next((g for g in groups if not line.url and not g.url and (g.state, g.reason) ==
+                         (line.state, line.reason)), None)  # fmt: skip
+            if same is None:
+                groups.append(PlatformGroup(platform_name(line.platform), line.state, line.url, line.reason))
+            else:
+                groups[groups.index(same)] = replace(same, names=f"{same.names}, {platform_name(line.platform)}")
+        return tuple(groups)
 
 
 @dataclass(frozen=True)
@@ -144,7 +175,7 @@ class Upcoming:
 _COLUMNS = (
     Delivery.id, Delivery.post_pk, Delivery.platform, Delivery.part, Delivery.state, Delivery.attempts,
     Delivery.due_at, Delivery.remote_url, Delivery.last_error, PostRecord.campaign, PostRecord.post_id,
-    PostRecord.timezone, PostRecord.summary, PostRecord.status, PostRecord.planned_at,
+    PostRecord.timezone, PostRecord.summary, PostRecord.status,
 )  # fmt: skip
 
 
@@ -168,8 +199,10 @@ def _window_rows(
 
 def _draft_rows(session: Session, start: datetime, end: datetime, campaign: str | None) -> Sequence[PostRecord]:
     """Drafts have no parts to send, only their planned time."""
-    query = select(PostRecord).where(
-        PostRecord.status == "draft", PostRecord.planned_at >= start, PostRecord.planned_at < end
+    query = (
+        select(PostRecord)
+        .where(PostRecord.status == "draft", PostRecord.planned_at >= start, PostRecord.planned_at < end)
+        .with_hint(PostRecord, "INDEXED BY ix_posts_planned", "sqlite")
     )
     if campaign:
         query = query.where(PostRecord.campaign == campaign)
@@ -208,35 +241,43 @@ def part_reasons(session: Session, parts: Iterable[tuple[int, str, int, str | No
 
 def awaiting_approval(session: Session, post_pks: Iterable[int]) -> set[int]:
     """The posts that need an approval they do not have yet, among `post_pks`: shown "awaiting approval"
-    instead of "scheduled". No campaign requires approval yet; the approval rule (scheduler.review_models)
-    answers here when it does."""
+    instead of "scheduled". No campaign requires approval yet; the approval rule answers here when it does."""
     return set()
+
+
+def _line(name: str, parts: list[Any], reasons: dict[int, str]) -> PlatformLine:
+    """One platform of a post, its parts folded in one pass: the most pressing part's state and reason, and the
+    link of the first part published."""
+    state, rank, reason, first_out, url = "", len(_RANK) + 1, None, None, None
+    for part in parts:
+        word = part_state(part.state, part.attempts)
+        placed = _RANK.get(word, len(_RANK))
+        if placed < rank or (placed == rank and reason is None):
+            state, rank, reason = word, placed, reasons.get(part.id) or (reason if placed == rank else None)
+        if part.state == State.PUBLISHED and part.remote_url and (first_out is None or part.part < first_out):
+            first_out, url = part.part, part.remote_url
+    return PlatformLine(name, state, web_address(url) if url else None, reason)
 
 
 def _items(
     session: Session, rows: Sequence[Any], drafts: Sequence[PostRecord], platform: str | None
 ) -> list[CalendarItem]:
-    by_post: dict[int, list[Any]] = defaultdict(list)
+    by_post: dict[int, dict[str, list[Any]]] = {}
     for row in rows:
-        by_post[row.post_pk].append(row)
+        by_post.setdefault(row.post_pk, {}).setdefault(row.platform, []).append(row)
     reasons = part_reasons(session, ((r.id, r.state, r.attempts, r.last_error) for r in rows))
     waiting = awaiting_approval(session, by_post)
     items = []
-    for pk, parts in by_post.items():
+    for pk, platforms in by_post.items():
+        lines = tuple(_line(name, platforms[name], reasons) for name in sorted(platforms, key=_platform_order))
+        if pk in waiting:  # nothing of it goes out until approved: no platform is simply "scheduled"
+            lines = tuple(replace(line, state=AWAITING) if line.state == "scheduled" else line for line in lines)
+        parts = [part for mine in platforms.values() for part in mine]
         head = parts[0]
-        lines = []
-        for name in sorted({p.platform for p in parts}, key=_platform_order):
-            mine = sorted((p for p in parts if p.platform == name), key=lambda p: p.part)
-            words = {p.id: part_state(p.state, p.attempts) for p in mine}
-            state = _pressing(words.values())
-            published = next((p for p in mine if p.state == State.PUBLISHED and p.remote_url), None)
-            reason = next((reasons[p.id] for p in mine if words[p.id] == state and p.id in reasons), None)
-            url = web_address(published.remote_url) if published is not None else None
-            lines.append(PlatformLine(name, state, url, reason))
         state = _post_state(head.status, [line.state for line in lines], pk in waiting)
-        at = min(p.due_at for p in parts)
+        at = min(part.due_at for part in parts)
         zone = head.timezone or DEFAULT_TIMEZONE
-        items.append(CalendarItem(head.campaign, head.post_id, at, zone, head.summary, state, tuple(lines),
+        items.append(CalendarItem(head.campaign, head.post_id, at, zone, head.summary, state, lines,
                                   clock_change_near(at, zone)))  # fmt: skip
     for record in drafts:
         if record.id in by_post:
@@ -256,7 +297,7 @@ def _post_state(record_status: str, words: Sequence[str], waiting: bool) -> str:
     if record_status == "draft" and "published" not in words:
         return "draft"
     state = _pressing(words) if words else "cancelled"
-    return "awaiting approval" if waiting and state == "scheduled" else state
+    return AWAITING if waiting and state == "scheduled" else state
 
 
 def read_window(

@@ -17,7 +17,7 @@ class ClockChange:
     """The one instant on a local day when the zone's offset from UTC changes."""
 
     zone: str
-    day: date  # the local day of the change
+    day: date  # the local day the clock reads once it has changed
     at: datetime  # the instant (UTC)
     before: timedelta  # offset from UTC just before
     after: timedelta  # and just after
@@ -30,13 +30,18 @@ class ClockChange:
         """ "Clocks go forward 1 hour on Sun 28 Mar 2027 at 01:00 GMT (it becomes 02:00 BST)." """
         zone = ZoneInfo(self.zone)
         just_before = (self.at - timedelta(microseconds=1)).astimezone(zone)
+        wall = just_before + timedelta(microseconds=1)  # what the clock would read had it not changed
         after = self.at.astimezone(zone)
-        before_text = (just_before + timedelta(microseconds=1)).strftime("%H:%M") + f" {just_before:%Z}"
         amount = _amount(abs(self.after - self.before))
         way = "forward" if self.forward else "back"
-        said = f"Clocks go {way} {amount} on {after:%a %d %b %Y} at {before_text} (it becomes {after:%H:%M %Z})"
+        at = f"{wall:%H:%M} {just_before:%Z}"
+        if wall.date() == after.date():
+            said = f"Clocks go {way} {amount} on {after:%a %d %b %Y} at {at} (it becomes {after:%H:%M %Z})"
+        else:  # a change at midnight: the clock reads another day once it has changed
+            said = (f"Clocks go {way} {amount} at {at} on the night of {just_before:%a %d %b %Y} "
+                    f"(it becomes {after:%H:%M %Z} on {after:%a %d %b})")  # fmt: skip
         if not self.forward:
-            said += f": the hour from {after:%H:%M} happens twice"
+            said += f": the clock reads {after:%H:%M} to {wall:%H:%M} twice"
         return said + "."
 
 
@@ -54,7 +59,8 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 @functools.lru_cache(maxsize=4096)
 def change_on(zone_name: str, day: date) -> ClockChange | None:
-    """The clock change on `day` in `zone_name`, if there is one (found to the second by halving the day)."""
+    """The clock change between the local midnights that begin and end `day` in `zone_name`, if there is one
+    (found to the second by halving the day)."""
     zone = ZoneInfo(zone_name)
     start, end = _local_midnight(day, zone), _local_midnight(day + timedelta(days=1), zone)
     before, after = start.astimezone(zone).utcoffset(), end.astimezone(zone).utcoffset()
@@ -67,18 +73,15 @@ def change_on(zone_name: str, day: date) -> ClockChange | None:
             low = middle
         else:
             high = middle
-    return ClockChange(zone_name, day, high.replace(microsecond=0), before, after)
+    at = high.replace(microsecond=0)
+    return ClockChange(zone_name, at.astimezone(zone).date(), at, before, after)
 
 
 def clock_change_near(instant: datetime, zone_name: str) -> ClockChange | None:
     """The clock change a post at `instant` should warn of: one on its local day, or within an hour of it."""
-    zone = ZoneInfo(zone_name)
-    local_day = instant.astimezone(zone).date()
-    same_day = change_on(zone_name, local_day)
-    if same_day is not None:
-        return same_day
-    for day in {(instant - NEAR).astimezone(zone).date(), (instant + NEAR).astimezone(zone).date()} - {local_day}:
+    local_day = instant.astimezone(ZoneInfo(zone_name)).date()
+    for day in (local_day, local_day - timedelta(days=1), local_day + timedelta(days=1)):
         change = change_on(zone_name, day)
-        if change is not None and abs(change.at - instant) <= NEAR:
+        if change is not None and (change.day == local_day or abs(change.at - instant) <= NEAR):
             return change
     return None

@@ -10,7 +10,7 @@ import json
 import mimetypes
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from scheduler.db import Store
 from scheduler.errors import NotFound
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.status import part_state
-from scheduler.views.calendar import STATES, awaiting_approval, part_reasons
+from scheduler.views.calendar import AWAITING, STATES, awaiting_approval, part_reasons
 from scheduler.views.clock_changes import ClockChange, clock_change_near
 from scheduler.views.text import (
     VISIBILITY_WORDS,
@@ -221,6 +221,11 @@ def _history(session: Session, record: PostRecord, deliveries: list[Delivery]) -
     return tuple(entries)
 
 
+def _awaiting(preview: PlatformPreview) -> PlatformPreview:
+    parts = tuple(replace(part, state=AWAITING) if part.state == "scheduled" else part for part in preview.parts)
+    return replace(preview, state=AWAITING if preview.state == "scheduled" else preview.state, parts=parts)
+
+
 def post_page(store: Store, campaign: str, post_id: str) -> PostPage:
     with store.transaction() as session:
         record = session.scalars(
@@ -235,6 +240,8 @@ def post_page(store: Store, campaign: str, post_id: str) -> PostPage:
         previews = _previews(deliveries, reasons)
         history = _history(session, record, deliveries)
         waiting = record.id in awaiting_approval(session, [record.id])
+    if waiting:  # nothing of it goes out until approved: no platform or part is simply "scheduled"
+        previews = tuple(_awaiting(preview) for preview in previews)
     words = [p.state for p in previews]
     if record.status == "draft" and "published" not in words:
         state = "draft"
@@ -242,7 +249,7 @@ def post_page(store: Store, campaign: str, post_id: str) -> PostPage:
         state = "cancelled"
     else:
         state = min(words, key=lambda w: STATES.index(w) if w in STATES else len(STATES))
-        state = "awaiting approval" if waiting and state == "scheduled" else state
+        state = AWAITING if waiting and state == "scheduled" else state
     zone = record.timezone or DEFAULT_TIMEZONE
     texts = [record.summary, *(v.rendered.text for p in previews for v in p.parts)]
     texts += [v.rendered.spoiler_text for p in previews for v in p.parts]
