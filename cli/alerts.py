@@ -27,10 +27,11 @@ def alerts() -> None:
 def test() -> None:
     """Send one test alert to each address in CAMPAIGN_ALERT_URLS, and say which took it (exits 1 if any did not).
 
+    Set the addresses in .env (CAMPAIGN_ALERT_URLS="ntfy://ntfy.sh/our-alerts mailtos://..."), then test them.
+
     \b
     Examples:
       campaign alerts test
-      CAMPAIGN_ALERT_URLS="ntfy://ntfy.sh/our-alerts" campaign alerts test
     """
     results = api().alerts_test()
     for result in results:
@@ -47,12 +48,12 @@ def test() -> None:
 def health(as_json: bool) -> None:
     """Say in one line whether the scheduler is running: it is when it checked the schedule within the last minute.
     Exits 0 when it is, 1 when it is not, so cron, systemd or a container's health check can raise the alarm when
-    nothing else is alive to.
+    nothing else is alive to (in cron: campaign health || mail -s "scheduler down" comms@example.org).
 
     \b
     Examples:
       campaign health
-      campaign health || mail -s "campaign scheduler down" comms@example.org < /dev/null
+      campaign health --json
     """
     answer = api().health()
     if as_json:
