@@ -135,6 +135,10 @@ class AlertsApi(ApiBase):
             except AdapterError as error:
                 checks.append(LoginCheck(platform, "unreachable", w.redact(str(error)), standing.get(platform)))
                 continue
+            except Exception as error:  # an SDK's own surprise: the check must never stop `campaign run` starting
+                problem = w.redact(f"unexpected {type(error).__name__}: {error}")
+                checks.append(LoginCheck(platform, "unreachable", problem, standing.get(platform)))
+                continue
             checks.append(LoginCheck(platform, "ok", f"as {info.handle}", standing.get(platform)))
         return checks
 
