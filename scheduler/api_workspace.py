@@ -198,9 +198,11 @@ class WorkspaceReads(ApiBase):
         roots = [folder] if folder.is_dir() else []
         now = self.wiring.clock.now()
         checked = check_calendars(files, now=now, campaigns_roots=roots, secrets=settings.secrets()) if files else None
+        results = checked.results if checked else []
+        names = {str(result.path): _shown(result.path, folder) for result in results}
         shown = []
-        for result in checked.results if checked else []:
-            name = _shown(result.path, folder)
+        for result in results:
+            name = names[str(result.path)]
             try:
                 modified = datetime.fromtimestamp(result.path.stat().st_mtime, UTC)
             except OSError:
@@ -212,7 +214,7 @@ class WorkspaceReads(ApiBase):
                     campaign=result.campaign.slug if result.campaign else None,
                     posts=len(result.calendar.posts) if result.calendar else 0,
                     modified_at=modified,
-                    problems=tuple(_problem(p, str(result.path), name, folder) for p in result.problems),
+                    problems=tuple(_problem(p, names, folder) for p in result.problems),
                 )
             )
         answer = WorkspaceCalendars(folder, now, fingerprint, tuple(shown))
@@ -258,10 +260,14 @@ def _shown(path: Path, campaigns_dir: Path) -> str:
         return str(path)
 
 
-def _problem(problem: Problem, checked: str, shown: str, campaigns_dir: Path) -> ShownProblem:
-    named = shown if problem.file == checked else _shown(Path(problem.file), campaigns_dir)
+def _problem(problem: Problem, names: dict[str, str], campaigns_dir: Path) -> ShownProblem:
+    """The problem with every file named as from the workspace folder, in its place and in its words."""
+    named = names.get(problem.file) or _shown(Path(problem.file), campaigns_dir)
+    message, fix = problem.message, problem.fix
+    for checked, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        message, fix = message.replace(checked, name), fix.replace(checked, name)
     where = replace(problem, file=named).where
-    return ShownProblem(where, problem.post_id, problem.severity, problem.code, problem.message, problem.fix)
+    return ShownProblem(where, problem.post_id, problem.severity, problem.code, message, fix)
 
 
 def _pause(wiring: Wiring) -> PauseView | None:

@@ -320,7 +320,8 @@ def claim_post_now(
     claims = claim_now(store, [first_unpublished.id], now, policy, actor=actor)
     if claims:
         return claims, []
-    state = current[first_unpublished.id][0]
+    with store.transaction() as session:  # why not, as it stands now: someone may have cancelled it meanwhile
+        state = session.scalar(select(Delivery.state).where(Delivery.id == first_unpublished.id)) or State.SCHEDULED
     why: str = {
         State.CLAIMED: "the scheduler has just picked it up and is posting it: see `campaign status`",
         State.PUBLISHING: "it is being published right now: see `campaign status`",

@@ -77,3 +77,12 @@ def test_ci_runs_exactly_readmes_test_command() -> None:
     commands = [line.strip() for line in quick_start.splitlines() if line.startswith("    ")]
     assert commands == ["./scripts/run", "./scripts/test"]
     assert "exec ./scripts/test" in (ROOT / ".ci/run").read_text()
+
+
+def test_docker_compose_serves_the_web_workspace_on_this_machine_only_behind_the_same_settings() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    web, worker = compose["services"]["web"], compose["services"]["worker"]
+    assert web["entrypoint"][:4] == ["campaign", "serve", "--host", "0.0.0.0"]
+    assert all(port.startswith("127.0.0.1:") for port in web["ports"]) and web["ports"]
+    for key in ("image", "env_file", "environment", "volumes", "depends_on"):
+        assert web[key] == worker[key], key  # the same image, settings, database and data folder as the workers

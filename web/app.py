@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from scheduler.api import Api, Role, local_time, platform_name
 from web.calendar_filters import FILTERS
+from web.links import http_url
 from web.security import CSRF_FIELD, SecurityHeaders, Visitor, csrf_ok, sign_in, sign_out, visitor
 
 HERE = Path(__file__).parent
@@ -36,6 +37,7 @@ def _templates() -> Environment:
     )
     environment.filters["local"] = local_time
     environment.filters["platform_name"] = platform_name
+    environment.filters["http_url"] = http_url
     environment.filters.update(FILTERS)  # escaped calendar text, times of day
     return environment
 
@@ -44,6 +46,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     """A page: the template with who is signed in, their CSRF token and the API's banner facts."""
     who: Visitor | None = request.state.visitor if hasattr(request.state, "visitor") else None
     environment: Environment = request.app.state.templates
+    if who is not None and "scheduler_banner" not in context:  # every page says whether anything is posting
+        context["scheduler_banner"] = request.app.state.api.banner()
     body = environment.get_template(template).render(
         request=request, visitor=who, csrf_field=CSRF_FIELD, csrf=who.csrf if who else "", **context
     )
@@ -112,14 +116,19 @@ async def logout(request: Request) -> Response:
 
 
 def create_app(api: Api, *, secret_key: str, secure_cookies: bool = False) -> Starlette:
-    # The calendar and the post pages (they use render and requires from here, so they are imported once this
-    # module is).
-    from web import calendar, posts
+    # The operator's pages, the calendar and the post pages (they use render and requires from here, so they are
+    # imported once this module is).
+    from web import audit, calendar, calendars, live, operate, posts, reports
 
     routes = [
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        *operate.ROUTES,
+        *live.ROUTES,
+        *calendars.ROUTES,
+        *reports.ROUTES,
+        *audit.ROUTES,
         # The calendar (the home page: what goes out next; week; month) and the post page with its previews.
         *calendar.ROUTES,
         *posts.ROUTES,
