@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -108,18 +109,33 @@ def _check_logins(app: Api) -> None:
 @click.option(
     "--start", default=None, help="Virtual start: 'now', or an ISO date-time (default: just before the first post)."
 )
+@click.option(
+    "--real-gaps",
+    is_flag=True,
+    help="Play the quiet gaps between posts at SPEED too (by default each lasts at most a second: the clock then "
+    "jumps to the next post).",
+)
 @click.option("--max-seconds", type=float, default=None, help="Stop after this many real seconds.")
-def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_seconds: float | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON document at the end instead of lines as it plays.")
+def rehearse(
+    paths: tuple[Path, ...], speed: float, start: str | None, real_gaps: bool, max_seconds: float | None, as_json: bool
+) -> None:
     """Play calendars against a clock running SPEED times fast, into a rehearsal outbox.
 
-    Uses the real dispatch policy and publish path on a separate rehearsal database, so the real schedule
-    is untouched and nothing reaches any platform. Prints each post's planned and actual time.
+    Uses the real dispatch policy and publish path on a separate rehearsal database, so the real schedule is
+    untouched and nothing reaches any platform. First says what it will play (the campaigns, from the first post
+    to the last, in each campaign's zone) and how long that will take; then each post's planned and actual
+    time; then what went out, what did not, and the largest lag. Quiet gaps are skipped unless --real-gaps.
 
     \b
     Examples:
-      campaign rehearse campaigns/sasvaw-week/calendars/week-2027.yaml --speed 5000
+      campaign rehearse campaigns/sasvaw-week/calendars/ --speed 5000
+      campaign rehearse campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --real-gaps --speed 100000
       campaign rehearse campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --start 2027-02-01T09:00 --max-seconds 60
+      campaign rehearse campaigns/sasvaw-week/calendars/ --json
     """
+    if speed <= 0:
+        raise click.BadParameter("must be more than 0, such as 1000.", param_hint="--speed")
     app = api()
     if start is None:
         virtual_start = None
@@ -133,21 +149,92 @@ def rehearse(paths: tuple[Path, ...], speed: float, start: str | None, max_secon
         if virtual_start.tzinfo is None:
             virtual_start = virtual_start.replace(tzinfo=ZoneInfo(app.settings.timezone))
 
+    def plan(header: Any) -> None:
+        if not as_json:
+            _show_plan(header)
+
     def show(item: Any) -> None:
-        lag = item.lag.total_seconds()
+        if as_json:
+            return
+        what = f"{item.platform:<9}{item.campaign}/{item.post_id}" + (f" part {item.part}" if item.part else "")
+        if item.actual is None:
+            click.secho(f"{local(item.planned, item.timezone)} planned, not posted ({item.result})  {what}", fg="red")
+            return
         out = item.actual.astimezone(ZoneInfo(item.timezone))
         click.echo(
-            f"{local(item.planned, item.timezone)} planned, out {out:%H:%M:%S} "
-            f"({lag:+.3f} s)  {item.platform:<9}{item.campaign}/{item.post_id}"
-            + (f" part {item.part}" if item.part else "")
-            + ("" if item.result == "published" else f"  [{item.result}]")
+            f"{local(item.planned, item.timezone)} planned, out {out:%H:%M:%S %Z} ({item.lag.total_seconds():+.3f} s)"
+            f"  {what}" + ("" if item.result == "published" else f"  [{item.result}]")
         )
 
-    result = app.rehearse(paths, speed=speed, start=virtual_start, on_delivery=show, max_real_seconds=max_seconds)
-    published = sum(1 for d in result.delivered if d.result == "published")
-    click.echo(
-        f"Rehearsal done: {published} published, {result.missed} missed, {result.failed} failed. "
-        f"Outbox: {result.outbox}"
-    )
+    result = app.rehearse(
+        paths, speed=speed, start=virtual_start, real_gaps=real_gaps, on_plan=plan, on_delivery=show,
+        max_real_seconds=max_seconds,
+    )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _show_summary(result)
     if result.missed or result.failed:
         sys.exit(1)
+
+
+def _show_plan(plan: Any) -> None:
+    """The rehearsal's header: what will be played, how fast, and how long it will take."""
+    for window in plan.campaigns:
+        click.secho(
+            f"Rehearsing {window.campaign}: {_count(window.posts, 'post')} ({_count(window.parts, 'part')}), from "
+            f"{local(window.first, window.timezone)} to {local(window.last, window.timezone)} ({window.timezone}).",
+            bold=True,
+        )
+    if not plan.campaigns:
+        click.echo("Nothing to rehearse: no post of these calendars is still to come.")
+    speed = f"{plan.speed:g} times real time"
+    if plan.skip_gaps:
+        click.echo(
+            f"Speed: {speed}. Quiet gaps are skipped: each wait for the next post lasts at most "
+            f"{_count(plan.pause, 'second')}, then the clock jumps to it (--real-gaps plays them at this speed: "
+            f"{_duration(plan.estimate_real_gaps)})."
+        )
+    else:
+        click.echo(f"Speed: {speed}. Quiet gaps are played at this speed (--real-gaps).")
+    limit = "" if plan.max_real_seconds is None else f", stopping after {_duration(plan.max_real_seconds)}"
+    click.echo(f"Estimated real time: {_duration(plan.estimate)}{limit}. Nothing reaches any platform.\n")
+
+
+def _show_summary(result: Any) -> None:
+    colour = "red" if result.missed or result.failed else "green"
+    click.secho(
+        f"\nRehearsal done: {result.published} published, {result.missed} missed, {result.failed} failed.",
+        fg=colour,
+        bold=True,
+    )
+    worst = result.largest_lag
+    if worst is not None:
+        part = f", part {worst.part}" if worst.part else ""
+        click.echo(
+            f"Largest lag: {worst.lag.total_seconds():+.3f} s ({worst.campaign}/{worst.post_id} on "
+            f"{platform_name(worst.platform)}{part})."
+        )
+    estimate = f" (estimated {_duration(result.plan.estimate)})" if result.plan else ""
+    click.echo(f"Took {_duration(result.real_seconds)}{estimate}.")
+    if result.not_played:
+        click.secho(f"Stopped by --max-seconds: {_count(result.not_played, 'part')} not played.", fg="yellow")
+    click.echo(f"See what would have been sent: campaign outbox --path {result.outbox} --tail 0")
+    click.echo(f"Outbox: {result.outbox}")
+
+
+def _count(number: float, word: str) -> str:
+    return f"{number:g} {word}" + ("" if number == 1 else "s")
+
+
+def _duration(seconds: float) -> str:
+    """Real time as people say it: "about 40 seconds", "about 2 hours 14 minutes"."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {_count(round(seconds), 'second')}"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {_count(minutes, 'minute')}"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {_count(hours, 'hour')}" + (f" {_count(minutes, 'minute')}" if minutes else "")

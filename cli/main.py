@@ -10,6 +10,7 @@ from cli.accounts import accounts, outbox
 from cli.alerts import alerts, health
 from cli.calendar import calendar
 from cli.common import CampaignGroup
+from cli.demo import demo
 from cli.engine import rehearse, run
 from cli.holds import hold, holds, release
 from cli.operate import cancel, pause, post_now, restore, resume, retry
@@ -44,7 +45,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
-                run, rehearse, report, collect, users, serve):  # fmt: skip
+                run, rehearse, report, collect, users, serve, demo):  # fmt: skip
     main.add_command(command)
 for command in (hold, holds, release, alerts, health):  # safeguarding holds, alerts and health
     main.add_command(command)

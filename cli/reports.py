@@ -56,7 +56,7 @@ def weekly(
     include_handles: bool,
     as_json: bool,
 ) -> None:
-    """Write the weekly report: deliveries on time, late, missed and failed; our posts' engagement and its
+    """Write the weekly report: posts on time, late, missed and failed; our posts' engagement and its
     growth; top posts; mentions per day per platform; new and returning accounts; change on the week before.
 
     Private by default: other people's accounts appear only as counts.
@@ -140,7 +140,9 @@ def collect(
     as_json: bool,
 ) -> None:
     """Collect now: hashtag mentions (Bluesky search, Mastodon hashtag timelines of the watched instances) and
-    engagement snapshots of our published posts, with progress. A platform without credentials is skipped.
+    engagement snapshots of our published posts, with progress. Without a Mastodon account, the public hashtag
+    timelines of the instances campaign.yaml lists (mastodon_instances) are still read; a platform without
+    credentials is otherwise skipped.
 
     \b
     Examples:
@@ -153,7 +155,7 @@ def collect(
     app = api()
     since_at = _parse_since(since, app.settings.timezone)
     chosen = list(platforms or PLATFORMS)
-    for notice in app.collection_notices(chosen):
+    for notice in app.collection_notices(chosen, campaign=campaign):
         click.secho(notice, fg="yellow", err=True)
     columns = (
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

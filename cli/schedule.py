@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from cli.common import CampaignCommand, acted_on, actor, api, dry_run_notice, local
-from scheduler.api import Heartbeat, PostStatus, ScheduleOutcome, StatusReport
+from scheduler.api import DEMO_LABEL, Heartbeat, PostStatus, ScheduleOutcome, StatusReport
 
 COUNT_WORDS = {"kept_cancelled": "kept cancelled"}
 DRY_RUN = " (dry run: in the outbox, not posted)"
@@ -186,6 +186,9 @@ SECTIONS = (
 
 
 def _show_status(report: StatusReport, *, parts: bool) -> None:
+    if report.demo:
+        click.secho(f"{DEMO_LABEL} (made by `campaign demo`: no post here reached any platform)", fg="magenta",
+                    bold=True)  # fmt: skip
     _scheduler_line(report.scheduler, report.timezone)
     if report.pause is not None:
         pause = report.pause

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import make_url
 
@@ -21,6 +21,7 @@ from platforms.outbox import read_outbox
 from scheduler import dispatch, heartbeat
 from scheduler.api_alerts import AlertsApi, Delivered, Health, HoldView, LoginCheck, Placed, Released, ReleasePreview
 from scheduler.api_collect import AccountCheck, CollectingApi, ReportsApi
+from scheduler.api_demo import DEMO_LABEL, DemoApi  # rehearsals and the demo workspace
 from scheduler.api_people import PeopleApi
 from scheduler.api_views import ViewsApi  # the web workspace's calendar and post pages
 from scheduler.api_workspace import (
@@ -66,12 +67,10 @@ from scheduler.users import Person, Role, new_password
 from scheduler.wiring import Wiring
 from scheduler.workspace import write_workspace
 
-if TYPE_CHECKING:
-    from scheduler.rehearse import Rehearsal, RehearsedDelivery
-
 __all__ = [
     "CALENDAR_SUFFIXES",
     "CREDENTIAL_SETTINGS",
+    "DEMO_LABEL",
     "PLATFORMS",
     "AccountCheck",
     "Api",
@@ -129,7 +128,7 @@ __all__ = [
 ]
 
 
-class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, AlertsApi):
+class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoApi, AlertsApi):
     """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`). Its
     methods come in families: this module (calendars, the schedule, operating, the engine) and the mixins it
     inherits (scheduler/api_collect.py: accounts, collection and reports; scheduler/api_people.py: people)."""
@@ -197,6 +196,7 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, Alerts
         latest = latest_report(self.settings.reports_dir, campaign)
         report.latest_report = str(latest) if latest else None
         report.dry_run_platforms = self.settings.dry_run_platforms()
+        report.demo = self.is_demo()
         return report
 
     def heartbeat(self) -> Heartbeat:
@@ -304,27 +304,6 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, Alerts
 
     def inline_executor(self, *, worker: str) -> InlineExecutor:
         return InlineExecutor(self.clock, lambda delivery_id, ex: self.publish(delivery_id, ex, worker=worker))
-
-    def rehearse(
-        self,
-        paths: Sequence[Path],
-        *,
-        speed: float,
-        start: datetime | None = None,
-        on_delivery: Callable[[RehearsedDelivery], None] = lambda _d: None,
-        max_real_seconds: float | None = None,
-    ) -> Rehearsal:
-        """Play calendars on a fast clock through this application's own engine, on a rehearsal store and
-        outbox of its own (under the data folder): the real schedule is untouched, nothing is posted."""
-        from scheduler.rehearse import rehearse  # it drives an Api of its own, built on a rehearsal store
-
-        if (unplaced := self.settings.unplaced()) is not None:  # nothing said where the data folder is
-            raise unplaced
-        directory = self.settings.data_dir / "rehearsals" / self.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
-        return rehearse(
-            paths, speed=speed, start=start, settings=self.settings, directory=directory, on_delivery=on_delivery,
-            max_real_seconds=max_real_seconds,
-        )  # fmt: skip
 
 
 def pause_and_drain(

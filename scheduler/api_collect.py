@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from content_calendar.campaign import load_campaign
 from content_calendar.model import PLATFORMS, CalendarError
@@ -24,8 +25,10 @@ from scheduler.collecting import (
     engagement_campaigns,
 )
 from scheduler.collection import campaigns_in_store
+from scheduler.demo_flag import is_demo
 from scheduler.errors import Refused
 from scheduler.status import latest_report
+from scheduler.wiring import public_instances
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,17 @@ class CollectingApi(ApiBase):
         return checks
 
     def mention_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
-        """(campaign, platform) of every mention collector: each campaign folder that can be read."""
+        """(campaign, platform) of every mention collector: each campaign folder that can be read (none in a demo
+        workspace: its mentions are made up)."""
+        if is_demo(self.wiring.store):
+            return []
         chosen = [platform] if platform else list(PLATFORMS)
         return [(item.slug, name) for item in campaigns_to_collect(self.settings.campaigns_dir, campaign)
                 for name in chosen]  # fmt: skip
 
     def engagement_collectors(self, campaign: str | None = None, platform: str | None = None) -> list[tuple[str, str]]:
+        if is_demo(self.wiring.store):
+            return []
         chosen = [platform] if platform else list(PLATFORMS)
         return [(slug, name) for slug in engagement_campaigns(self.wiring.store, campaign) for name in chosen]
 
@@ -129,6 +137,11 @@ class CollectingApi(ApiBase):
     ) -> list[CollectorOutcome]:
         """Every collector now (the `collect` command): mentions of each campaign folder, then engagement of our
         published posts, on each platform asked for. `on_step(description, done, total)` follows along."""
+        if is_demo(self.wiring.store):
+            raise Refused(
+                "This is a demo workspace (made-up data), so nothing is collected here: real mentions would mix "
+                "with the made-up ones. Collect in your own workspace."
+            )
         jobs: list[tuple[str, str, str]] = []
         if mentions:
             try:
@@ -153,11 +166,29 @@ class CollectingApi(ApiBase):
             on_step("done", len(jobs), len(jobs))
         return outcomes
 
-    def collection_notices(self, platforms: Sequence[str] = PLATFORMS) -> list[str]:
-        """What collection cannot read for lack of credentials, in words."""
-        return [
-            f"{NO_CREDENTIALS[p]}: its collectors are skipped." for p in platforms if not self.settings.configured(p)
-        ]
+    def collection_notices(self, platforms: Sequence[str] = PLATFORMS, campaign: str | None = None) -> list[str]:
+        """What collection cannot read for lack of credentials, and what it reads without an account, in words."""
+        if is_demo(self.wiring.store):
+            return []  # collecting refuses, saying why
+        notices = []
+        for platform in (p for p in platforms if not self.settings.configured(p)):
+            listed = self._listed_instances(campaign) if platform == "mastodon" else []
+            if listed:
+                notices.append(
+                    f"{NO_CREDENTIALS[platform]}: read without an account: the public hashtag timelines of "
+                    f"{', '.join(listed)} (mastodon_instances in campaign.yaml); our own posts' engagement there is "
+                    "skipped."
+                )
+            else:
+                notices.append(f"{NO_CREDENTIALS[platform]}: its collectors are skipped.")
+        return notices
+
+    def _listed_instances(self, campaign: str | None) -> list[str]:
+        try:
+            folders = campaigns_to_collect(self.settings.campaigns_dir, campaign)
+        except CalendarError:
+            return []  # collecting refuses it, saying why
+        return list(dict.fromkeys(urlsplit(u).netloc or u for c in folders for u in public_instances(c)))
 
 
 class ReportsApi(ApiBase):

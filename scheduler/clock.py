@@ -39,10 +39,12 @@ class FixedClock:
 @dataclass
 class FastForwardClock:
     """Rehearsal time: it runs at real speed while work is being done and fast-forwards through the quiet
-    gaps (waiting `gap / speed` real seconds), so the lag it shows is the lag a real run would have."""
+    gaps (waiting `gap / speed` real seconds, or at most `max_pause` when given: the rest is jumped), so the lag
+    it shows is the lag a real run would have."""
 
     current: datetime
     speed: float
+    max_pause: float | None = None
     _anchor: float = field(default_factory=time.monotonic)
 
     def now(self) -> datetime:
@@ -52,6 +54,7 @@ class FastForwardClock:
         gap = (instant - self.now()).total_seconds()
         if gap <= 0:
             return
-        time.sleep(gap / self.speed)
+        pause = gap / self.speed
+        time.sleep(pause if self.max_pause is None else min(pause, self.max_pause))
         self.current = instant
         self._anchor = time.monotonic()

@@ -178,6 +178,7 @@ class StatusReport:
     failing_collectors: list[CollectorView] = field(default_factory=list)
     dry_run_platforms: list[str] = field(default_factory=list)
     latest_report: str | None = None
+    demo: bool = False  # a demo workspace (`campaign demo`): its data is made up
     holds: list[HoldView] = field(default_factory=list)  # the safeguarding holds standing now: who, why, since when
 
     def posts_in(self, *states: str) -> list[PostStatus]:
@@ -196,6 +197,7 @@ class StatusReport:
             "posts": [p.to_json() for p in self.posts],
             "latest_report": self.latest_report,
             "dry_run_platforms": self.dry_run_platforms,
+            "demo": self.demo,
             "holds": [h.to_json() for h in self.holds],
             "failing_collectors": [c.to_json() for c in self.failing_collectors],
             **{name: [v.to_json() for v in getattr(self, name)] for name in SECTIONS},

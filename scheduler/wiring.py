@@ -4,6 +4,7 @@ they all post through the same adapters and redact the same secrets."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -27,9 +28,19 @@ from scheduler.settings import Settings
 
 if TYPE_CHECKING:  # imported when first built: the SDKs are slow to import and a calendar check needs neither
     from platforms.bluesky import BlueskyAdapter
-    from platforms.mastodon import MastodonAdapter
+    from platforms.mastodon import MastodonAdapter, MastodonReader
 
 log = logging.getLogger("campaign.wiring")
+
+
+def public_instances(campaign: Campaign) -> list[str]:
+    """The Mastodon instances a campaign lists (campaign.yaml `mastodon_instances`): read without an account
+    when there is none."""
+    return list(dict.fromkeys(u.strip().rstrip("/") for u in campaign.mastodon_instances if u.strip()))
+
+
+def _tags(campaign: Campaign) -> tuple[str, ...]:
+    return (*campaign.hashtags, *campaign.hashtag_variants)
 
 
 def policy_from(settings: Settings) -> DispatchPolicy:
@@ -44,7 +55,8 @@ def policy_from(settings: Settings) -> DispatchPolicy:
 
 class Adapters:
     """Every platform adapter the application uses, built once per process from settings: the real one where
-    the platform has credentials, else the dry-run outbox for posting (and nothing to read from).
+    the platform has credentials, else the dry-run outbox for posting (and nothing to read from, but the public
+    hashtag timelines of the Mastodon instances a campaign lists).
 
     It is what publishing is typed by (`adapters(campaign, platform)` -> PlatformAdapter) and what the
     collectors are typed by (`scheduler.collecting.AdapterProvider`)."""
@@ -61,6 +73,7 @@ class Adapters:
         self._lock = threading.Lock()
         self._real: dict[str, BlueskyAdapter | MastodonAdapter] = {}
         self._outbox: dict[str, OutboxAdapter] = {}
+        self._public: MastodonReader | None = None
 
     def _build(self, platform: str) -> BlueskyAdapter | MastodonAdapter:
         settings, options = self.settings, self._options.get(platform, {})
@@ -105,8 +118,15 @@ class Adapters:
     # --- the read side, as the collectors ask for it ------------------------------------------------------
 
     def mention_sources(self, campaign: Campaign, platform: str) -> list[MentionSource]:
+        if platform == "mastodon" and not self.settings.mastodon_configured:
+            # No account: the instances campaign.yaml lists show their hashtag timelines to anyone, so they are
+            # still read (our own instance is unknown, and our posts' engagement needs the account).
+            listed = public_instances(campaign)
+            if not listed:
+                raise NotConfigured(f"{NO_CREDENTIALS['mastodon']} and campaign.yaml lists no mastodon_instances")
+            return self._mastodon_sources(self.public_reader(), listed, tuple(search_tags(_tags(campaign))))
         adapter = self.real(platform)
-        tags = (*campaign.hashtags, *campaign.hashtag_variants)
+        tags = _tags(campaign)
         if platform == "bluesky":
             # Every spelling, not one per case-folded tag: a case-sensitive search backend (the reference app
             # view) then still finds each; the store keeps each post once whichever search found it.
@@ -120,13 +140,29 @@ class Adapters:
         # Mastodon: our own instance and each watched one, separately, so one instance failing (or rate
         # limiting us) holds up only its own collector.
         mastodon = cast("MastodonAdapter", adapter)
-        instances = dict.fromkeys(u.rstrip("/") for u in (mastodon.api_base_url, *campaign.mastodon_instances))
-        folded = tuple(search_tags(tags))
+        instances = list(dict.fromkeys(u.rstrip("/") for u in (mastodon.api_base_url, *campaign.mastodon_instances)))
+        return self._mastodon_sources(mastodon, instances, tuple(search_tags(tags)))
+
+    def public_reader(self) -> MastodonReader:
+        """The reader of other instances' public timelines, without an account (built once)."""
+        with self._lock:
+            if self._public is None:
+                from platforms.mastodon import MastodonReader
+
+                accepted = inspect.signature(MastodonReader).parameters
+                options = {k: v for k, v in self._options["mastodon"].items() if k in accepted}
+                self._public = MastodonReader(**options)
+            return self._public
+
+    @staticmethod
+    def _mastodon_sources(
+        reader: MastodonAdapter | MastodonReader, instances: Sequence[str], tags: tuple[str, ...]
+    ) -> list[MentionSource]:
         sources = []
         for instance in instances:
             # One budget per instance for this run: it bounds the run's requests there, and keeps our token's
             # last requests for posting when our instance must be read with it (see MastodonAdapter).
-            budget = mastodon.read_budget()
+            budget = reader.read_budget()
 
             def read_instance(
                 tags: Sequence[str],
@@ -136,11 +172,9 @@ class Adapters:
                 instance: str = instance,
                 budget: Any = budget,
             ) -> Any:
-                return mastodon.search_mentions_on([instance], tags, since=since, cursor=cursor, budget=budget)
+                return reader.search_mentions_on([instance], tags, since=since, cursor=cursor, budget=budget)
 
-            sources.append(
-                MentionSource("mastodon", instance, "position", read_instance, folded, mastodon.rewind_cursor)
-            )
+            sources.append(MentionSource("mastodon", instance, "position", read_instance, tags, reader.rewind_cursor))
         return sources
 
     def engagement_reader(self, platform: str) -> EngagementReader:

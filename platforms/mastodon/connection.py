@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from mastodon import Mastodon
 from mastodon.errors import MastodonError, MastodonNotFoundError, MastodonUnauthorizedError
 
-from platforms.base import AccountInfo
+from platforms.base import AccountInfo, CredentialsError
 from platforms.mastodon.entities import value_of
 from platforms.mastodon.errors import FIX_TOKEN, REQUIRED_SCOPES, raise_platform_error
 from platforms.mastodon.instance import PLATFORM, InstanceLimits, host_of, parse_version
@@ -68,6 +68,8 @@ class Connection:
 
     def client(self) -> Mastodon:
         """This thread's authenticated client for our own instance."""
+        if not self._token:
+            raise CredentialsError(f"Mastodon is not configured: set MASTODON_API_BASE_URL. {FIX_TOKEN}")
         limits = self.limits()
         client = getattr(self._local, "client", None)
         if client is None or getattr(self._local, "version", None) != limits.version:
@@ -84,10 +86,18 @@ class Connection:
         return clients[base_url]
 
     def fail(
-        self, error: MastodonError, *, doing: str, client: Mastodon | None = None, wrote: bool = False
+        self,
+        error: MastodonError,
+        *,
+        doing: str,
+        client: Mastodon | None = None,
+        wrote: bool = False,
+        host: str = "",
     ) -> NoReturn:
-        """Raise `error` as the dispatcher's error (see raise_platform_error)."""
-        raise_platform_error(error, host=self.account, doing=doing, redact=self.redact, client=client, wrote=wrote)
+        """Raise `error` as the dispatcher's error (see raise_platform_error), naming `host` (default: ours)."""
+        raise_platform_error(
+            error, host=host or self.account, doing=doing, redact=self.redact, client=client, wrote=wrote
+        )
 
     def limits(self, *, refresh: bool = False) -> InstanceLimits:
         """The instance's limits from /api/v2/instance, cached for `limits_ttl` seconds."""

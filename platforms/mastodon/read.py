@@ -110,7 +110,8 @@ class MentionReader:
     ) -> MentionPage:
         """Hashtag timelines of our own instance and the watched ones. The cursor is a position, not a page
         token: it is returned after every call (even an empty one) and should be stored and passed back."""
-        instances = [self.api_base_url, *[u for u in self.watched_instances if u != self.api_base_url]]
+        own = [self.api_base_url] if self.api_base_url else []  # none for a reader without an account
+        instances = [*own, *[u for u in self.watched_instances if u != self.api_base_url]]
         return self.search_mentions_on(instances, tags, since=since, cursor=cursor, budget=budget)
 
     def read_budget(self) -> ReadBudget:
@@ -195,7 +196,9 @@ class MentionReader:
                     return list(client.timeline_hashtag(tag, limit=TIMELINE_PAGE_SIZE, **paging) or [])
                 except MastodonError as error:
                     if authenticated or not needs_an_account(error):
-                        connection.fail(error, doing=f"reading #{tag} on {host_of(base_url)}", client=client)
+                        connection.fail(
+                            error, doing=f"reading #{tag} on {host_of(base_url)}", client=client, host=host_of(base_url)
+                        )
                     if not own:
                         _, reason = api_error_parts(error) if isinstance(error, MastodonAPIError) else (None, "")
                         raise PermanentError(
@@ -266,7 +269,8 @@ class MentionReader:
         instance has GET /api/v1/statuses?id[]= (4.3+), else one by one, within the budget. A parent the instance
         does not show (private, deleted) resolves to None. False when the budget ran out first."""
         pending = list(dict.fromkeys(ids))
-        doing = f"reading replies' parents on {host_of(base_url)}"
+        host = host_of(base_url)
+        doing = f"reading replies' parents on {host}"
         while pending and base_url not in self._no_batch_statuses:
             chunk = pending[:STATUSES_BATCH]
             if not budget.spend(client, authenticated=authenticated):
@@ -277,7 +281,7 @@ class MentionReader:
                 self._no_batch_statuses.add(base_url)  # before Mastodon 4.3: one by one below
                 break
             except MastodonRatelimitError as error:
-                self._connection.fail(error, doing=doing, client=client)
+                self._connection.fail(error, doing=doing, client=client, host=host)
             except MastodonError:
                 found = {}  # refused: these parents stay unknown, as they would one by one
             for parent in chunk:
@@ -289,7 +293,7 @@ class MentionReader:
             try:
                 budget.parents[(base_url, parent)] = str(value_of(client.status(parent), "uri") or "") or None
             except MastodonRatelimitError as error:
-                self._connection.fail(error, doing=doing, client=client)
+                self._connection.fail(error, doing=doing, client=client, host=host)
             except MastodonError:
                 budget.parents[(base_url, parent)] = None  # private, deleted or not visible to us
         return True

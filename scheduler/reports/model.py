@@ -237,6 +237,7 @@ class WeeklyReport:
     named_accounts: list[NamedAccount]
     examples: list[Example]
     changes: list[Change] = field(default_factory=list)
+    demo: bool = False  # made from a demo workspace's store (`campaign demo`): every figure is made up
 
     @property
     def deliveries(self) -> DeliveryFigures:

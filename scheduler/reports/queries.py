@@ -20,6 +20,7 @@ from content_calendar.model import DEFAULT_TIMEZONE, PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import account_names
 from scheduler.collection_models import EngagementSnapshot, MentionAuthor, MentionAuthorWeek, MentionRecord
 from scheduler.db import Store
+from scheduler.demo_flag import is_demo
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.reports.model import (
     Change,
@@ -386,6 +387,7 @@ def build_weekly_report(
         top_posts=_top_posts(posts),
         named_accounts=_named_accounts(store, campaign, start, end, allowed, include_handles),
         examples=_examples(store, campaign, start, end, allowed, zone),
+        demo=is_demo(store),
     )
     report.changes = _changes(figures, previous)
     return report
@@ -393,7 +395,7 @@ def build_weekly_report(
 
 def _changes(this: WeekFigures, before: WeekFigures) -> list[Change]:
     pairs = [
-        ("Deliveries planned", this.deliveries.planned, before.deliveries.planned),
+        ("Posts planned", this.deliveries.planned, before.deliveries.planned),
         ("Published on time", this.deliveries.on_time, before.deliveries.on_time),
         ("Published late", this.deliveries.late, before.deliveries.late),
         ("Missed", this.deliveries.missed, before.deliveries.missed),

@@ -28,6 +28,7 @@ COMMANDS = (
     "campaign collect --json",
     "campaign report weekly --json",
     "campaign outbox --json",
+    "campaign rehearse --json",
 )
 # Maps from a name (a state, an action, a platform) to a value: their keys are whatever occurs.
 MAPS = {"counts", "post_counts", "part_changes", "parts"}
@@ -138,6 +139,7 @@ def test_every_json_output_parses_and_has_the_documented_keys(env: dict[str, str
     assert len(lines) == 6  # three parts on two platforms
     outbox = [json.loads(line) for line in lines]
     outputs["campaign outbox --json"] = outbox[0]
+    outputs["campaign rehearse --json"] = json.loads(stdout_of("rehearse", "--json", "--speed", "1e6", str(calendar)))
 
     assert sorted(outputs) == sorted(COMMANDS)
     for command, output in outputs.items():
