@@ -74,6 +74,8 @@ async def test_a_viewer_sees_no_buttons_and_every_operator_form_is_refused(ws: W
             answer = await browser.post(url.split("?")[0], data={"csrf": csrf, "reason": "news", "platform": "bluesky"})
             assert answer.status_code == 403 and "This needs the" in answer.text, url
         assert (await browser.get("/audit")).status_code == 403
+        post_page = (await browser.get("/posts/demo/one")).text
+        assert "The first post" in post_page and 'href="/posts/demo/one/cancel"' not in post_page
     assert ws.states("one") == {"bluesky/0": "scheduled", "mastodon/0": "scheduled"}
     assert pause_state(ws.store) == (False, "") and ws.events("cancel") == []
 
@@ -82,6 +84,9 @@ async def test_an_editor_may_cancel_but_not_pause(ws: Workspace) -> None:
     async with signed_in(ws.api, "sam") as browser:
         page = await browser.get("/status")
         assert "Cancel…" in page.text and "Post now…" in page.text and "Pause posting…" not in page.text
+        post_page = (await browser.get("/posts/demo/one")).text  # the post page has the same buttons
+        assert 'href="/posts/demo/one/cancel"' in post_page and 'href="/posts/demo/one/post-now"' in post_page
+        assert 'href="/posts/demo/one/restore"' not in post_page and 'href="/posts/demo/one/retry"' not in post_page
         assert (await browser.get("/pause")).status_code == 403
         refused = await browser.post("/pause", data={"csrf": field(page.text, "csrf"), "reason": "news"})
         assert refused.status_code == 403 and "approver" in refused.text
