@@ -43,5 +43,6 @@ def serve(host: str, port: int) -> None:
                     "CAMPAIGN_WEB_SECURE_COOKIES=1.", fg="yellow", err=True)  # fmt: skip
     else:
         click.echo("Only this machine can reach it (use --host to change that).")
+    # Open pages keep an event stream each (web/live.py): Ctrl-C closes them after 2 s instead of waiting for them.
     uvicorn.run("web.app:app_from_environment", factory=True, host=host, port=port, log_level="warning",
-                proxy_headers=False, server_header=False)  # fmt: skip
+                proxy_headers=False, server_header=False, timeout_graceful_shutdown=2)  # fmt: skip

@@ -14,11 +14,14 @@ import json
 import os
 import re
 import shutil
+import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -275,3 +278,19 @@ def cancel_against_post_now(browser: Browser, served: Served, folder: Path) -> N
         assert any(words in posted for words in ("Nothing was done", "changed while you were looking", "cancelled"))
     first.close()
     second.close()
+
+
+def test_serve_stops_promptly_while_pages_are_open(tmp_path: Path) -> None:
+    """An open page holds an event stream; stopping `campaign serve` (Ctrl-C, or a container stopped) does not
+    wait for it to end."""
+    env = child_env()
+    assert run_campaign("init", ".", cwd=tmp_path, env=env).returncode == 0
+    with campaign_serve(env, tmp_path) as served, httpx.Client(base_url=served.url) as browser:
+        browser.post("/login", data={"name": served.admin, "password": served.password, "next": "/status"})
+        with browser.stream("GET", "/live/events", timeout=60) as stream:
+            lines = stream.iter_lines()
+            assert next(lines) == "retry: 1000" and next(lines) == "" and next(lines) == "event: change"
+            began = time.monotonic()
+            os.killpg(served.process.pid, signal.SIGTERM)
+            served.process.wait(timeout=30)
+        assert time.monotonic() - began < 10
