@@ -187,7 +187,8 @@ def _parts_name(platform: str, parts: list[int]) -> str:
     if len(parts) == 1:
         return _part_name(platform, parts[0])
     if parts[0] == 0:
-        return f"{platform_name(platform)}: the post and its {_count(len(parts) - 1, 'thread reply')}"
+        replies = len(parts) - 1
+        return f"{platform_name(platform)}: the post and its {replies} thread repl{'y' if replies == 1 else 'ies'}"
     return f"{platform_name(platform)}: thread parts {parts[0] + 1} to {parts[-1] + 1}"
 
 
@@ -199,7 +200,7 @@ def _stands(part: PartPreview, preview: PostPreview) -> str:
     if part.state == "scheduled":
         return f"scheduled{when}"
     if part.state in ("claimed", "publishing"):
-        return "being sent"
+        return "posting now"
     return part.state + (f" (it was due{when})" if when else "")
 
 

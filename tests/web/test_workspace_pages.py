@@ -68,7 +68,7 @@ async def test_calendar_files_show_each_problem_as_validate_words_it_and_follow_
             assert f"<code>{problem.where}</code>" in page
             assert escape(problem.message) in page and escape(problem.fix) in page
             assert f"<bdi>{problem.post_id}</bdi>" in page
-        assert page.count('<tr class="error">') + page.count('<tr class="warning">') == len(expected)
+        assert page.count('<tr class="problem-error">') + page.count('<tr class="problem-warning">') == len(expected)
         marker = field_value(page, "data-live-calendars")
 
         broken.write_text("campaign: demo\ntimezone: Europe/London\nposts:\n"
@@ -79,7 +79,7 @@ async def test_calendar_files_show_each_problem_as_validate_words_it_and_follow_
             'broken.yaml</code>: <span class="tone-ok">OK' in region
             and 'cal.yaml</code>: <span class="tone-ok">OK' in region
         )
-        assert '<tr class="error">' not in region
+        assert '<tr class="problem-error">' not in region
         assert field_value((await browser.get("/calendars")).text, "data-live-calendars") != marker
 
 
