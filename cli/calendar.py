@@ -21,7 +21,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from cli.common import CampaignGroup, api
+from cli.common import CampaignGroup, api, debug_detail
 from content_calendar.model import (
     DEFAULT_LIMITS,
     PLATFORM_NAMES,
@@ -87,7 +87,7 @@ def _problem_text(problem: Problem) -> Text:
     text.append(f" [{problem.code}] ", style="dim")
     text.append(problem.message)
     text.append("\n    fix: ", style="green")
-    text.append(problem.fix)
+    text.append(problem.fix + debug_detail(problem.detail))
     return text
 
 
@@ -160,7 +160,7 @@ def validate_command(
     PATHS are calendar files (.yaml, .yml, or spreadsheets: .csv, .tsv, .txt, .xlsx, .ods) or folders (every
     calendar file inside them is checked).
     Checks: ids (unique within each campaign, across the files given), times (including times that do not
-    exist or happen twice when the clocks change), platforms, text length as Bluesky (300 graphemes) and
+    exist or happen twice when the clocks change), platforms, text length as Bluesky (300 characters) and
     Mastodon (500 characters, links count 23) count it, content warnings, alt text, images (inside the
     campaign folder, supported type, small enough after resizing, at most 4), links, hashtags, and posts
     already in the past.
@@ -204,7 +204,7 @@ def _part_lines(part: RenderedPart, platform: str, number_of_parts: int) -> list
     label = "post" if part.part == 0 else f"reply {part.part}/{number_of_parts - 1}"
     head.append(f"{label}  ", style="bold")
     head.append(f"{part.length}/{part.limit}", style="bold red" if over else "green")
-    head.append(" graphemes" if platform == "bluesky" else " characters")
+    head.append(" characters (as Bluesky counts them)" if platform == "bluesky" else " characters")
     if over:
         head.append(f"  ({part.length - part.limit} too many)", style="bold red")
     if part.spoiler_text:

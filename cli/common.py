@@ -151,3 +151,11 @@ def go_ahead(*, yes: bool) -> None:
                            "Add --yes to do this without a question.")  # fmt: skip
     if not click.confirm("Go ahead?", default=False):
         raise Refused("Nothing was done.")
+
+
+def debug_detail(detail: str | None) -> str:
+    """A library's own words for a problem (the YAML reader's), added under it with `campaign --debug`."""
+    ctx = click.get_current_context(silent=True)
+    if detail and (debugging(ctx) if ctx is not None else debug_requested()):
+        return f"\n    detail (--debug): {detail}"
+    return ""

@@ -57,7 +57,7 @@ def _stands(part: PartPreview, preview: PostPreview) -> str:
     if part.state == "scheduled":
         return f"scheduled{when}"
     if part.state in ("claimed", "publishing"):
-        return "being sent"
+        return "posting now"
     return part.state + (f" (it was due{when})" if when else "")
 
 
@@ -99,7 +99,7 @@ def pause(reason: str, wait: int) -> None:
     """Stop all posting now. When this returns, nothing more goes out until `campaign resume`.
 
     Use it when news breaks and scheduled content could hurt. Posts that fall due while paused are held, and
-    become missed after their misfire grace (then `campaign retry` posts them if still wanted).
+    become missed after their grace period (then `campaign retry` posts them if still wanted).
 
     \b
     Examples:
@@ -119,7 +119,7 @@ def resume() -> None:
     """Resume posting after `campaign pause`, and say what the pause held back.
 
     It tells who paused, when and why, and lists the posts whose time came during the pause: those past their
-    misfire grace are missed (`campaign retry POST_ID` posts one late), the others go out now, late.
+    grace period are missed (`campaign retry POST_ID` posts one late), the others go out now, late.
 
     \b
     Examples:
@@ -206,7 +206,7 @@ def cancel(post_id: str, campaign: str | None, yes: bool) -> None:
     "--post-late/--leave-missed",
     "post_late",
     default=None,
-    help="When its time is past its misfire grace: post it now, late, or leave it missed. Asked when not given.",
+    help="When its time is past its grace period: post it now, late, or leave it missed. Asked when not given.",
 )
 @click.option("--reason", default="", help="Why it is restored (kept in the events log with your name).")
 @yes_option
@@ -215,7 +215,7 @@ def restore(
 ) -> None:
     """Undo `campaign cancel`: POST_ID's cancelled parts go back to scheduled at their time.
 
-    It shows what will happen and asks first. When the time has passed its misfire grace, it says so and asks
+    It shows what will happen and asks first. When the time has passed its grace period, it says so and asks
     whether to post it now, late, or leave it missed: it never posts late unasked. The restore is kept in the
     events log with who did it and why. `campaign schedule` then leaves the post as restored.
 
@@ -254,7 +254,7 @@ def _late_choice(preview: PostPreview, post_late: bool | None) -> Literal["post"
     first = preview.late[0]
     grace = int(preview.misfire_grace.total_seconds() // 60)
     click.secho(
-        f"Its time ({local(first.due_at, preview.timezone)}) is more than {grace} min ago, past its misfire grace: "
+        f"Its time ({local(first.due_at, preview.timezone)}) is more than {grace} min ago, past its grace period: "
         f"restored now, it would go out late.",
         fg="yellow",
     )
@@ -306,9 +306,9 @@ def retry(post_id: str, campaign: str | None, platform: str | None, yes: bool) -
 def post_now(post_id: str, platform: str, campaign: str | None, yes: bool) -> None:
     """Publish POST_ID (and its thread) to one platform now, through the same path as a scheduled post.
 
-    It shows what will happen and asks first. It uses the same idempotency key, so a second call finds it
-    published and posts nothing. A missed or failed part is posted late; a cancelled one is not (`campaign
-    restore` it first).
+    It shows what will happen and asks first. It uses the same key as the scheduler, so a second call finds it
+    published and posts nothing: it is never posted twice. A missed or failed part is posted late; a cancelled
+    one is not (`campaign restore` it first).
 
     \b
     Examples:

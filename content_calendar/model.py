@@ -161,6 +161,8 @@ class Problem:
     line: int | None = None
     # In a spreadsheet, where a person finds it: "row 4, column C (time)" (`line` is then the row number).
     place: str | None = None
+    # A library's own words for it (the YAML reader's), for `--debug`: messages are in plain words.
+    detail: str | None = field(default=None, compare=False)
 
     @property
     def where(self) -> str:
@@ -174,6 +176,7 @@ class Problem:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["detail"]  # not part of the documented shape (docs/json.md)
         if self.place is None:
             del data["place"]
         return data
@@ -291,3 +294,25 @@ class RenderedPart:
         """Changes whenever anything the platform would receive changes (image bytes included)."""
         canonical = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def written_alike(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether two renderings of a part (RenderedPart.to_json) say the same: words, images, alt text, settings and
+    planned time. What is worked out from them (lengths, facets), where the images are on disk and a field that
+    only one of them has (from another version of this tool) do not count."""
+
+    def written(data: Mapping[str, Any]) -> dict[str, Any]:
+        data = json.loads(json.dumps(data))  # tuples as lists, as a stored payload has them
+        kept = {key: value for key, value in data.items() if key not in ("length", "limit", "facets")}
+        kept["at"] = datetime.fromisoformat(data["at"]) if "at" in data else None
+        kept["images"] = [_unplaced(image) for image in data.get("images") or ()]
+        if kept.get("link_card"):
+            kept["link_card"] = {**kept["link_card"], "thumbnail": _unplaced(kept["link_card"].get("thumbnail"))}
+        return kept
+
+    first, second = written(before), written(after)
+    return all(first[key] == second[key] for key in first.keys() & second.keys())
+
+
+def _unplaced(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if image is None else {key: value for key, value in image.items() if key != "path"}

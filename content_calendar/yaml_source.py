@@ -117,7 +117,9 @@ class YamlDocument:
             except yaml.YAMLError as error:
                 mark = getattr(error, "problem_mark", None)
                 line = mark.line + 1 if mark is not None else node_line(node)
-                self.merge_errors.append((line, str(getattr(error, "problem", None) or error)))
+                found = str(getattr(error, "problem", None) or error).rsplit(" ", 1)[-1]  # "... but found scalar"
+                named = {"scalar": "a single value", "sequence": "a list"}.get(found, "something else")
+                self.merge_errors.append((line, f"what it names is {named}, not fields to copy"))
                 node.value = own
                 return node.value
             merged = node.value[: len(node.value) - len(own)]
@@ -135,32 +137,164 @@ class YamlDocument:
 
 
 def parse_yaml(text: str, file: str) -> tuple[YamlDocument | None, Problem | None]:
-    """Compose a YAML text; a syntax error becomes a Problem with the parser's line."""
+    """Compose a YAML text; a syntax error becomes a Problem in plain words, with the line to look at and what
+    to do (the YAML reader's own words are kept as its `detail`, shown with --debug)."""
     try:
         return YamlDocument(text), None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = error.problem or "invalid YAML"
-        context = ""
-        if error.context:
-            started = error.context_mark
-            since = f" that starts on line {started.line + 1}" if started is not None and started is not mark else ""
-            context = f" ({error.context}{since})"
-        return None, Problem(
-            "error",
-            "yaml-syntax",
-            file,
-            f"The file is not valid YAML: {what}{context}.",
-            "Check the indentation and quoting at and just above that line: text containing ': ' or "
-            "starting with '#', '@', '*' or '&' must be in quotes (or use a `|` block).",
-            line=line,
-        )
+        line, message, fix = plain_yaml_error(error, _YAML_LINE_BREAK.split(text))
+        detail = " ".join(str(error).split())
+        return None, Problem("error", "yaml-syntax", file, message, fix, line=line, detail=detail)
     except yaml.YAMLError as error:
         refused = yaml_character_problem(text, file) if isinstance(error, yaml.reader.ReaderError) else None
         return None, refused or Problem(
-            "error", "yaml-syntax", file, f"The file is not valid YAML: {error}.", "Fix the YAML syntax."
+            "error",
+            "yaml-syntax",
+            file,
+            "The file cannot be read as YAML: it has a character or a layout a YAML file cannot have.",
+            "Save it as UTF-8 text and check it against the calendar format; `campaign --debug calendar validate` "
+            "shows the YAML reader's own words.",
+            detail=" ".join(str(error).split()),
         )
+
+
+_QUOTES_FIX = (
+    'End the text with the quote mark it starts with (inside the text, write a double quote as \\" between '
+    "double quotes, or a single quote twice between single quotes), or write the text as a `|` block."
+)
+_IN_QUOTES = (
+    'Put the whole text in double quotes ({key}: "..."), or write `{key}: |` and the text on the lines below it, '
+    "indented."
+)
+_GENERIC_FIX = (
+    "Check the indentation and quoting at and just above that line: the fields of a post line up under each other, "
+    "each post starts with '- ', and a text containing ': ' or starting with '#', '@', '*', '&', '[' or '{' must be "
+    "in quotes (or a `|` block)."
+)
+# The key a line gives a value to: `text: ...` or `- id: ...`
+_KEY = re.compile(r"\s*(?:-\s+)?([^\s:#'\"][^:#]*?):(?:\s|$)")
+
+
+def plain_yaml_error(error: yaml.MarkedYAMLError, lines: Sequence[str]) -> tuple[int | None, str, str]:
+    """(line, what is wrong, what to do) for the mistakes people make in YAML by hand, in place of libyaml's
+    words ("mapping values are not allowed in this context")."""
+    mark = error.problem_mark or error.context_mark
+    if mark is None:
+        return None, "The file cannot be read as YAML.", _GENERIC_FIX
+    line, column = mark.line + 1, mark.column + 1
+    start = error.context_mark.line + 1 if error.context_mark is not None else line
+    here = lines[line - 1] if line <= len(lines) else ""
+    char = here[column - 1] if column <= len(here) else ""
+    found = _KEY.match(here)
+    key = found.group(1).strip() if found else "text"
+    problem, context = error.problem or "", error.context or ""
+    if char == "\t" or "tab character" in problem:
+        return line, f"Line {line} has a tab: YAML indents with spaces only.", "Replace the tab with spaces."
+    dashed = [n for n in range(start, line + 1) if n <= len(lines) and re.match(r"\s*-[^\s-]", lines[n - 1])]
+    if dashed and "expected" in problem:
+        return (
+            dashed[0],
+            f"Line {dashed[0]}: a list item starts with a dash and a space ('- ').",
+            "Add the space after the dash.",
+        )
+    if "duplicate anchor" in context:
+        return line, f"Line {line}: the anchor is also defined on line {start}.", "Give one of them another name."
+    if problem.startswith("mapping values are not allowed"):
+        if ": " in here[: column - 1] or here[: column - 1].rstrip().endswith(":"):
+            return (
+                line,
+                f"Line {line}: the text after `{key}:` has a colon followed by a space, and in YAML that starts a "
+                "new field, so the text cannot be read.",
+                _IN_QUOTES.format(key=key),
+            )
+        return (
+            line,
+            f"Line {line} is indented further than the line above it, so it is read as part of that line's value.",
+            "Line it up with the other fields of the same post (the same number of spaces before it).",
+        )
+    if "quoted scalar" in context:
+        return start, f"Line {start}: the quote mark that starts the text is never closed.", _QUOTES_FIX
+    if problem == "did not find expected key":
+        return _quoted_text(lines, start, line) or (
+            line,
+            f"Line {line} is not where a new field can start (a name followed by a colon): its indentation does not "
+            "match the lines above it.",
+            _GENERIC_FIX,
+        )
+    if problem.startswith("did not find expected '-' indicator"):
+        return (
+            line,
+            f"Line {line} is not indented like the list that starts on line {start}: each item of the list starts "
+            "with '- ' and its fields line up under the first one.",
+            "Line it up with the other fields of its post (the same number of spaces before it), or start a new "
+            "item with '- '.",
+        )
+    if "alias" in context or "anchor" in context or problem.startswith("found undefined alias"):
+        sign = "&" if "anchor" in context else "*"
+        return (
+            start,
+            f"Line {start}: a text that starts with `{sign}` must be in quotes (YAML reads `{sign}name` as a "
+            "reference to another part of the file).",
+            _IN_QUOTES.format(key=key),
+        )
+    if "flow" in context:
+        kind = "list" if "sequence" in context else "set of fields"
+        return (
+            start,
+            f"Line {start}: a text that starts with `[` or `{{` is read as a {kind}, and it is not closed.",
+            _IN_QUOTES.format(key=key),
+        )
+    if "cannot start any token" in problem or "expected node content" in problem or "mapping keys" in problem:
+        return (
+            line,
+            f"Line {line}: a text cannot start with {'a backtick' if char == '`' else f'`{char}`'} unless it is in "
+            "quotes.",
+            _IN_QUOTES.format(key=key),
+        )
+    if "simple key" in context:
+        return (
+            start,
+            f"Line {start} has no colon after its first words, so it is neither a field (`name: value`) nor part of a "
+            "text above it (the lines of a `|` or `>` text are indented under it).",
+            "Indent it under the text it belongs to, or add the colon after its field's name.",
+        )
+    if "block scalar" in context:
+        return (
+            line,
+            f"Line {line}: after `|` or `>` the text starts on the next line.",
+            "Move the text to the lines below, indented further than the field's name.",
+        )
+    if "another document" in problem:
+        return line, f"Line {line}: `---` starts a second document; a calendar file is one.", "Remove the `---` line."
+    return line, f"Line {line}, column {column}: the file cannot be read as YAML from here.", _GENERIC_FIX
+
+
+def _quoted_text(lines: Sequence[str], start: int, line: int) -> tuple[int, str, str] | None:
+    """A text in quotes that is never closed, or that goes on after its closing quote: the line it starts on.
+    (A text closed on its own line may have closed one left open above it: the search goes on up.)"""
+    for number in range(line, max(start, 1) - 1, -1):
+        text = lines[number - 1] if number <= len(lines) else ""
+        found = _KEY.match(text)
+        value = text[found.end() :].lstrip() if found else ""
+        if not value or value[0] not in "'\"":
+            continue
+        quote, rest = value[0], value[1:]
+        closed = re.search(r'(?<!\\)"' if quote == '"' else r"'(?!')", rest)
+        if closed is None:
+            return (
+                number,
+                f"Line {number}: the quote mark that starts the text is not closed on that line.",
+                _QUOTES_FIX,
+            )
+        after = rest[closed.end() :].strip()
+        if after and not after.startswith("#"):
+            return (
+                number,
+                f"Line {number}: the text starts with a quote mark, so it ends at the next one, but more text "
+                "follows it.",
+                _IN_QUOTES.format(key=found.group(1).strip() if found else "text"),
+            )
+    return None
 
 
 Report = Callable[[str, str, str, int], None]  # (code, message, fix, line) -> record a Problem

@@ -157,7 +157,7 @@ def _problem(where: _Where, late: Late) -> Problem:
         message=(
             f"{platform} lets one account post {late.limit}, and the posts planned before this one use that up: "
             f"it could go out at {at(late.earliest)} at the earliest, {minutes(delay)} after its planned "
-            f"{planned:%a %d %b %H:%M %Z} and past its misfire grace ({minutes(grace)}), so it would be missed."
+            f"{planned:%a %d %b %H:%M %Z} and past its grace period ({minutes(grace)}), so it would be missed."
         ),
         fix=(
             f"Spread the {platform} posts around {at(late.planned.at)} further apart, or raise "

@@ -88,7 +88,7 @@ class LeaseKeeper:
         give_up = time.monotonic() + self._policy.max_publish_hold.total_seconds()
         while not self._stop.wait(interval):
             if time.monotonic() > give_up:
-                log.warning("delivery %s: adapter call still running; no longer extending its lease",
+                log.warning("post part %s: no answer from the platform yet; it is tried again if none comes",
                             self._job.delivery_id)  # fmt: skip
                 return
             try:
@@ -100,7 +100,9 @@ class LeaseKeeper:
                 )
             except Exception as error:  # the store is briefly unreachable: try again at the next beat
                 log.warning(
-                    "delivery %s: could not extend its lease: %s", self._job.delivery_id, self._redact(str(error))
+                    "post part %s: could not note that it is still being posted: %s",
+                    self._job.delivery_id,
+                    self._redact(str(error)),
                 )
                 continue
             if not current:
@@ -131,7 +133,7 @@ def publish_delivery(
             ).where(Delivery.id == delivery_id)
         ).one_or_none()
     if row is None:
-        return Outcome(delivery_id, "skipped", "no such delivery")
+        return Outcome(delivery_id, "skipped", "no such post part")
     campaign, platform, state, due_at, grace = row
     if state != State.CLAIMED:
         return Outcome(delivery_id, "skipped", f"it is {state}")
@@ -221,12 +223,12 @@ def _call_adapter(
             permanent=True,
             attempt=job.attempt_serial,
         )
-        log.error("delivery %s failed: %s", job.delivery_id, redact(str(error)))
+        log.error("post part %s failed: %s", job.delivery_id, redact(str(error)))
         return Outcome(job.delivery_id, "failed", redact(str(error)))
     except Exception as error:  # an adapter bug: the write may or may not have happened
         message = redact(f"unexpected {type(error).__name__}: {error}")
         # Not log.exception: the traceback's own text would bypass the redactor.
-        log.error("delivery %s: %s\n%s", job.delivery_id, message, redact(traceback.format_exc()))
+        log.error("post part %s: %s\n%s", job.delivery_id, message, redact(traceback.format_exc()))
         next_at = fail_publish(
             store,
             job.delivery_id,
@@ -244,7 +246,7 @@ def _call_adapter(
     now = clock.now()
     duplicates = _duplicates(outcome, job)
     if duplicates:  # alert-worthy: a post went out twice, however briefly
-        log.error("delivery %s: %s", job.delivery_id, redact(duplicates))
+        log.error("post part %s: %s", job.delivery_id, redact(duplicates))
     complete_publish(
         store,
         job.delivery_id,
@@ -265,7 +267,7 @@ def _login_refused(
     """A platform refused our login while posting: hold every post to it (one hold, alerted) rather than let each
     fail in turn, and keep this one to try again once the hold is released."""
     now = clock.now()
-    log.error("delivery %s: %s refused our login; its posts are held: %s", job.delivery_id, job.platform, message)
+    log.error("post part %s: %s refused our login; its posts are held: %s", job.delivery_id, job.platform, message)
     hold_for_refused_login(store, job.platform, message, now, actor=worker)
     fail_publish(store, job.delivery_id, now, policy, worker=worker, error=message, permanent=False,
                  attempt=job.attempt_serial)  # fmt: skip

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from content_calendar.loaders import load_calendar_detailed
-from content_calendar.model import Calendar, Campaign, Post, RenderedPart
+from content_calendar.model import Calendar, Campaign, Post, RenderedPart, written_alike
 from scheduler.db import Store
 from scheduler.dispatch import record, transition
 from scheduler.errors import Refused
@@ -267,6 +267,9 @@ def _upsert(
         )
         return delivery
     where = f"{part.campaign}/{part.post_id} on {part.platform}" + (f" (thread part {part.part})" if part.part else "")
+    if delivery.state == State.PUBLISHED and written_alike(json.loads(delivery.payload), part.to_json()):
+        report.changes.append(Change("unchanged", part.campaign, part.post_id, part.platform, part.part))
+        return delivery  # nothing in the file changed for it (its folder moved, a new grace period): nothing to say
     if delivery.state == State.PUBLISHED:
         report.changes.append(
             Change(
@@ -275,7 +278,7 @@ def _upsert(
                 part.post_id,
                 part.platform,
                 part.part,
-                "already published: the change is not applied",
+                "already published, so the change in the file does not reach it (change it on the platform if it must)",
             )
         )
         return delivery

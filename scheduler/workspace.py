@@ -89,8 +89,13 @@ def read_workspace(file: Path) -> Workspace:
     try:
         with file.open("rb") as handle:
             raw = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise WorkspaceError(f"{file} cannot be read ({error}): correct that line.") from None
+    except tomllib.TOMLDecodeError as error:  # the reader's own words ("Illegal character") stay out of it
+        line = str(error).rpartition("(at line ")[2].split(",")[0]
+        where = f"line {line}" if line.isdigit() else "a line"
+        raise WorkspaceError(
+            f'{file} cannot be read: {where} is not written as name = "value" (a text in double quotes, closed on '
+            "the same line): correct that line."
+        ) from None
     except OSError as error:
         raise WorkspaceError(f"{file} cannot be read ({error.strerror}): check it is yours to read.") from None
     root = file.parent

@@ -38,7 +38,7 @@ def tick_task() -> dict[str, int]:
     api = shared_api()
     result = api.tick(CeleryExecutor(api.clock), actor=f"beat@{api.wiring.name}")
     for delivery_id in result.missed:
-        log.error("MISSED: post part %s was not published within its misfire grace; `campaign retry` posts it",
+        log.error("MISSED: post part %s was not published within its grace period; `campaign retry` posts it",
                   delivery_id)  # fmt: skip
     return {"claimed": len(result.claimed), "rearmed": len(result.rearmed), "missed": len(result.missed)}
 

@@ -38,6 +38,12 @@ MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 # to the end of the sheet come that way too (a million of them), so only cells with content are repeated.
 _MAX_REPEAT = 10_000
 _RESAVE = "Open it in Excel, LibreOffice or Google Sheets and save it again, or save the sheet as CSV UTF-8."
+# The csv module's reasons in plain words.
+_CSV_WORDS = {
+    "',' expected after '\"'": "a cell goes on after its closing quote mark",
+    "unexpected end of data": "a quote mark that opens a cell is never closed",
+    "field larger than field limit": "a cell is far longer than any post",
+}
 
 
 @dataclass
@@ -97,11 +103,12 @@ def read_text_sheet(path: Path, file: str, looks_known: Callable[[list[Cell]], b
             "error",
             "csv-syntax",
             file,
-            f"The file is not valid CSV: {error}.",
+            f"The file is not valid CSV: {_CSV_WORDS.get(str(error).split(' (')[0], 'its quotes do not match up')}.",
             "Check the quotes on that row: a cell that contains a separator, a quote or a line break must be in "
             'double quotes, with inner quotes doubled ("").',
             line=number + 1,
             place=f"row {number + 1}",
+            detail=str(error),
         )
     return Sheet(rows, delimiter=delimiter)
 
@@ -142,8 +149,9 @@ def _decode(path: Path, file: str) -> tuple[str | None, Problem | None]:
             "error",
             "file-unreadable",
             file,
-            f'The file starts as UTF-16 text (Excel\'s "Unicode text") but cannot be read as such ({error}).',
+            'The file starts as UTF-16 text (Excel\'s "Unicode text") but cannot be read as such.',
             _RESAVE,
+            detail=str(error),
         )
 
 
@@ -207,8 +215,9 @@ def read_workbook(path: Path, file: str, looks_known: Callable[[list[Cell]], boo
             "error",
             "file-unreadable",
             file,
-            f"The file is not {kind} that can be read ({type(error).__name__}: {error}).",
+            f"The file is not {kind} that can be read: it may be damaged, or another kind of file renamed.",
             _RESAVE,
+            detail=f"{type(error).__name__}: {error}",
         )
     if not sheets:
         return Sheet([])

@@ -34,6 +34,18 @@ class TimeError(ValueError):
 
 
 _AT_FIX = 'Write the local time as "2027-02-01 09:00" (or "day 3 18:30" with an `anchor`).'
+# The date library's reasons in plain words.
+_OUT_OF_RANGE = {
+    "day is out of range for month": "that month has no such day",
+    "month must be in 1..12": "months go from 1 to 12",
+    "hour must be in 0..23": "hours go from 0 to 23",
+    "minute must be in 0..59": "minutes go from 0 to 59",
+    "second must be in 0..59": "seconds go from 0 to 59",
+}
+
+
+def _in_words(error: ValueError) -> str:
+    return _OUT_OF_RANGE.get(str(error), "there is no such day or time")
 
 
 def _year(text: str, today: date | None) -> int:
@@ -88,7 +100,7 @@ def parse_date(text: str, today: date | None = None) -> date:
                 return date(_year(match[3], today), int(match[2]), int(match[1]))
     except ValueError as error:
         raise TimeError(
-            f"`{text}` is not a real date ({error}).",
+            f"`{text}` is not a real date ({_in_words(error)}).",
             "Dates are read as year-month-day (2027-02-01) or day/month/year (01/02/2027, UK order).",
         ) from None
     if us is not None:
@@ -160,7 +172,7 @@ def parse_at(text: str, today: date | None = None) -> tuple[datetime | None, tup
                 int(match[1]), int(match[2]), int(match[3]), int(match[4]), int(match[5]), int(match[6] or 0)
             )
         except ValueError as error:
-            raise TimeError(f"`{text}` is not a real date and time ({error}).", _AT_FIX) from None
+            raise TimeError(f"`{text}` is not a real date and time ({_in_words(error)}).", _AT_FIX) from None
         if match[7]:
             moment = moment.replace(tzinfo=_offset(match[7]))
         return moment, None

@@ -165,7 +165,7 @@ class CalendarChecker(TextChecks, ImageChecks):
                 "warning",
                 "in-the-past",
                 f"The post is due {post.at:%Y-%m-%d %H:%M}, before now ({local_now:%Y-%m-%d %H:%M}).",
-                "Move it to a future time or remove it: a post more than its misfire grace late is not sent.",
+                "Move it to a future time or remove it: a post later than its grace period is not sent.",
                 lines.at("at"),
                 post_id,
             )

@@ -196,7 +196,7 @@ class TextChecks(CheckContext):
             line = part_lines.line if part_lines is not None else lines.line
             shorten = "Shorten the reply or split it into two replies."
         if part.length > part.limit:
-            unit = "graphemes" if platform == "bluesky" else "characters"
+            unit = "characters (as Bluesky counts them)" if platform == "bluesky" else "characters"
             self.add(
                 "error",
                 f"{platform}-too-long",

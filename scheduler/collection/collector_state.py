@@ -123,7 +123,7 @@ def advance_cursor(
         .execution_options(synchronize_session=False),
     )
     if changed != 1:
-        raise LeaseLost(f"lost the lease on {claim.key.describe()}; another run continues it")
+        raise LeaseLost(f"another collection run took over {claim.key.describe()} and carries on with it")
 
 
 def store_mention_page(

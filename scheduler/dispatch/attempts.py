@@ -28,7 +28,7 @@ def begin_publish(
         paused = is_paused(session, for_publish=True)
         delivery = locked_delivery(session, delivery_id)
         if delivery is None:
-            return Skip(delivery_id, "no such delivery")
+            return Skip(delivery_id, "no such post part")
         if delivery.state != State.CLAIMED:
             return Skip(delivery_id, f"it is {delivery.state}")
         if paused:
@@ -49,8 +49,8 @@ def begin_publish(
                 State.MISSED,
                 action="misfire",
                 actor=worker,
-                reason=f"its publish task ran {minutes(int((now - delivery.due_at).total_seconds()))} late, "
-                f"past the misfire grace. Use `campaign retry` to post it now.",
+                reason=f"it came up to be posted {minutes(int((now - delivery.due_at).total_seconds()))} late, "
+                f"past its grace period: too late to post. Use `campaign retry` to post it now.",
                 now=now,
             )
             return Skip(delivery_id, "missed")
@@ -179,7 +179,7 @@ def fail_publish(
                 action="stale-attempt",
                 actor=worker,
                 delivery=delivery,
-                reason=f"an earlier attempt failed after the delivery had moved on (now {delivery.state}): {error}",
+                reason=f"an earlier attempt failed after the post part had moved on (now {delivery.state}): {error}",
                 now=now,
             )
             return None

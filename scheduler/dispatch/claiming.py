@@ -49,7 +49,7 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                 cause = held_back_by(session, held[delivery.id], delivery) if delivery.id in held else ""
                 cause = cause or what_kept_it_back(session, delivery, now)
                 reason = (
-                    f"{cause[:1].upper()}{cause[1:]}, so it was not published within its misfire grace "
+                    f"{cause[:1].upper()}{cause[1:]}, so it was not published within its grace period "
                     f"({minutes(delivery.misfire_grace_s)}); {minutes(int(late.total_seconds()))} late. "
                     "Use `campaign retry` to post it now."
                 )

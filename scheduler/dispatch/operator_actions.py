@@ -206,7 +206,7 @@ def restore(
             zone = post.timezone if post else "UTC"
             raise UsageRefused(
                 f"Nothing was restored: the time of {post_id} ({local_time(overdue[0].due_at, zone)}) is past its "
-                f"misfire grace ({minutes(overdue[0].misfire_grace_s)}), so it would go out late.",
+                f"grace period ({minutes(overdue[0].misfire_grace_s)}), so it would go out late.",
                 "Say whether to post it now, late (--post-late), or to leave it missed (--leave-missed).",
             )
         why = _restore_reason(session, deliveries, reason, post.timezone if post else "UTC")
@@ -231,13 +231,13 @@ def restore(
             delivery.attempts = 0
             delivery.next_attempt_at = None
             if delivery in overdue and late == "leave":
-                note = "its time was past its misfire grace: left missed (`campaign retry` posts it late)"
+                note = "its time was past its grace period: left missed (`campaign retry` posts it late)"
                 transition(session, delivery, State.MISSED, action="restore", actor=actor, reason=f"{why}; {note}",
                            now=now)  # fmt: skip
                 result.left_missed.append(where(delivery))
             elif delivery in overdue:
                 delivery.due_at = now
-                note = "its time was past its misfire grace: posted now, late, as the operator chose"
+                note = "its time was past its grace period: posted now, late, as the operator chose"
                 transition(session, delivery, State.SCHEDULED, action="restore", actor=actor, reason=f"{why}; {note}",
                            now=now)  # fmt: skip
                 result.posted_late.append(where(delivery))

@@ -175,7 +175,7 @@ def _effect(action: Action, d: Delivery, now: datetime) -> tuple[str, bool, bool
             return f"not cancelled ({state}): it stays as it is", False, False
         if past_grace(d, now):
             grace = minutes(d.misfire_grace_s)
-            return f"its time is past its misfire grace ({grace}): post it now, late, or leave it missed", True, True
+            return f"its time is past its grace period ({grace}): post it now, late, or leave it missed", True, True
         if d.due_at < now:
             late_by = minutes(int((now - d.due_at).total_seconds()))
             return f"back to scheduled: it goes out at once, {late_by} late (within its grace)", True, False

@@ -229,11 +229,12 @@ def test_show_previews_day_by_day(runner: CliRunner, write_calendar: WriteCalend
     assert out.index("Monday 1 February 2027") < out.index("Tuesday 2 February 2027") < out.index("Wednesday 10")
     assert "09:00 GMT  launch  approved  Bluesky, Mastodon" in out
     # lengths against the limits, as each platform counts them
-    assert re.search(r"post  \d+/300 graphemes", out) and re.search(r"post  \d+/500 characters", out)
+    assert re.search(r"post  \d+/300 characters \(as Bluesky counts them\)", out)
+    assert re.search(r"post  \d+/500 characters", out)
     assert "CW: Child sexual abuse" in out
     assert "image: card.jpg  alt: A purple card with the words Act now" in out
     assert "link card: The final report  https://example.org/report" in out
-    assert re.search(r"reply 1/1  \d+/300 graphemes", out)
+    assert re.search(r"reply 1/1  \d+/300 characters \(as Bluesky counts them\)", out)
     assert "replies: following, mentioned; quotes off" in out
     assert "DRAFT: will not be posted" in out
     assert "visibility: unlisted" in out
@@ -262,7 +263,7 @@ def test_show_filters_by_platform_and_dates(runner: CliRunner, write_calendar: W
         calendar, ["show", str(path), "--platform", "mastodon", "--now", NOW], env={"COLUMNS": "200"}
     )
     assert only_mastodon.exit_code == 0
-    assert "graphemes" not in only_mastodon.output and "later" not in only_mastodon.output
+    assert "as Bluesky counts them" not in only_mastodon.output and "later" not in only_mastodon.output
     assert "2 posts shown" in only_mastodon.output
     window = runner.invoke(calendar, ["show", str(path), "--from", "2027-02-02", "--to", "2027-02-09", "--now", NOW])
     assert "draft-idea" in window.output and "launch" not in window.output and "later" not in window.output
@@ -289,8 +290,8 @@ def test_show_marks_problems_under_posts_and_exits_1_on_errors(
     # the post-less problem (no usable time) is listed at the top, the others under their posts
     assert out.index("[nonexistent-time]") < out.index("Monday 1 February 2027")
     assert out.index("untagged") < out.index("warning: The post has none of the campaign's hashtags")
-    assert "314/300 graphemes  (14 too many)" in out
-    assert "error: The text is 314 graphemes on Bluesky" in out
+    assert "314/300 characters (as Bluesky counts them)  (14 too many)" in out
+    assert "error: The text is 314 characters (as Bluesky counts them) on Bluesky" in out
 
 
 def test_show_unreadable_file(runner: CliRunner, write_calendar: WriteCalendar) -> None:

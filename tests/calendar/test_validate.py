@@ -114,7 +114,7 @@ def test_bluesky_limits_graphemes_and_bytes(write_calendar: WriteCalendar) -> No
         ("bluesky-too-many-bytes", "emoji-bytes"),
     ]
     three_over = result.errors[0]
-    assert "303 graphemes on Bluesky: 3 over the limit of 300" in three_over.message
+    assert "303 characters (as Bluesky counts them) on Bluesky: 3 over the limit of 300" in three_over.message
     assert result.rendered["emoji-fits"]["bluesky"][0].length == 150 + len(" #DemoCampaign")
     assert "3074 bytes on Bluesky: 74 over" in result.errors[1].message
 
@@ -294,7 +294,7 @@ def test_thread_reply_images_and_limits(write_calendar: WriteCalendar) -> None:
     result = check_calendar(path)
     assert [(p.code, p.line) for p in result.errors] == [("bluesky-too-long", 9), ("too-many-images", 10)]
     # reply 1 is skipped on Bluesky, so Bluesky's part 1 is reply 2 of the file
-    assert result.errors[0].message.startswith("Thread reply 2 is 301 graphemes on Bluesky")
+    assert result.errors[0].message.startswith("Thread reply 2 is 301 characters (as Bluesky counts them) on Bluesky")
 
 
 def test_bluesky_only_content_warning_without_labels_warns(write_calendar: WriteCalendar) -> None:

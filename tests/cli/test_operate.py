@@ -168,7 +168,7 @@ def test_restore_past_its_grace_asks_and_never_posts_late_unasked(env: dict[str,
     # No terminal to ask on, and no decision given: refused, even with --yes.
     code, output = invoke("restore", "late", "--yes")
     assert code == 2, output
-    assert "past its misfire grace" in output and "Add --post-late or --leave-missed." in output
+    assert "past its grace period" in output and "Add --post-late or --leave-missed." in output
     assert set(states(env, "late").values()) == {State.CANCELLED}
 
     code, output = invoke("restore", "late", "--leave-missed", "--yes")
@@ -218,7 +218,7 @@ def test_restore_past_its_grace_asks_a_person_at_a_terminal(env: dict[str, str],
         ["restore", "late"], [("leave it missed? (post, leave):", "leave"), ("Go ahead? [y/N]:", "y")], tmp_path
     )
     assert code == 0, output
-    assert "is more than 30 min ago, past its misfire grace" in output and "left missed" in output
+    assert "is more than 30 min ago, past its grace period" in output and "left missed" in output
     assert set(states(env, "late").values()) == {State.MISSED}
 
 

@@ -218,7 +218,7 @@ def test_settings_come_from_the_environment_then_env_files_then_the_workspace_fi
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ('timezone = "UTC"\ndata_dir = "var\n', "cannot be read (Illegal character '\\n' (at line 2,"),
+        ('timezone = "UTC"\ndata_dir = "var\n', 'cannot be read: line 2 is not written as name = "value"'),
         ('data_folder = "var"\n', "there is no setting 'data_folder'"),
         ("data_dir = 3\n", 'data_dir must be text in quotes, such as data_dir = "var"'),
         ('timezone = "Europe/Lundon"\n', "timezone 'Europe/Lundon' is not a time zone"),

@@ -115,7 +115,7 @@ def test_a_held_post_past_its_grace_is_missed_naming_the_hold_and_release_asks_a
     why = reasons(api)["a-report"] or ""
     assert why.startswith(
         f'It was held by hold {hold_id} (campaign act-on-iicsa) set by kim: "the report is out today"; '
-        f"`campaign release {hold_id}` lifts the hold, so it was not published within its misfire grace (30 min)"
+        f"`campaign release {hold_id}` lifts the hold, so it was not published within its grace period (30 min)"
     )
     preview = api.release_preview(hold_id)
     assert [(p.key, p.missed) for p in preview.passed] == [

@@ -120,7 +120,7 @@ def test_a_late_delivery_becomes_missed_and_is_only_posted_on_retry(store: Store
     assert states(store)[("a", "mastodon", 0)] == State.MISSED
     with store.transaction() as session:
         why = session.scalars(select(Event.reason).where(Event.to_state == State.MISSED)).one()
-    assert "misfire grace (30 min)" in why and "campaign retry" in why
+    assert "grace period (30 min)" in why and "campaign retry" in why
     later = T0 + timedelta(hours=3)
     assert not dispatch.tick(store, later, POLICY).claimed
     dispatch.retry(store, "a", later, actor="t")

@@ -361,7 +361,7 @@ def test_a_post_the_rate_limit_keeps_past_its_grace_is_missed_naming_the_limit(
     assert set(reasons) == {"p003", "p004"}
     assert reasons["p003"] == (
         "Held back by Mastodon's rate limit for social.example: 3 posts per hour, so it was not published within "
-        "its misfire grace (2 min); 2 min late. Use `campaign retry` to post it now."
+        "its grace period (2 min); 2 min late. Use `campaign retry` to post it now."
     )
 
 
@@ -371,7 +371,7 @@ def test_a_post_missed_while_paused_names_who_paused_posting(store: Store, tmp_p
     dispatch.tick(store, T0 + timedelta(minutes=31), POLICY)
     assert missed_reasons(store)["p000"].startswith(
         "Posting was paused by alice at 08:50 GMT (checking the news first), so it was not published within its "
-        "misfire grace (30 min); 31 min late."
+        "grace period (30 min); 31 min late."
     )
 
 
@@ -386,7 +386,7 @@ def test_a_post_missed_while_its_platform_fails_says_since_when_and_the_error(
     reason = missed_reasons(store)["p000"]
     assert reason.startswith(
         "Its attempts failed from 09:00 GMT on; the last error: Mastodon (social.example) could not be reached: "
-        "connection refused, so it was not published within its misfire grace (5 min);"
+        "connection refused, so it was not published within its grace period (5 min);"
     )
 
 

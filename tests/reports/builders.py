@@ -187,7 +187,7 @@ def known_week(store: Store) -> Store:
                 to_state="missed",
                 action="misfire",
                 actor="beat",
-                reason="not published within its misfire grace (30 min)",
+                reason="not published within its grace period (30 min)",
             )
         )
     p3 = b.post("p3", london(2027, 2, 3, 18))

@@ -56,7 +56,7 @@ def test_every_figure_of_a_known_week(known: Store) -> None:
     problems = [(p.post_id, p.platform, p.part, p.outcome, p.reason) for p in r.problems]
     assert problems == [
         ("p2", "bluesky", 0, "late", "published 20 min after its planned time"),
-        ("p2", "mastodon", 0, "missed", "not published within its misfire grace (30 min)"),
+        ("p2", "mastodon", 0, "missed", "not published within its grace period (30 min)"),
         ("p3", "bluesky", 0, "failed", "Bluesky refused the post: <b>text too long</b>"),
         ("p6", "mastodon", 0, "dry run", "no credentials: written to the dry-run outbox, not posted"),
         ("p4", "bluesky", 0, "pending", "still scheduled when this report was made"),
@@ -99,7 +99,7 @@ def test_every_figure_of_a_known_week(known: Store) -> None:
     ]
     changes = {c.label: (c.this_week, c.previous_week, c.delta_text) for c in r.changes}
     assert changes == {
-        "Deliveries planned": (8, 2, "+6 (+300%)"),
+        "Posts planned": (8, 2, "+6 (+300%)"),
         "Published on time": (3, 2, "+1 (+50%)"),
         "Published late": (1, 0, "+1"),
         "Missed": (1, 0, "+1"),
