@@ -255,13 +255,20 @@ def _part_lines(part: RenderedPart, platform: str, number_of_parts: int) -> list
 
 
 def _post_block(
-    post: Post, rendered: dict[str, list[RenderedPart]], problems: list[Problem], platform: str | None
+    post: Post,
+    rendered: dict[str, list[RenderedPart]],
+    problems: list[Problem],
+    platform: str | None,
+    label: Text | None = None,
 ) -> Group:
+    """One post as each platform receives it. `label`: where it stands, instead of the file's status."""
     header = Text()
     header.append(f"{post.at:%H:%M %Z}", style="bold")
     header.append(f"  {post.id}", style="bold cyan")
     header.append("  ")
-    if post.status == "draft":
+    if label is not None:
+        header.append(label)
+    elif post.status == "draft":
         header.append(" DRAFT: will not be posted ", style="bold black on yellow")
     else:
         header.append("approved", style="green")

@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from scheduler.api import CREDENTIAL_SETTINGS, Api, Refused, UsageRefused, debug_requested, local_time
+from scheduler.api import (
+    CREDENTIAL_SETTINGS,
+    Api,
+    NotFound,
+    Person,
+    Refused,
+    UsageRefused,
+    debug_requested,
+    local_time,
+)
 
 
 def debugging(ctx: click.Context) -> bool:
@@ -108,12 +117,50 @@ def acted_on() -> None:
     click.echo(f"Workspace: {workspace_words(api())}", err=True)
 
 
-def actor() -> str:
+def _login_name() -> str:
     try:
-        user = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # no passwd entry in some containers
-        user = "operator"
-    return f"{user}@{socket.gethostname()}"
+        return "operator"
+
+
+def claimed_name() -> tuple[str, str]:
+    """Who the person at the keyboard says they are, and where that came from: `campaign --as NAME`, else
+    CAMPAIGN_USER, else their login name on this machine."""
+    given = click.get_current_context().find_root().meta.get("campaign.as")
+    if given:
+        return str(given), "--as"
+    if api().settings.campaign_user:
+        return api().settings.campaign_user, "CAMPAIGN_USER"
+    return _login_name(), "your login name on this computer"
+
+
+def identity_lines(name: str, how: str) -> tuple[str, ...]:
+    """What to do when the workspace does not know the name someone gave."""
+    return (
+        f"You are {name!r} here ({how}), but this workspace has no user called {name!r}.",
+        f"Fix: say who you are with `campaign --as NAME ...` (or CAMPAIGN_USER=NAME in .env), or ask an admin to add "
+        f"you: `campaign users add {name} --role editor` (--role approver to approve posts). `campaign users list` "
+        "shows who there is.",
+    )
+
+
+def person() -> Person:
+    """The person at the keyboard, for a command that needs to know (approving, rejecting, scheduling posts that
+    need approval): refused, saying what to do, when the workspace does not know them."""
+    name, how = claimed_name()
+    try:
+        return api().person(name)
+    except NotFound:
+        raise Refused(*identity_lines(name, how)) from None
+
+
+def actor() -> str:
+    """Who did it, for the record: the person's name when the workspace knows them, else user@host."""
+    try:
+        return person().name
+    except Refused:  # not a user here, or no schedule yet to know them by
+        return f"{_login_name()}@{socket.gethostname()}"
 
 
 def local(instant: datetime | None, zone: str) -> str:

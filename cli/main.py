@@ -15,6 +15,7 @@ from cli.engine import rehearse, run
 from cli.holds import hold, holds, release
 from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
+from cli.review import approve, reject, review
 from cli.schedule import schedule, status
 from cli.serve import serve
 from cli.users import users
@@ -24,8 +25,16 @@ from cli.workspace import init
 @click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="campaign-scheduler")
 @click.option("--debug", is_flag=True, help="Show the full traceback with any problem (for a bug report).")
+@click.option(
+    "--as",
+    "as_name",
+    metavar="NAME",
+    default=None,
+    help="Who you are: a user of this workspace (default: CAMPAIGN_USER, else your login name). Approving, rejecting "
+    "and scheduling posts that need approval are done in your name.",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, as_name: str | None) -> None:
     """Plan, check and post survivor-led campaign calendars to Bluesky and Mastodon, exactly once.
 
     Commands act on the workspace they are run in: the folder with a campaign.toml (`campaign init` makes
@@ -42,10 +51,11 @@ def main(ctx: click.Context, debug: bool) -> None:
       campaign status
     """
     ctx.meta["campaign.debug"] = debug
+    ctx.meta["campaign.as"] = as_name
 
 
 for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
-                run, rehearse, report, collect, users, serve, demo):  # fmt: skip
+                run, rehearse, report, collect, users, serve, demo, review, approve, reject):  # fmt: skip
     main.add_command(command)
 for command in (hold, holds, release, alerts, health):  # safeguarding holds, alerts and health
     main.add_command(command)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from cli.common import CampaignCommand, acted_on, actor, api, dry_run_notice, local
-from scheduler.api import DEMO_LABEL, Heartbeat, PostStatus, ScheduleOutcome, StatusReport
+from cli.common import CampaignCommand, acted_on, actor, api, claimed_name, dry_run_notice, identity_lines, local
+from cli.review import schedule_notes
+from scheduler.api import DEMO_LABEL, AuthorUnknown, Heartbeat, PostStatus, Refused, ScheduleOutcome, StatusReport
 
 COUNT_WORDS = {"kept_cancelled": "kept cancelled"}
 DRY_RUN = " (dry run: in the outbox, not posted)"
@@ -53,6 +54,7 @@ def _show_schedule(outcome: ScheduleOutcome, verbose: bool) -> None:
                 notes[(note.post_id, note.detail)].append(f"{note.platform} part {note.part}")
             for (post_id, detail), where in notes.items():
                 click.secho(f"  {post_id} ({', '.join(where)}): {detail}", fg="yellow")
+        schedule_notes(outcome, campaign.campaign)
         post = campaign.next_post
         if post is None:
             click.echo("  next post: none, nothing left to post")
@@ -79,7 +81,10 @@ def schedule(paths: tuple[Path, ...], verbose: bool, as_json: bool) -> None:
       campaign schedule campaigns/sasvaw-week/calendars/week-2027-day1.csv
     """
     app = api(create_store=True)
-    outcome = app.schedule(paths, actor=actor())
+    try:
+        outcome = app.schedule(paths, actor=actor())
+    except AuthorUnknown as needed:  # who schedules posts that need approval must be known: say how
+        raise Refused(needed.why, *identity_lines(*claimed_name())) from None
     if as_json:
         click.echo(json.dumps({**outcome.to_json(), "dry_run_platforms": app.settings.dry_run_platforms()}, indent=2,
                               ensure_ascii=False))  # fmt: skip
@@ -124,7 +129,7 @@ def _post_details(post: PostStatus) -> str:
     states = {p.status for p in post.platforms}
     if not post.platforms:
         return "not posted: a draft in the calendar" if post.status == "draft" else ""
-    if len(states) == 1 and post.status in ("scheduled", "posting now", "cancelled", "draft"):
+    if len(states) == 1 and post.status in ("scheduled", "awaiting approval", "posting now", "cancelled", "draft"):
         most = max(p.parts for p in post.platforms)
         text = ", ".join(p.platform for p in post.platforms) + (f" ({most} parts)" if most > 1 else "")
         reason = post.platforms[0].reason
@@ -180,6 +185,7 @@ SECTIONS = (
     ("Failed (`campaign retry POST_ID` after fixing the cause)", ("failed",), "red"),
     ("Trying again (by itself: nothing to do unless it keeps failing)", ("trying again",), "yellow"),
     ("Posting now", ("posting now",), "yellow"),
+    ("Awaiting approval (`campaign review` shows them, `campaign approve POST_ID`)", ("awaiting approval",), "yellow"),
     ("Upcoming", ("scheduled", "draft", "cancelled"), None),
     ("Recently published", ("published",), "green"),
 )

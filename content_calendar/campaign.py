@@ -16,7 +16,9 @@ from content_calendar.model import (
     BLUESKY_REPLY_RULES,
     DEFAULT_TIMEZONE,
     MASTODON_VISIBILITIES,
+    NO_APPROVAL,
     PLATFORMS,
+    ApprovalRule,
     CalendarError,
     Campaign,
     CampaignDates,
@@ -106,7 +108,11 @@ _CAMPAIGN_KEYS = (
     "mastodon",
     "reports",
     "dates",
+    "approval",
+    "approvers",
+    "allow_self_approval",
 )
+_APPROVAL_VALUES = ("required", "none")
 _CAMPAIGN_DATES_KEYS = ("from", "to")
 _CAMPAIGN_BLUESKY_KEYS = ("reply_rules", "allow_quotes")
 _CAMPAIGN_REPORTS_KEYS = ("keep_handles",)
@@ -209,6 +215,38 @@ class _CampaignReader:
             )
             return None
         return CampaignDates(days["from"], days["to"])
+
+    def approval(self, top: dict[str, tuple[int, Node]]) -> ApprovalRule:
+        """`approval: required` (or `none`), `approvers: N` (1 or more, default 1), `allow_self_approval`."""
+        written = self.doc.value(top["approval"][1]) if "approval" in top else "none"
+        said = written.strip().lower() if isinstance(written, str) else None
+        if said not in _APPROVAL_VALUES:
+            node = top["approval"][1]
+            shown = f"`{node.value}`" if isinstance(node, ScalarNode) else "a list or mapping"
+            hint = did_you_mean(shown.strip("`"), _APPROVAL_VALUES)
+            self.error("campaign-invalid", f"`approval` is {shown}, which is neither `required` nor `none`.{hint}",
+                       "Write `approval: required` (a second person approves every post before it goes out) or "
+                       "`approval: none`.", node_line(node))  # fmt: skip
+        values = {"approvers": 1, "allow_self_approval": False}
+        fixes = {"approvers": ("a whole number of people, 1 or more", "`approvers: 1` (how many must approve a post)"),
+                 "allow_self_approval": ("true or false", "`allow_self_approval: false` (the default: whoever "
+                                         "scheduled a post cannot approve it)")}  # fmt: skip
+        for key, (kind, example) in fixes.items():
+            if key not in top:
+                continue
+            value, node = self.doc.value(top[key][1]), top[key][1]
+            flag = key == "allow_self_approval"
+            if said == "none":
+                self.error("campaign-invalid", f"`{key}` is set, but the campaign does not say `approval: required`, "
+                           "so no post waits for approval.", f"Add `approval: required` (or remove `{key}`).",
+                           node_line(node))  # fmt: skip
+            elif isinstance(value, bool) if flag else (type(value) is int and value >= 1):
+                values[key] = value
+            else:
+                self.error("wrong-type", f"`{key}` must be {kind}.", f"Write {example}.", node_line(node))
+        if said != "required":
+            return NO_APPROVAL
+        return ApprovalRule(True, int(values["approvers"]), bool(values["allow_self_approval"]))
 
 
 def load_campaign(directory: Path) -> Campaign:
@@ -382,6 +420,7 @@ def load_campaign(directory: Path) -> Campaign:
                 )
 
     dates = reader.dates(top["dates"][1]) if "dates" in top else None
+    approval = reader.approval(top)
 
     instances = reader.strings(top, "mastodon_instances")
     for instance in instances:
@@ -420,6 +459,7 @@ def load_campaign(directory: Path) -> Campaign:
         mastodon_visibility=visibility,
         language=reader.string(top, "language", "en") or "en",
         dates=dates,
+        approval=approval,
     )
 
 

@@ -116,6 +116,26 @@ class CampaignDates:
 
 
 @dataclass(frozen=True)
+class ApprovalRule:
+    """campaign.yaml `approval: required`: a post goes out only once `approvers` people (other than whoever
+    scheduled its current version, unless `allow_self_approval`) have approved exactly that version."""
+
+    required: bool = False
+    approvers: int = 1
+    allow_self_approval: bool = False
+
+    def describe(self) -> str:
+        """In words: "1 approval by someone other than its author"."""
+        count = "1 approval" if self.approvers == 1 else f"{self.approvers} approvals"
+        return count + (
+            " (its author may give one)" if self.allow_self_approval else " by someone other than its author"
+        )
+
+
+NO_APPROVAL = ApprovalRule()
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A campaign folder's campaign.yaml: everything but secrets."""
 
@@ -138,6 +158,7 @@ class Campaign:
     mastodon_visibility: str = "public"
     language: str = "en"
     dates: CampaignDates | None = None  # the campaign's window: a post outside it is warned about
+    approval: ApprovalRule = NO_APPROVAL  # a second pair of eyes before anything goes out
 
 
 @dataclass(frozen=True)

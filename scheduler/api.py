@@ -23,6 +23,7 @@ from scheduler.api_alerts import AlertsApi, Delivered, Health, HoldView, LoginCh
 from scheduler.api_collect import AccountCheck, CollectingApi, ReportsApi
 from scheduler.api_demo import DEMO_LABEL, DemoApi  # rehearsals and the demo workspace
 from scheduler.api_people import PeopleApi
+from scheduler.api_review import ApprovalPanel, AuthorUnknown, Decision, FileApproval, ReviewApi, ReviewItem
 from scheduler.api_views import ViewsApi  # the web workspace's calendar and post pages
 from scheduler.api_workspace import (
     AuditEntry,
@@ -74,8 +75,10 @@ __all__ = [
     "PLATFORMS",
     "AccountCheck",
     "Api",
+    "ApprovalPanel",
     "AuditEntry",
     "AuditPage",
+    "AuthorUnknown",
     "CalendarFileCheck",
     "CalendarRefused",
     "Cancellation",
@@ -84,10 +87,12 @@ __all__ = [
     "Clock",
     "CollectorOutcome",
     "CrashLoop",
+    "Decision",
     "Delivered",
     "DispatchClaim",
     "Engine",
     "Executor",
+    "FileApproval",
     "Health",
     "Heartbeat",
     "HoldView",
@@ -107,6 +112,7 @@ __all__ = [
     "ReportFile",
     "ReportFormats",
     "Restoration",
+    "ReviewItem",
     "Role",
     "ScheduleOutcome",
     "Scheduled",
@@ -128,7 +134,7 @@ __all__ = [
 ]
 
 
-class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoApi, AlertsApi):
+class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoApi, ReviewApi, AlertsApi):
     """The application, as its faces use it. Build it with `Api.from_settings()` (or from a `Wiring`). Its
     methods come in families: this module (calendars, the schedule, operating, the engine) and the mixins it
     inherits (scheduler/api_collect.py: accounts, collection and reports; scheduler/api_people.py: people)."""

@@ -29,7 +29,7 @@ from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy
 from scheduler.models import Delivery, PostRecord, State
 from scheduler.settings import Settings
-from scheduler.sync import CalendarInput, schedule_calendars
+from scheduler.sync import CalendarInput, schedule_calendars, without_approval
 from scheduler.wiring import Adapters, Wiring
 
 GAP_PAUSE = 1.0  # real seconds: the longest a skipped quiet gap is shown for, so people can follow along
@@ -263,7 +263,7 @@ def play(
     store = wiring.store
     rehearsal = Rehearsal(directory, settings.outbox_path)
     try:
-        schedule_calendars(store, inputs, virtual_start, actor=actor)
+        schedule_calendars(store, without_approval(inputs), virtual_start, actor=actor)  # timing, not review
         rehearsal.plan = plan_of(store, virtual_start, speed=speed, pause=pause, outbox=settings.outbox_path,
                                  max_real_seconds=max_real_seconds)  # fmt: skip
         on_plan(rehearsal.plan)

@@ -72,6 +72,8 @@ class Settings:
     web_url: str = field(default="http://127.0.0.1:8000/", metadata=_env("CAMPAIGN_WEB_URL"))  # alerts link to it
     alert_seconds: float = field(default=60.0, metadata=_env("CAMPAIGN_ALERT_SECONDS"))  # how often beat looks
     debug: bool = field(default=False, metadata=_env("CAMPAIGN_DEBUG"))  # show tracebacks of refusals
+    # Who runs the commands here, when `campaign --as` does not say: a user of the workspace (default: the login name).
+    campaign_user: str = field(default="", metadata=_env("CAMPAIGN_USER"))
     workspace: Path | None = None  # the workspace file these settings came from
     # Set when neither a workspace nor the environment named the database: where the search for a workspace
     # began. The schedule is then nowhere in particular, and using it is refused (see `unplaced`).

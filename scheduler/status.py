@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
-from scheduler import dispatch, heartbeat
+from scheduler import approval, dispatch, heartbeat
+from scheduler.approval import AWAITING
 from scheduler.collection import collector_states
 from scheduler.db import Store
 from scheduler.heartbeat import Heartbeat
@@ -26,7 +27,9 @@ from scheduler.models import Delivery, Event, PostRecord, Setting, State
 
 # The states a post is shown in, most pressing first: a post (and each of its platforms) is shown in the state
 # of its most pressing part, so one failed part is never hidden behind the parts that went out.
-POST_STATES = ("failed", "missed", "trying again", "posting now", "scheduled", "published", "cancelled", "draft")
+POST_STATES = (
+    "failed", "missed", "trying again", "posting now", AWAITING, "scheduled", "published", "cancelled", "draft",
+)  # fmt: skip
 NOT_WELL = ("failed", "missed", "trying again")
 _RANK = {name: rank for rank, name in enumerate(POST_STATES)}
 
@@ -178,8 +181,8 @@ class StatusReport:
     failing_collectors: list[CollectorView] = field(default_factory=list)
     dry_run_platforms: list[str] = field(default_factory=list)
     latest_report: str | None = None
-    demo: bool = False  # a demo workspace (`campaign demo`): its data is made up
     holds: list[HoldView] = field(default_factory=list)  # the safeguarding holds standing now: who, why, since when
+    demo: bool = False  # a demo workspace (`campaign demo`): its data is made up
 
     def posts_in(self, *states: str) -> list[PostStatus]:
         return [post for post in self.posts if post.status in states]
@@ -197,8 +200,8 @@ class StatusReport:
             "posts": [p.to_json() for p in self.posts],
             "latest_report": self.latest_report,
             "dry_run_platforms": self.dry_run_platforms,
-            "demo": self.demo,
             "holds": [h.to_json() for h in self.holds],
+            "demo": self.demo,
             "failing_collectors": [c.to_json() for c in self.failing_collectors],
             **{name: [v.to_json() for v in getattr(self, name)] for name in SECTIONS},
         }
@@ -330,6 +333,15 @@ def _posts(session: Session, records: dict[int, PostRecord], pks: Iterable[int])
     return {pk: _fold(records[pk], views.get(pk, [])) for pk in wanted}
 
 
+def _awaiting(post: PostStatus, word: str) -> None:
+    """A scheduled post held until it is approved says so, and so do its platforms."""
+    if word != AWAITING:
+        return
+    post.status = AWAITING
+    for platform in post.platforms:
+        platform.status = AWAITING if platform.status == "scheduled" else platform.status
+
+
 def _pause(session: Session) -> PauseView | None:
     if not dispatch.is_paused(session):
         return None
@@ -366,8 +378,13 @@ def status(store: Store, now: datetime, *, campaign: str | None = None, limit: i
             if published_at is not None:
                 out[pk] = max(out.get(pk, published_at), published_at)
         word = {pk: _post_state(records[pk].status, states[pk]) for pk in records}
+        for pk in approval.awaiting(session, campaign=campaign):  # scheduled, but held until approved
+            if word.get(pk) == "scheduled":
+                word[pk] = AWAITING
         chosen = _choose(word, records, going, out, now, limit)
         posts = _posts(session, records, chosen)
+        for pk in chosen:
+            _awaiting(posts[pk], word[pk])
         report = StatusReport(
             now=now,
             paused=dispatch.is_paused(session),
@@ -408,7 +425,7 @@ def _choose(
     pressing = sorted(
         (pk for pk, w in word.items() if w in (*NOT_WELL, "posting now")), key=lambda pk: (_RANK[word[pk]], when(pk))
     )
-    scheduled = sorted((pk for pk, w in word.items() if w == "scheduled"), key=when)[:limit]
+    scheduled = sorted((pk for pk, w in word.items() if w in ("scheduled", AWAITING)), key=when)[:limit]
     # Drafts and cancelled posts only where they fall among the scheduled ones shown, so a calendar removed
     # wholesale does not push the posts still to go out off the list.
     horizon = when(scheduled[-1]) if len(scheduled) == limit and scheduled else None

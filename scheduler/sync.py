@@ -3,6 +3,10 @@
 New posts are added, changed unpublished ones updated, posts gone from their file cancelled, published ones
 never touched. Any refusal (a change to a delivery in flight, an id used twice) rolls everything back.
 Running it twice changes nothing.
+
+Each post's version (scheduler.approval.version_hash) and who scheduled the change that made it are recorded
+with it; in a campaign that requires approval, a new version waits for approval again, and whoever schedules
+must be a user of the workspace.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -19,11 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from content_calendar.loaders import load_calendar_detailed
-from content_calendar.model import Calendar, Campaign, Post, RenderedPart, written_alike
+from content_calendar.model import NO_APPROVAL, Calendar, Campaign, Post, RenderedPart, written_alike
+from scheduler import approval
 from scheduler.db import Store
 from scheduler.dispatch import record, transition
 from scheduler.errors import Refused
 from scheduler.models import Delivery, PostRecord, State
+from scheduler.users import UserRecord
 
 Action = Literal[
     "added", "updated", "rescheduled", "cancelled", "unchanged", "kept-published", "kept-cancelled", "draft"
@@ -39,6 +45,12 @@ class CalendarInput:
     rendered: dict[str, dict[str, list[RenderedPart]]]
 
 
+def without_approval(inputs: Sequence[CalendarInput]) -> list[CalendarInput]:
+    """The calendars as if their campaigns required no approval: for a rehearsal, which plays the timing on a store
+    of its own and sends nothing off the machine."""
+    return [replace(item, campaign=replace(item.campaign, approval=NO_APPROVAL)) for item in inputs]
+
+
 @dataclass(frozen=True)
 class Change:
     action: Action
@@ -52,6 +64,9 @@ class Change:
 @dataclass
 class SyncReport:
     changes: list[Change] = field(default_factory=list)
+    approval_notes: list[approval.ApprovalNote] = field(default_factory=list)
+    # Per campaign that requires approval: the posts still to go out that wait for it, after this run.
+    awaiting: dict[str, list[str]] = field(default_factory=dict)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -79,7 +94,12 @@ def _summary(post: Post) -> str:
     return first_line[:120]
 
 
-def schedule_calendars(store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str) -> SyncReport:
+def schedule_calendars(
+    store: Store, inputs: Sequence[CalendarInput], now: datetime, *, actor: str, author: str | None = None
+) -> SyncReport:
+    """`author`: the person whose change this is (default: `actor`); in a campaign that requires approval, a
+    user of the workspace, or nothing is scheduled (AuthorUnknown)."""
+    author = author or actor
     report = SyncReport()
     refusals: list[str] = []
     seen: dict[tuple[str, str], tuple[str, str]] = {}  # (campaign, post id) -> (file, where in it)
@@ -96,18 +116,32 @@ def schedule_calendars(store: Store, inputs: Sequence[CalendarInput], now: datet
         raise SyncRefused(refusals)
 
     with store.transaction() as session:
+        needing = sorted({item.campaign.slug for item in inputs if item.campaign.approval.required})
+        known = select(UserRecord.id).where(UserRecord.name == author, UserRecord.disabled.is_(False))
+        if needing and session.scalar(known) is None:
+            raise approval.AuthorUnknown(author, needing)
         refusals.extend(_posts_of_other_files(session, inputs))
         if refusals:
             raise SyncRefused(refusals)
         for item in inputs:
-            _sync_one(session, item, now, actor, report, refusals)
+            _sync_one(session, item, now, actor, author, report, refusals)
         if refusals:
             raise SyncRefused(refusals)  # leaving the block rolls everything back
+        for slug in needing:
+            waiting = approval.awaiting(session, campaign=slug)
+            names = select(PostRecord.post_id).where(PostRecord.id.in_(waiting))
+            report.awaiting[slug] = sorted(session.scalars(names)) if waiting else []
     return report
 
 
 def _sync_one(
-    session: Session, item: CalendarInput, now: datetime, actor: str, report: SyncReport, refusals: list[str]
+    session: Session,
+    item: CalendarInput,
+    now: datetime,
+    actor: str,
+    author: str,
+    report: SyncReport,
+    refusals: list[str],
 ) -> None:
     campaign = item.campaign.slug
     source = str(item.calendar.path.resolve())
@@ -119,6 +153,9 @@ def _sync_one(
         statement = statement.with_for_update()  # a worker's claim or publish waits for this sync, or it for them
     for delivery in session.scalars(statement):
         deliveries.setdefault(delivery.post_id, []).append(delivery)
+    approval.save_rule(
+        session, campaign, item.campaign.approval, now
+    )  # after the locks: a publish reads it after its own
 
     in_file = {post.id for post in item.calendar.posts}
     for post_id, known in records.items():
@@ -135,6 +172,7 @@ def _sync_one(
     for post in item.calendar.posts:
         post_record = records.get(post.id)
         planned = post.at
+        version = approval.version_hash(planned, item.rendered.get(post.id, {}))
         if post_record is None:
             post_record = PostRecord(
                 campaign=campaign,
@@ -145,12 +183,18 @@ def _sync_one(
                 timezone=item.calendar.timezone,
                 summary=_summary(post),
                 topics=json.dumps(list(post.topics)),  # what safeguarding holds match
+                author=author,
+                content_hash=version,
                 created_at=now,
                 updated_at=now,
             )
             session.add(post_record)
             session.flush()
         else:
+            if post_record.content_hash != version:
+                _new_version(
+                    session, item, post, post_record, version, deliveries.get(post.id, []), author, report, now
+                )
             post_record.source = source
             post_record.status = post.status
             post_record.planned_at = planned
@@ -193,6 +237,30 @@ def _sync_one(
             refusals,
         ):
             report.changes.append(Change("cancelled", campaign, post.id, delivery.platform, delivery.part))
+
+
+def _new_version(
+    session: Session,
+    item: CalendarInput,
+    post: Post,
+    post_record: PostRecord,
+    version: str,
+    deliveries: list[Delivery],
+    author: str,
+    report: SyncReport,
+    now: datetime,
+) -> None:
+    """The post changed: its new version is `author`'s, and whatever was said of the old one does not carry over."""
+    rule = item.campaign.approval
+    before = approval.state_of(session, post_record, rule) if post_record.content_hash is not None else None
+    if rule.required and before is not None and (before.approvals or before.rejections or before.own):
+        old = {(d.platform, d.part): json.loads(d.payload) for d in deliveries if d.state != State.CANCELLED}
+        new = {(p.platform, p.part): p.to_json() for parts in item.rendered.get(post.id, {}).values() for p in parts}
+        changed = approval.what_changed(old, new, post_record.planned_at, post.at)
+        report.approval_notes.append(approval.ApprovalNote(item.campaign.slug, post.id, changed, before.words()))
+    post_record.content_hash = version
+    post_record.author = author
+    approval.mark_changed_back(session, post_record, actor=author, now=now)
 
 
 def _upsert(

@@ -119,12 +119,13 @@ async def logout(request: Request) -> Response:
 def create_app(api: Api, *, secret_key: str, secure_cookies: bool = False) -> Starlette:
     # The operator's pages, the calendar and the post pages (they use render and requires from here, so they are
     # imported once this module is).
-    from web import audit, calendar, calendars, live, operate, posts, reports
+    from web import approvals, audit, calendar, calendars, live, operate, posts, reports
 
     routes = [
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        *approvals.ROUTES,  # Approve and Reject on a post's page: before the operator's /posts/.../{action} routes
         *operate.ROUTES,
         *live.ROUTES,
         *calendars.ROUTES,

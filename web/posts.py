@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from scheduler.api import Api, NotFound, Role
 from web.app import render, requires
+from web.approvals import approval_panel
 from web.calendar import refused
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -27,7 +28,7 @@ async def post_page(request: Request) -> Response:
         post = _api(request).post_page(campaign, post_id)
     except NotFound as error:
         return refused(request, error)
-    return render(request, "post.html", post=post)
+    return render(request, "post.html", post=post, approval=approval_panel(request, campaign, post_id))
 
 
 @requires(Role.VIEWER)

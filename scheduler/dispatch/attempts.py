@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from scheduler import approval
 from scheduler.db import Store
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import DispatchPolicy, PublishJob, RemoteRef, Skip
@@ -22,8 +23,13 @@ NEXT_TRY = "; next try at "
 def begin_publish(
     store: Store, delivery_id: int, now: datetime, policy: DispatchPolicy, *, worker: str
 ) -> PublishJob | Skip:
-    """Move a claimed delivery to publishing, unless it is done, cancelled, paused, too late or its
-    parent is not out yet. The pause switch is read in the same transaction as the change."""
+    """Move a claimed delivery to publishing, unless it is done, cancelled, paused, not approved, too late or
+    its parent is not out yet. The pause switch is read in the same transaction as the change.
+
+    Approval is decided here, not only when the tick claims: this is the one step every way out passes (the
+    tick, post-now, retry, a thread's next part), and it decides with the delivery's row locked and in the
+    transaction that hands out its payload. A change of the post rewrites that row (and on PostgreSQL waits for
+    our lock), so the version approved is the version sent; a rejection committed before this point holds it."""
     with store.transaction() as session:
         paused = is_paused(session, for_publish=True)
         delivery = locked_delivery(session, delivery_id)
@@ -36,6 +42,13 @@ def begin_publish(
             delivery.claimed_by = None
             transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason="paused", now=now)
             return Skip(delivery_id, "paused")
+        waiting = approval.holds_back(session, delivery)
+        if waiting is not None:
+            delivery.lease_until = None
+            delivery.claimed_by = None
+            why = f"{approval.AWAITING}: {waiting}"
+            transition(session, delivery, State.SCHEDULED, action="hold", actor=worker, reason=why, now=now)
+            return Skip(delivery_id, approval.AWAITING)
         if (hold := holding(session, [delivery]).get(delivery.id)) is not None:  # a safeguarding hold
             delivery.lease_until = None
             delivery.claimed_by = None

@@ -7,24 +7,28 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from scheduler import approval
 from scheduler.db import Store
 from scheduler.dispatch.attempts import HELD, NEXT_TRY
 from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.policy import Claim, DispatchPolicy, TickResult
-from scheduler.dispatch.transitions import minutes, skip_locked, transition
+from scheduler.dispatch.transitions import minutes, record, skip_locked, transition
 from scheduler.holds import HoldView, holding, zone_of
 from scheduler.models import Delivery, Event, PostRecord, State
 
 
 def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "beat") -> TickResult:
-    """Re-arm lost claims, mark misfires, and claim what is due within the window."""
+    """Re-arm lost claims, mark misfires, and claim what is due within the window. A post that needs an
+    approval it does not have is not claimed: it waits, held, until it is approved or its grace runs out."""
     with store.transaction() as session:
         rearmed = _rearm_expired_leases(session, now, actor)
         paused = is_paused(session)
         horizon = now + policy.claim_window
+        unapproved = approval.unapproved_sql(session, Delivery.campaign, Delivery.post_pk)
+        approved = [] if unapproved is None else [~unapproved]
         candidates = session.scalars(
             skip_locked(
                 session,
@@ -33,16 +37,17 @@ def tick(store: Store, now: datetime, policy: DispatchPolicy, *, actor: str = "b
                     Delivery.state == State.SCHEDULED,
                     Delivery.due_at <= horizon,
                     or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= horizon),
+                    *approved,
                 )
                 .order_by(Delivery.due_at, Delivery.id)
                 .limit(policy.claim_batch),
             )
         ).all()
-        candidates = [*candidates, *_waiting_past_due(session, now, horizon)]
+        candidates = [*candidates, *_waiting_past_due(session, now, horizon, approved)]
+        missed = [] if unapproved is None else _hold_unapproved(session, now, unapproved, actor)
         parent_states = _states_of(session, {d.parent_id for d in candidates if d.parent_id is not None})
         held = holding(session, candidates)  # safeguarding holds: what they cover is never claimed
         claimed: list[Claim] = []
-        missed: list[int] = []
         for delivery in candidates:
             if now - delivery.due_at > timedelta(seconds=delivery.misfire_grace_s):
                 late = now - delivery.due_at
@@ -102,7 +107,9 @@ def claim_replies(store: Store, parent_id: int, now: datetime, policy: DispatchP
         ]
 
 
-def _waiting_past_due(session: Session, now: datetime, horizon: datetime) -> Sequence[Delivery]:
+def _waiting_past_due(
+    session: Session, now: datetime, horizon: datetime, approved: Sequence[ColumnElement[bool]]
+) -> Sequence[Delivery]:
     """Deliveries past their due time that wait for a retry beyond this tick (a platform's reset, a backoff):
     few at any time. Checked against their misfire grace now, so a post that can no longer go out in time is
     reported missed at once rather than when its retry time comes."""
@@ -110,10 +117,41 @@ def _waiting_past_due(session: Session, now: datetime, horizon: datetime) -> Seq
         skip_locked(
             session,
             select(Delivery).where(
-                Delivery.state == State.SCHEDULED, Delivery.due_at < now, Delivery.next_attempt_at > horizon
+                Delivery.state == State.SCHEDULED, Delivery.due_at < now, Delivery.next_attempt_at > horizon, *approved
             ),
         )
     ).all()
+
+
+def _hold_unapproved(session: Session, now: datetime, unapproved: ColumnElement[bool], actor: str) -> list[int]:
+    """Deliveries past their time whose post still waits for approval: held (said once, in their history), and
+    missed once their misfire grace has run out. Returns those missed."""
+    held = session.scalars(
+        skip_locked(
+            session,
+            select(Delivery).where(Delivery.state == State.SCHEDULED, Delivery.due_at < now, unapproved),
+        )
+    ).all()
+    posts = {pk: session.get(PostRecord, pk) for pk in {d.post_pk for d in held}}
+    states = {pk: approval.state_of(session, post) for pk, post in posts.items() if post is not None}
+    missed = []
+    for delivery in held:
+        state = states.get(delivery.post_pk)
+        words = state.words() if state is not None else "its post is gone"
+        late = now - delivery.due_at
+        if late > timedelta(seconds=delivery.misfire_grace_s):
+            reason = (
+                f"It was not approved in time ({words}): its grace period ({minutes(delivery.misfire_grace_s)}) "
+                f"ran out; {minutes(int(late.total_seconds()))} late. To post it now, approve it (`campaign approve "
+                f"{delivery.post_id}`), then `campaign retry {delivery.post_id}`."
+            )
+            delivery.last_error = reason
+            transition(session, delivery, State.MISSED, action="misfire", actor=actor, reason=reason, now=now)
+            missed.append(delivery.id)
+        elif delivery.last_error != f"{approval.AWAITING}: {words}":
+            delivery.last_error = f"{approval.AWAITING}: {words}"
+            record(session, action=HELD, actor=actor, delivery=delivery, reason=delivery.last_error, now=now)
+    return missed
 
 
 def _claim(

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
-from scheduler import dispatch
+from scheduler import approval, dispatch
 from scheduler.db import Store
 from scheduler.dispatch.operator_actions import first_words
 from scheduler.display import platform_name
@@ -241,8 +241,8 @@ def part_reasons(session: Session, parts: Iterable[tuple[int, str, int, str | No
 
 def awaiting_approval(session: Session, post_pks: Iterable[int]) -> set[int]:
     """The posts that need an approval they do not have yet, among `post_pks`: shown "awaiting approval"
-    instead of "scheduled". No campaign requires approval yet; the approval rule answers here when it does."""
-    return set()
+    instead of "scheduled" (the rule is scheduler.approval's)."""
+    return approval.awaiting(session, post_pks)
 
 
 def _line(name: str, parts: list[Any], reasons: dict[int, str]) -> PlatformLine:
