@@ -200,7 +200,7 @@ def test_a_retry_that_posted_anew_deletes_the_newer_copy_and_says_so(
         assert live == [older["id"]]  # the newer copy is deleted
         assert event.reason.endswith(f"; the newer copy was deleted: {newer['url']}")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
-        f"delivery {delivery.id}: {event.reason}"
+        f"post part {delivery.id}: {event.reason}"
     ]
     published = events(store, "published")[-1].reason
     assert published == ("found the earlier attempt's post" if late_copy == "older" else "posted")

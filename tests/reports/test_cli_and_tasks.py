@@ -77,6 +77,10 @@ def test_report_weekly_refuses_clearly(tmp_path: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(report, ["weekly", "--week", "2027-W60", "--campaign", "x"], env=environment(tmp_path))
     assert bad.exit_code == 2 and "2027 has no ISO week 60" in bad.output
+    missing = runner.invoke(report, ["weekly"], env=environment(tmp_path))
+    assert missing.exit_code == 1 and "There is no schedule in" in missing.output  # and none was created
+    assert not (tmp_path / "campaign.db").exists()
+    Store(f"sqlite:///{tmp_path / 'campaign.db'}").dispose()  # a workspace whose schedule is still empty
     empty = runner.invoke(report, ["weekly"], env=environment(tmp_path))
     assert empty.exit_code == 1 and "The store has no campaigns yet" in empty.output
 

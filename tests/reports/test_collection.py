@@ -493,6 +493,7 @@ def test_beat_schedule_for_the_lead(tmp_path: Path) -> None:
         "collect-mentions": ("campaign.collect_mentions", 300.0, "collect"),
         "collect-engagement": ("campaign.collect_engagement", 600.0, "collect"),
         "report-weekly": ("campaign.report_weekly", 600.0, "collect"),
+        "alerts": ("campaign.alerts", 60.0, "collect"),
     }
 
 
