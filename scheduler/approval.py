@@ -255,6 +255,17 @@ def holds_back(session: Session, delivery: Delivery) -> str | None:
     return None if state.approved else state.words()
 
 
+def refuse_unapproved(session: Session, post: PostRecord) -> None:
+    """For `post-now`: a post that awaits approval is refused before anything about it changes (posting it now
+    would only bring its time forward, to be held and then missed)."""
+    state = state_of(session, post)
+    if not state.approved:
+        raise ApprovalRefused(
+            f"{post.campaign}/{post.post_id} awaits approval ({state.words()}), so it is not posted now: an approver "
+            f"approves it first (`campaign approve {post.post_id}`, or Approve on its page)."
+        )
+
+
 # --- recording a verdict ---------------------------------------------------------------------------------------
 
 

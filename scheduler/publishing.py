@@ -26,6 +26,7 @@ from platforms.base import (
     ThreadRefs,
     TransientError,
 )
+from scheduler import approval
 from scheduler.clock import Clock
 from scheduler.db import Store
 from scheduler.dispatch import (
@@ -46,7 +47,7 @@ from scheduler.dispatch import (
     set_due_now,
 )
 from scheduler.hold_actions import hold_for_refused_login
-from scheduler.models import Delivery, State
+from scheduler.models import Delivery, PostRecord, State
 from scheduler.ratelimit import RateLimiter
 
 log = logging.getLogger("campaign.publish")
@@ -303,10 +304,13 @@ def claim_post_now(
         if campaign:
             statement = statement.where(Delivery.campaign == campaign)
         parts = session.scalars(statement.order_by(Delivery.part)).all()
-    if not parts:
-        raise OperatorError(f"{post_id!r} is not scheduled for {platform}: run `campaign schedule` first.")
-    if len({d.campaign for d in parts}) > 1:
-        raise OperatorError(f"The post id {post_id!r} is in several campaigns: say which with --campaign.")
+        if not parts:
+            raise OperatorError(f"{post_id!r} is not scheduled for {platform}: run `campaign schedule` first.")
+        if len({d.campaign for d in parts}) > 1:
+            raise OperatorError(f"The post id {post_id!r} is in several campaigns: say which with --campaign.")
+        record = session.get(PostRecord, parts[0].post_pk)
+        if record is not None:
+            approval.refuse_unapproved(session, record)
     now = clock.now()
     if any(d.state in (State.MISSED, State.FAILED) for d in parts):
         retry(store, post_id, now, actor=actor, campaign=parts[0].campaign, platform=platform)

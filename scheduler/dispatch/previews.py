@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from scheduler import approval
 from scheduler.db import Store
 from scheduler.dispatch.operator_actions import (
     CANCELLABLE,
@@ -108,6 +109,7 @@ def describe_post(
             check_restore(post_id, deliveries, post)
         else:
             _check_post_now(post_id, deliveries, post, platform)
+            approval.refuse_unapproved(session, post)
         parts = tuple(_part(action, d, now) for d in deliveries)
         return PostPreview(
             action=action,

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from scheduler.db import Store
-from scheduler.models import Event
+from scheduler.models import Delivery, Event
 from scheduler.review_models import Approval
 from tests.support.cli import cli_env, invoke
 from tests.support.engine import write_calendar, write_campaign
@@ -179,3 +179,16 @@ def test_approving_a_file_and_what_schedule_says_of_a_change(env: dict[str, str]
     calendar(tmp_path, [("p1", FUTURE, "Changed again, not scheduled #ActOnIICSA"), POSTS[1]])
     code, output = invoke("--as", "sam", "approve", "--file", str(path))
     assert code == 1 and "p2: it has changed in the file since it was scheduled" in output
+
+
+def test_post_now_refuses_a_post_that_awaits_approval_and_changes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    assert invoke("schedule", str(calendar(tmp_path)))[0] == 0
+    with Store(database(env)).transaction() as session:
+        before = sorted((d.id, d.due_at) for d in session.scalars(select(Delivery)))
+    code, output = invoke("post-now", "p1", "--platform", "bluesky", "--yes")
+    assert code == 1 and "demo/p1 awaits approval (needs 1 more approval" in output, output
+    with Store(database(env)).transaction() as session:
+        assert sorted((d.id, d.due_at) for d in session.scalars(select(Delivery))) == before
+    assert invoke("--as", "sam", "approve", "p1")[0] == 0
+    code, output = invoke("post-now", "p1", "--platform", "bluesky", "--yes")
+    assert code == 0 and "published" in output, output
