@@ -23,6 +23,7 @@ from content_calendar.model import Campaign, Image, Link, PlatformOverride, Post
 from platforms.bluesky import created_at, record_key
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
+from scheduler.review_models import Hold
 from scheduler.sync import schedule_calendars
 from tests.bluesky_adapter.conftest import ACCOUNTS_CHECK_FIX, Publisher
 from tests.bluesky_net.proxy import REPO_WRITES, FaultProxy, RequestMatch
@@ -401,7 +402,7 @@ def test_a_storm_of_429s_delays_but_never_duplicates(
     assert limited == storm, "each 429 is one RateLimited, retried after its reset"
 
 
-def test_credentials_revoked_mid_run_fail_the_delivery_with_the_fix_and_post_nothing_twice(
+def test_credentials_revoked_mid_run_hold_the_platform_with_the_fix_and_post_nothing_twice(
     engine: Engine, publisher: Publisher, bluesky_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     publisher = publisher.with_new_app_password()
@@ -417,10 +418,15 @@ def test_credentials_revoked_mid_run_fail_the_delivery_with_the_fix_and_post_not
         bluesky_proxy.fail_next(1, status=400, error="ExpiredToken", message="Token has expired", match=PUT_RECORD)
         second = bluesky_post("after", datetime.now(UTC) + timedelta(seconds=1), "Never posted")
         store = schedule(engine, [first, second], camp)
-        wait_for(lambda: any(d.state == State.FAILED for d in deliveries(store)), timeout=45, what="the second to fail")
+        wait_for(lambda: any(d.post_id == "after" and d.attempts and d.last_error for d in deliveries(store)),
+                 timeout=45, what="the second held with its reason")  # fmt: skip
     before, after = deliveries(store)[1], deliveries(store)[0]
     assert (before.post_id, before.state) == ("before", State.PUBLISHED)
-    assert (after.post_id, after.state, after.attempts) == ("after", State.FAILED, 1)
+    # A refused login holds the platform (one hold, alerted) rather than failing its posts one by one.
+    assert (after.post_id, after.state, after.attempts) == ("after", State.SCHEDULED, 1)
+    with store.transaction() as session:
+        holds = session.scalars(select(Hold).where(Hold.kind == "platform", Hold.released_at.is_(None))).all()
+    assert [h.topic for h in holds] == ["bluesky"]
     message = after.last_error or ""
     for hint in ACCOUNTS_CHECK_FIX:
         assert hint in message

@@ -18,6 +18,7 @@ from content_calendar.model import Post, RenderedPart
 from content_calendar.render import mastodon_length
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
+from scheduler.review_models import Hold
 from scheduler.sync import schedule_calendars
 from tests.mastodon_adapter.helpers import CW, api_status, campaign_in, make_image, mastodon_post, source_of
 from tests.mastodon_server import MastodonControl, TestAccount
@@ -189,9 +190,10 @@ def test_a_429_storm_ends_with_every_post_out_once(
     assert all(d.attempts <= 5 for d in deliveries(store))  # each retry waited for the reset
 
 
-def test_credentials_revoked_mid_run_fail_the_rest_with_what_to_do(
+def test_credentials_revoked_mid_run_hold_the_rest_with_what_to_do(
     engine: Engine, mastodon: MastodonControl, account: TestAccount
 ) -> None:
+    """A refused login holds the platform's posts (one hold, alerted) instead of failing them one by one."""
     now = datetime.now(UTC)
     before = mastodon_post("before", now + timedelta(seconds=1), "Before #ActOnIICSA")
     store = schedule(engine, [before])
@@ -199,10 +201,14 @@ def test_credentials_revoked_mid_run_fail_the_rest_with_what_to_do(
         wait_for(lambda: in_state(store, State.PUBLISHED), timeout=30, what="the first published")
         mastodon.revoke_token(account.token)  # e.g. someone tidied up Preferences > Development
         schedule(engine, [before, mastodon_post("after", datetime.now(UTC) + timedelta(seconds=1), "After")])
-        wait_for(lambda: in_state(store, State.FAILED), timeout=30, what="the second failed")
+        wait_for(lambda: any(d.attempts and d.last_error for d in deliveries(store) if d.post_id == "after"),
+                 timeout=30, what="the second held with its reason")  # fmt: skip
     first, second = deliveries(store)
-    assert first.state == State.PUBLISHED and second.state == State.FAILED
-    assert second.attempts == 1  # a credentials error is not retried
+    assert first.state == State.PUBLISHED and second.state == State.SCHEDULED  # held, not failed
+    assert second.attempts == 1  # not tried again while the hold stands
+    with store.transaction() as session:
+        holds = session.scalars(select(Hold).where(Hold.kind == "platform", Hold.released_at.is_(None))).all()
+    assert [h.topic for h in holds] == ["mastodon"]
     message = second.last_error or ""
     for words in ("revoked", "MASTODON_ACCESS_TOKEN", "write:statuses write:media read", "campaign accounts check"):
         assert words in message, message
