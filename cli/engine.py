@@ -131,7 +131,6 @@ def rehearse(
     Examples:
       campaign rehearse campaigns/sasvaw-week/calendars/ --speed 5000
       campaign rehearse campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --real-gaps --speed 100000
-      campaign rehearse campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --start 2027-02-01T09:00 --max-seconds 60
       campaign rehearse campaigns/sasvaw-week/calendars/ --json
     """
     if speed <= 0:
