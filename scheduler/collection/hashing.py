@@ -42,6 +42,12 @@ def keyed_hash(key: bytes, value: str) -> str:
     return hashlib.blake2b(value.encode("utf-8"), key=key, digest_size=HASH_BYTES).hexdigest()
 
 
+def keyed_hasher(key: bytes) -> hashlib.blake2b:
+    """keyed_hash's state with the key already absorbed: `.copy()`, update with the UTF-8 value, `.hexdigest()`
+    gives keyed_hash(key, value) without keying BLAKE2b again for every value."""
+    return hashlib.blake2b(key=key, digest_size=HASH_BYTES)
+
+
 def keyed_int(key: bytes, value: str) -> int:
     """A keyed 64-bit hash as a signed integer (fits BIGINT): for account keys, which are only counted."""
     digest = hashlib.blake2b(value.encode("utf-8"), key=key, digest_size=8, person=b"author").digest()

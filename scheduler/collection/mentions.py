@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from content_calendar.model import DEFAULT_TIMEZONE
 from platforms.base import Mention
-from scheduler.collection.hashing import hash_key, keyed_hash, keyed_int
+from scheduler.collection.hashing import hash_key, keyed_hasher, keyed_int
 from scheduler.collection.names import account_names, clean_text, identities, tag_name
 from scheduler.collection.sql import utc
 from scheduler.db import Store
 from scheduler.models import Delivery
 
 WRITE_CHUNK = 500  # rows per INSERT batch (keeps bound parameters well under SQLite's limit)
+REMEMBERED_URIS = 200_000  # a writer's memory of the URIs it stored (about 100 bytes each)
+ONE_HOUR = timedelta(hours=1)
+ONE_WEEK = timedelta(days=7)
 
 _HASHTAG_IN_TEXT = re.compile(r"(?<![\w#&])#(\w+)")
 
@@ -85,25 +89,19 @@ class WriteResult:
         self.ignored += other.ignored
 
 
-@dataclass
-class _OurPosts:
+def _our_posts(session: Session, platform: str) -> dict[str, int]:
     """Our published posts on one platform, by every reference a platform may use for them."""
-
-    by_ref: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, session: Session, platform: str) -> _OurPosts:
-        rows = session.execute(
-            select(Delivery.id, Delivery.remote_id, Delivery.remote_uri, Delivery.remote_url).where(
-                Delivery.platform == platform, Delivery.remote_id.is_not(None), Delivery.dry_run.is_(False)
-            )
+    rows = session.execute(
+        select(Delivery.id, Delivery.remote_id, Delivery.remote_uri, Delivery.remote_url).where(
+            Delivery.platform == platform, Delivery.remote_id.is_not(None), Delivery.dry_run.is_(False)
         )
-        ours = cls()
-        for delivery_id, *refs in rows:
-            for ref in refs:
-                if ref:
-                    ours.by_ref[ref] = delivery_id
-        return ours
+    )
+    ours: dict[str, int] = {}
+    for delivery_id, *refs in rows:
+        for ref in refs:
+            if ref:
+                ours[ref] = delivery_id
+    return ours
 
 
 class MentionWriter:
@@ -111,37 +109,47 @@ class MentionWriter:
     hashes identities, keeps text only for allow-listed accounts, and inserts each mention once.
 
     This is the hot path of collection and backfill, so rows go to the driver's executemany as tuples
-    (see bench/ingest.py); the column list below must follow MentionRecord."""
+    (see bench/ingest.py); the column list below must follow MentionRecord. Most mentions leave five columns
+    NULL (reply, handle, URI, URL, text): they go through a statement without them (_PLAIN), as sqlite3 binds
+    each None (and each bool) through its adapter look-up, a quarter of the insert's time when every row had
+    them."""
 
     _COLUMNS = (
         "campaign", "platform", "uri_key", "author_key", "created_at", "collected_at", "seen_on", "matched_tag",
         "reply_to_delivery_id", "allow_listed", "author_handle", "uri", "url", "text",
     )  # fmt: skip
+    _PLAIN = (*_COLUMNS[:8], "allow_listed")  # a row of these: no reply to us, no handle, hence no text either
 
     def __init__(self, store: Store, policy: MentionPolicy):
         self.store = store
         self.policy = policy
         self._key = hash_key(store)
-        self._ours: dict[str, _OurPosts] = {}
-        # author (platform, id, handle, seen_on) -> (author_key, own, allowed, handle to keep)
-        self._authors: dict[tuple[str, str, str, str], tuple[int, bool, bool, str | None]] = {}
-        self._tag_answers: dict[str, str] = {}
+        self._uri_hasher = keyed_hasher(self._key)
+        self._ours: dict[str, dict[str, int]] = {}  # platform -> our posts there, by every reference
+        # author (platform, id, handle, seen_on) -> (author_key, own, allowed as bound, handle to keep)
+        self._authors: dict[tuple[str, str, str, str], tuple[int, bool, int, str | None]] = {}
+        self._platforms: dict[int, str] = {}  # author_key -> platform
+        self._tag_answers: dict[tuple[str, ...], str] = {}  # a post's tags -> the campaign's spelling, or ""
         # author_key -> the earliest mention time already written to mention_authors by this writer
         self._first_written: dict[int, Any] = {}
         self._zone = ZoneInfo(policy.zone)
+        self._hour_weeks: dict[datetime, date | None] = {}  # a UTC hour's start -> its week (None: two)
         self._weeks_written: set[tuple[int, date]] = set()  # (author_key, week) pairs this writer has written
+        # URIs this writer has stored (or found stored): a re-read of one (another instance, a page read again)
+        # is a duplicate without a trip to the database. Bounded: past the bound it starts again.
+        self._stored: set[str] = set()
         self._postgres = store.dialect == "postgresql"
-        marks = ", ".join(["%s" if self._postgres else "?"] * len(self._COLUMNS))
-        self._insert_sql = (
-            f"INSERT INTO mentions ({', '.join(self._COLUMNS)}) VALUES ({marks}) "
+        self._insert_sql, self._plain_sql = (
+            f"INSERT INTO mentions ({', '.join(columns)}) "
+            f"VALUES ({', '.join(['%s' if self._postgres else '?'] * len(columns))}) "
             "ON CONFLICT (campaign, uri_key) DO NOTHING"
+            for columns in (self._COLUMNS, self._PLAIN)
         )
-        earliest = "LEAST" if self._postgres else "min"  # SQLite's two-argument min() is the scalar minimum
         marks = ", ".join(["%s" if self._postgres else "?"] * 4)
         self._authors_sql = (
             f"INSERT INTO mention_authors (campaign, author_key, platform, first_mention_at) VALUES ({marks}) "
-            "ON CONFLICT (campaign, author_key) DO UPDATE SET first_mention_at = "
-            f"{earliest}(mention_authors.first_mention_at, excluded.first_mention_at)"
+            "ON CONFLICT (campaign, author_key) DO UPDATE SET first_mention_at = excluded.first_mention_at "
+            "WHERE excluded.first_mention_at < mention_authors.first_mention_at"
         )
         # Keeping handles: a mention stored before (by a run that did not keep them) gains its handle now, and a
         # handle already stored is never replaced: author_handle = COALESCE(author_handle, the new one). A
@@ -162,142 +170,202 @@ class MentionWriter:
         if self._postgres:
             return moment
         # The text SQLAlchemy's SQLite DateTime (hence UTCDateTime) stores, so both read and compare alike.
-        text = moment.replace(tzinfo=None).isoformat(" ")
-        return text if len(text) > 19 else f"{text}.000000"
+        return moment.isoformat(" ", "microseconds")[:26]
 
-    def _day(self, day: date) -> Any:
-        return day if self._postgres else day.isoformat()  # SQLAlchemy's SQLite Date is ISO text
-
-    def _matched_tag(self, mention: Mention) -> str | None:
-        # Platforms return the same few tag spellings over and over: remember each one's answer.
-        cache = self._tag_answers
-        for tag in mention.tags:
-            spelling = cache.get(tag)
-            if spelling is None:
-                spelling = cache[tag] = self.policy.tags.get(tag_name(tag), "")
+    def _tag_from_facets(self, tags: tuple[str, ...]) -> str:
+        spelling = ""
+        for tag in tags:
+            spelling = self.policy.tags.get(tag_name(tag), "")
             if spelling:
-                return spelling
-        return self.policy.matched_tag(mention) if mention.text else None
+                break
+        self._tag_answers[tags] = spelling
+        return spelling
 
-    def _author(self, mention: Mention) -> tuple[int, bool, bool, str | None]:
-        cache_key = (mention.platform, mention.author_id, mention.author_handle, mention.seen_on)
-        known = self._authors.get(cache_key)
-        if known is None:
-            policy = self.policy
-            names = identities(
-                mention.platform, mention.author_handle, author_id=mention.author_id, seen_on=mention.seen_on
-            )
-            allowed = bool(names & policy.allow_listed)
-            author_key = keyed_int(self._key, f"{mention.platform}:{mention.author_id or mention.author_handle}")
-            handle = mention.author_handle.lstrip("@")[:255] if (allowed or policy.keep_handles) else None
-            known = self._authors[cache_key] = (author_key, bool(names & policy.own_accounts), allowed, handle)
+    def _author(self, cache_key: tuple[str, str, str, str]) -> tuple[int, bool, int, str | None]:
+        platform, author_id, handle, seen_on = cache_key
+        policy = self.policy
+        names = identities(platform, handle, author_id=author_id, seen_on=seen_on)
+        allowed = bool(names & policy.allow_listed)
+        author_key = keyed_int(self._key, f"{platform}:{author_id or handle}")
+        kept = handle.lstrip("@")[:255] if (allowed or policy.keep_handles) else None
+        flag = allowed if self._postgres else int(allowed)  # an int binds directly; SQLite stores 0 or 1 alike
+        known = self._authors[cache_key] = (author_key, bool(names & policy.own_accounts), flag, kept)
+        self._platforms[author_key] = platform
         return known
+
+    def _week(self, moment: datetime) -> date:
+        local = moment.astimezone(self._zone)
+        return local.date() - timedelta(days=local.weekday())
+
+    def _hour_week(self, hour: datetime) -> date | None:
+        """The week of every instant of the UTC hour starting at `hour`, or None when it holds two weeks or two
+        UTC offsets."""
+        if hour in self._hour_weeks:
+            return self._hour_weeks[hour]
+        last = hour + ONE_HOUR - timedelta(microseconds=1)
+        same = hour.astimezone(self._zone).utcoffset() == last.astimezone(self._zone).utcoffset()
+        week = self._week(hour) if same and self._week(hour) == self._week(last) else None
+        self._hour_weeks[hour] = week
+        return week
+
+    def _row_week(self, created_at: Any) -> date:
+        moment = _utc(created_at)
+        return self._hour_week(moment.replace(minute=0, second=0, microsecond=0)) or self._week(moment)
+
+    def _new_weeks(self, rows: list[tuple[Any, ...]], earliest: dict[int, Any]) -> set[tuple[int, date]]:
+        """The (author_key, week) pairs of these rows that this writer has not written yet (`earliest`: each
+        author's first time in them). When every UTC hour from the rows' first time to their last lies in one
+        week, so does every row, and each author has that week alone: a page, or a backfill's batch of a few
+        days, costs a few look-ups rather than one per row."""
+        at = itemgetter(4)  # created_at
+        first = _utc(min(earliest.values())).replace(minute=0, second=0, microsecond=0)
+        span = _utc(max(map(at, rows))) - first
+        if span < ONE_WEEK + ONE_HOUR:  # a week has 169 hours when its clocks go back
+            weeks = {self._hour_week(first + hours * ONE_HOUR) for hours in range(int(span / ONE_HOUR) + 1)}
+            week = weeks.pop()
+            if week is not None and not weeks:
+                return {(author_key, week) for author_key in earliest} - self._weeks_written
+        return {(row[3], self._row_week(at(row))) for row in rows} - self._weeks_written
 
     def prepare(
         self, session: Session, mentions: Iterable[Mention], now: datetime
-    ) -> tuple[list[tuple[Any, ...]], dict[int, tuple[Any, str]], set[tuple[int, date, str]], WriteResult]:
-        """Rows to insert (distinct by URI), each author's earliest mention in them, the (author, week) pairs
-        they add, and the tally so far."""
-        result = WriteResult()
-        rows: dict[str, tuple[Any, ...]] = {}
-        earliest: dict[int, tuple[Any, str]] = {}
-        weeks: set[tuple[int, date, str]] = set()
+    ) -> tuple[dict[str, tuple[Any, ...]], dict[int, Any], WriteResult]:
+        """Rows to insert (distinct by URI, none this writer has stored already), each author's earliest mention
+        time in them, and the tally so far."""
+        # Per mention only look-ups, one keyed hash and the row itself: the answers for a tag list and for an
+        # author are worked out once each and remembered.
+        rows: dict[str, tuple[Any, ...]] = {}  # by URI
+        earliest: dict[int, Any] = {}  # author_key -> created_at
         policy = self.policy
-        zone = self._zone
+        campaign = policy.campaign
         collected_at = self._time(utc(now))
+        tag_answers = self._tag_answers
+        authors = self._authors
+        ours_by_platform = self._ours
+        stored = self._stored
+        postgres = self._postgres
+        hasher = self._uri_hasher.copy
+        fetched = ignored = duplicates = 0
         for mention in mentions:
-            result.fetched += 1
-            tag = self._matched_tag(mention)
+            fetched += 1
+            tags = mention.tags
+            tag = tag_answers.get(tags)
+            if tag is None:
+                tag = self._tag_from_facets(tags)
             if not tag:
-                result.ignored += 1
-                continue
+                found = policy.matched_tag(mention) if mention.text else None
+                if found is None:
+                    ignored += 1
+                    continue
+                tag = found
             platform = mention.platform
-            ours = self._ours.get(platform)
+            ours = ours_by_platform.get(platform)
             if ours is None:
-                ours = self._ours[platform] = _OurPosts.load(session, platform)
-            author_key, own, allowed, handle = self._author(mention)
-            if own or mention.uri in ours.by_ref:
-                result.ignored += 1
+                ours = ours_by_platform[platform] = _our_posts(session, platform)
+            cache_key = (platform, mention.author_id, mention.author_handle, mention.seen_on)
+            author_key, own, allowed, handle = authors.get(cache_key) or self._author(cache_key)
+            uri = mention.uri
+            if own or uri in ours:
+                ignored += 1
                 continue
-            uri_key = keyed_hash(self._key, mention.uri)
-            if uri_key in rows:
-                result.duplicates += 1
+            if uri in rows or uri in stored:
+                duplicates += 1
                 continue
-            moment = mention.created_at if mention.created_at.tzinfo is UTC else utc(mention.created_at)
-            created_at = self._time(moment)
-            local_day = moment.astimezone(zone).date()
-            week = local_day - timedelta(days=local_day.weekday())
-            if (author_key, week) not in self._weeks_written:
-                weeks.add((author_key, week, platform))
-            rows[uri_key] = (
-                policy.campaign,
-                platform,
-                uri_key,
-                author_key,
-                created_at,
-                collected_at,
-                (mention.seen_on or "")[:255],
-                tag,
-                ours.by_ref.get(mention.in_reply_to_uri) if mention.in_reply_to_uri else None,
-                allowed,
-                handle,
-                mention.uri if allowed else None,
-                mention.url if allowed else None,
-                clean_text(mention.text) if allowed else None,
-            )
+            moment = mention.created_at
+            if moment.tzinfo is not UTC:
+                moment = utc(moment)
+            created_at = moment if postgres else moment.isoformat(" ", "microseconds")[:26]
+            digest = hasher()
+            digest.update(uri.encode())
+            reply_to = mention.in_reply_to_uri
+            reply = ours.get(reply_to) if reply_to else None
+            seen_on = (mention.seen_on or "")[:255]
+            if reply is None and handle is None:
+                rows[uri] = (campaign, platform, digest.hexdigest(), author_key, created_at, collected_at, seen_on, tag,
+                             allowed)  # fmt: skip
+            else:
+                rows[uri] = (
+                    campaign,
+                    platform,
+                    digest.hexdigest(),
+                    author_key,
+                    created_at,
+                    collected_at,
+                    seen_on,
+                    tag,
+                    reply,
+                    allowed,
+                    handle,
+                    uri if allowed else None,
+                    mention.url if allowed else None,
+                    clean_text(mention.text) if allowed else None,
+                )
             # A mention seen again has the same time, so folding every row in keeps first_mention_at exact.
             first = earliest.get(author_key)
-            if first is None or created_at < first[0]:
-                earliest[author_key] = (created_at, platform)
-        return list(rows.values()), earliest, weeks, result
+            if first is None or created_at < first:
+                earliest[author_key] = created_at
+        return rows, earliest, WriteResult(fetched=fetched, duplicates=duplicates, ignored=ignored)
+
+    def _remember(
+        self, by_uri: dict[str, Any], authors: list[tuple[str, int, str, Any]], weeks: set[tuple[int, date]]
+    ) -> None:
+        for _campaign, key, _platform, at in authors:
+            self._first_written[key] = at
+        self._weeks_written |= weeks
+        if len(self._stored) + len(by_uri) > REMEMBERED_URIS:
+            self._stored.clear()
+        self._stored.update(by_uri)
 
     def write(self, session: Session, mentions: Iterable[Mention], now: datetime) -> WriteResult:
         """Insert in the caller's transaction; duplicates (already stored, or twice in this batch) are counted."""
-        rows, earliest, weeks, result = self.prepare(session, mentions, now)
-        if not rows:
+        by_uri, earliest, result = self.prepare(session, mentions, now)
+        if not by_uri:
             return result
         # In key order: each B-tree is then filled left to right, touching each page once per batch.
-        rows.sort(key=_by_uri_key)
+        rows = sorted(by_uri.values(), key=itemgetter(2))  # uri_key
+        campaign = self.policy.campaign
+        written = self._first_written
+        platforms = self._platforms
+        authors = [
+            (campaign, key, platforms[key], at)
+            for key, at in earliest.items()
+            if key not in written or at < written[key]
+        ]
+        authors.sort(key=itemgetter(1))  # author_key
+        new_weeks = self._new_weeks(rows, earliest)
+        day = (lambda week: week) if self._postgres else date.isoformat  # SQLAlchemy's SQLite Date is ISO text
+        pairs = sorted((campaign, day(week), key, platforms[key]) for key, week in new_weeks)
         cursor = session.connection().connection.cursor()
         try:
             stored = 0
-            for start in range(0, len(rows), WRITE_CHUNK):
-                cursor.executemany(self._insert_sql, rows[start : start + WRITE_CHUNK])
-                stored += cursor.rowcount
+            narrow = len(self._PLAIN)
+            plain = [row for row in rows if len(row) == narrow]
+            full = [row for row in rows if len(row) > narrow] if len(plain) < len(rows) else []
+            for sql, some in ((self._plain_sql, plain), (self._insert_sql, full)):
+                for start in range(0, len(some), WRITE_CHUNK):
+                    cursor.executemany(sql, some[start : start + WRITE_CHUNK])
+                    stored += cursor.rowcount
             if self.policy.keep_handles:
-                handles = [(row[10], row[0], row[2]) for row in rows if row[10] is not None]
+                handles = [(row[10], row[0], row[2]) for row in full if row[10] is not None]
                 for start in range(0, len(handles), WRITE_CHUNK):
                     cursor.executemany(self._handles_sql, handles[start : start + WRITE_CHUNK])
-            campaign = self.policy.campaign
-            written = self._first_written
-            authors = []
-            for key, (at, platform) in earliest.items():
-                known = written.get(key)
-                if known is None or at < known:
-                    authors.append((campaign, key, platform, at))
-            authors.sort(key=_by_author)
             for start in range(0, len(authors), WRITE_CHUNK):
                 cursor.executemany(self._authors_sql, authors[start : start + WRITE_CHUNK])
-            pairs = sorted((campaign, self._day(week), key, platform) for key, week, platform in weeks)
             for start in range(0, len(pairs), WRITE_CHUNK):
                 cursor.executemany(self._weeks_sql, pairs[start : start + WRITE_CHUNK])
         finally:
             cursor.close()
-        # Remembered only once written. A failed transaction ends the collector's run, and the writer with it.
-        for _campaign, key, _platform, at in authors:
-            written[key] = at
-        self._weeks_written.update((key, week) for key, week, _platform in weeks)
+        # Remembered once committed: a platform's sources share one writer, and one source's failed transaction
+        # must not leave the next believing its rows stored.
+        event.listen(session, "after_commit", lambda _: self._remember(by_uri, authors, new_weeks), once=True)
         result.stored += stored
         result.duplicates += len(rows) - stored
         return result
 
 
-def _by_uri_key(row: tuple[Any, ...]) -> str:
-    return row[2]
-
-
-def _by_author(row: tuple[Any, ...]) -> int:
-    return row[1]
+def _utc(created_at: Any) -> datetime:
+    """A row's created_at (a datetime, or SQLite's text) as an aware UTC datetime."""
+    return created_at if isinstance(created_at, datetime) else datetime.fromisoformat(created_at).replace(tzinfo=UTC)
 
 
 def store_mentions(
