@@ -48,6 +48,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     environment: Environment = request.app.state.templates
     if who is not None and "scheduler_banner" not in context:  # every page says whether anything is posting
         context["scheduler_banner"] = request.app.state.api.banner()
+        context["scheduler_holds"] = request.app.state.api.holds()  # safeguarding holds: the banner names each
     context.setdefault("demo", request.app.state.api.is_demo())  # a demo workspace: every page says so
     body = environment.get_template(template).render(
         request=request, visitor=who, csrf_field=CSRF_FIELD, csrf=who.csrf if who else "", **context
