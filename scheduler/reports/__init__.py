@@ -13,6 +13,7 @@ store holds: collection keeps a third party's handle only when told to, and neve
 
 from content_calendar.model import PLATFORM_NAMES
 from scheduler.reports.charts import COLOURS, growth_chart, mentions_chart
+from scheduler.reports.engagement import TOP_POSTS, TRACKING_DAYS
 from scheduler.reports.files import (
     FORMATS,
     REPORT_DUE,
@@ -38,7 +39,7 @@ from scheduler.reports.model import (
     WeeklyReport,
     signed,
 )
-from scheduler.reports.queries import EXAMPLES, ON_TIME, TOP_POSTS, TRACKING_DAYS, build_weekly_report
+from scheduler.reports.queries import EXAMPLES, ON_TIME, build_weekly_report
 from scheduler.reports.rendering import (
     TEMPLATES,
     csv_cell,

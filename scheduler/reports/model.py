@@ -67,6 +67,13 @@ class IsoWeek:
         return [datetime.combine(self.monday + timedelta(days=i), time(0), tzinfo=tz).astimezone(UTC) for i in range(8)]
 
 
+def local_time(moment: datetime | None, zone: str) -> str:
+    """An instant as people read it in the campaign's zone: "Mon 1 Feb 09:00" ("" for none)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %H:%M")
+
+
 # --- the figures ----------------------------------------------------------------------------------------------
 
 

@@ -8,20 +8,19 @@ the counts) and the few rows that are listed (deliveries, our posts, allow-liste
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, case, cast, func, select
 
-from content_calendar.model import DEFAULT_TIMEZONE, PLATFORM_NAMES, PLATFORMS
+from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from scheduler.collection import account_names
-from scheduler.collection_models import EngagementSnapshot, MentionAuthor, MentionAuthorWeek, MentionRecord
+from scheduler.collection_models import MentionAuthor, MentionAuthorWeek, MentionRecord
 from scheduler.db import Store
 from scheduler.demo_flag import is_demo
-from scheduler.models import Delivery, Event, PostRecord, State
+from scheduler.models import Delivery, Event, State
+from scheduler.reports.engagement import engagement, top_posts
 from scheduler.reports.model import (
     Change,
     DeliveryFigures,
@@ -31,21 +30,13 @@ from scheduler.reports.model import (
     MentionFigures,
     NamedAccount,
     PostEngagement,
-    TopPost,
     WeekFigures,
     WeeklyReport,
+    local_time,
 )
 
 ON_TIME = timedelta(minutes=5)  # published within this of its planned time counts as on time
-TOP_POSTS = 5
 EXAMPLES = 10
-TRACKING_DAYS = timedelta(days=30)  # engagement is snapshotted for 30 days after publication
-
-
-def _local(moment: datetime | None, zone: str) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %H:%M")
 
 
 def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetime) -> DeliveryFigures:
@@ -123,109 +114,14 @@ def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime,
                     d.post_id,
                     d.platform,
                     d.part,
-                    _local(d.due_at, zone),
+                    local_time(d.due_at, zone),
                     outcome,
-                    _local(d.published_at, zone),
+                    local_time(d.published_at, zone),
                     reason,
                     d.remote_url or "",
                 )
             )
     return lines
-
-
-def _engagement(store: Store, campaign: str, start: datetime, end: datetime, zone: str) -> list[PostEngagement]:
-    """Our posts tracked during the week: counts at the week's end and growth during it, parts summed."""
-
-    def latest_before(moment: datetime) -> Any:
-        return (
-            select(EngagementSnapshot.id)
-            .where(EngagementSnapshot.delivery_id == Delivery.id, EngagementSnapshot.taken_at < moment)
-            .order_by(EngagementSnapshot.taken_at.desc(), EngagementSnapshot.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    statement = (
-        select(
-            Delivery.id,
-            Delivery.post_id,
-            Delivery.platform,
-            Delivery.part,
-            Delivery.published_at,
-            Delivery.remote_url,
-            PostRecord.summary,
-            latest_before(end).label("end_id"),
-            latest_before(start).label("start_id"),
-        )
-        .join(PostRecord, PostRecord.id == Delivery.post_pk)
-        .where(
-            Delivery.campaign == campaign,
-            Delivery.state == State.PUBLISHED,
-            Delivery.dry_run.is_(False),
-            Delivery.published_at.is_not(None),
-            Delivery.published_at < end,
-            Delivery.published_at >= start - TRACKING_DAYS,
-        )
-        .order_by(Delivery.published_at, Delivery.post_id, Delivery.platform, Delivery.part)
-    )
-    with store.transaction() as session:
-        rows = session.execute(statement).all()
-        snapshot_ids = {i for row in rows for i in (row.end_id, row.start_id) if i is not None}
-        snapshots = (
-            {
-                s.id: s
-                for s in session.execute(
-                    select(EngagementSnapshot).where(EngagementSnapshot.id.in_(snapshot_ids))
-                ).scalars()
-            }
-            if snapshot_ids
-            else {}
-        )
-    posts: dict[tuple[str, str], PostEngagement] = {}
-    for row in rows:
-        end_snap = snapshots.get(row.end_id)
-        start_snap = snapshots.get(row.start_id) if row.published_at < start else None
-        if end_snap is None and row.published_at < start:
-            continue  # published before the week and never measured: nothing to say about this week
-        key = (row.post_id, row.platform)
-        post = posts.get(key)
-        if post is None:
-            post = posts[key] = PostEngagement(
-                row.post_id, row.platform, row.summary or "", _local(row.published_at, zone), row.remote_url or "",
-                tracked=False,
-            )  # fmt: skip
-        if end_snap is None:
-            continue
-        post.tracked = True
-        # Published during the week: it started from nothing. Published before: from the last snapshot before the
-        # week, and without one the week's growth is unknown (its whole count is not this week's growth).
-        baseline_known = row.published_at >= start or start_snap is not None
-        post.growth_known = post.growth_known and baseline_known
-        for metric in ("likes", "reposts", "replies", "quotes"):
-            now_value = getattr(end_snap, metric)
-            before = getattr(start_snap, metric) if start_snap is not None else 0
-            setattr(post, metric, getattr(post, metric) + now_value)
-            setattr(post, f"{metric}_growth", getattr(post, f"{metric}_growth") + now_value - before)
-    for post in posts.values():
-        if not post.growth_known:  # one part without a baseline makes the whole post's growth unknown
-            post.likes_growth = post.reposts_growth = post.replies_growth = post.quotes_growth = 0
-    return list(posts.values())
-
-
-def _top_posts(posts: Sequence[PostEngagement]) -> list[TopPost]:
-    by_post: dict[str, list[PostEngagement]] = defaultdict(list)
-    for post in posts:
-        by_post[post.post_id].append(post)
-    ranked = []
-    for post_id, rows in by_post.items():
-        measured = [r for r in rows if r.growth_known]  # a post without a baseline has no known growth
-        growth = sum(r.growth for r in measured)
-        if growth <= 0:
-            continue
-        platforms = ", ".join(PLATFORM_NAMES.get(r.platform, r.platform) for r in measured if r.growth > 0)
-        ranked.append(TopPost(post_id, rows[0].summary, growth, sum(r.total for r in rows), platforms))
-    ranked.sort(key=lambda t: (-t.growth, -t.total, t.post_id))
-    return ranked[:TOP_POSTS]
 
 
 def _mention_figures(store: Store, campaign: str, week: IsoWeek, zone: str) -> tuple[MentionFigures, MentionFigures]:
@@ -337,7 +233,7 @@ def _examples(
     examples = []
     for platform, handle, created_at, text, url in rows:
         if _is_allowed(handle, platform, allowed):
-            examples.append(Example(platform, handle or "", _local(created_at, zone), text or "", url or ""))
+            examples.append(Example(platform, handle or "", local_time(created_at, zone), text or "", url or ""))
         if len(examples) == EXAMPLES:
             break
     return examples
@@ -347,7 +243,7 @@ def _week_figures(
     store: Store, campaign: str, week: IsoWeek, zone: str, mentions: MentionFigures
 ) -> tuple[WeekFigures, list[PostEngagement]]:
     bounds = week.boundaries(zone)
-    posts = _engagement(store, campaign, bounds[0], bounds[7], zone)
+    posts = engagement(store, campaign, bounds[0], bounds[7], zone)
     deliveries = _delivery_figures(store, campaign, bounds[0], bounds[7])
     return WeekFigures(deliveries, mentions, sum(p.growth for p in posts if p.growth_known)), posts
 
@@ -384,7 +280,7 @@ def build_weekly_report(
         previous=previous,
         problems=_delivery_lines(store, campaign, start, end, zone),
         posts=posts,
-        top_posts=_top_posts(posts),
+        top_posts=top_posts(posts),
         named_accounts=_named_accounts(store, campaign, start, end, allowed, include_handles),
         examples=_examples(store, campaign, start, end, allowed, zone),
         demo=is_demo(store),

@@ -57,6 +57,7 @@ class StoreBuilder:
         remote_uri: str | None = None,
         dry_run: bool = False,
         last_error: str | None = None,
+        parent: int | None = None,
     ) -> int:
         key = hashlib.sha256(f"{self.campaign}/{post_id}/{platform}/{part}".encode()).hexdigest()[:32]
         if state == State.PUBLISHED and remote_id is None and not dry_run:
@@ -68,6 +69,7 @@ class StoreBuilder:
                 post_id=post_id,
                 platform=platform,
                 part=part,
+                parent_id=parent,
                 state=state,
                 due_at=due,
                 misfire_grace_s=1800,

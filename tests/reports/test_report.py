@@ -401,3 +401,39 @@ def test_dry_runs_are_their_own_outcome_never_published_on_time(store: Store, tm
     deliveries = list(csv.reader(io.StringIO(next(p for p in paths if p.name.endswith("-deliveries.csv"))
                                              .read_text(encoding="utf-8-sig"))))  # fmt: skip
     assert [row[4] for row in deliveries[1:]] == ["dry run", "dry run"]
+
+
+def test_our_own_thread_is_not_engagement(store: Store) -> None:
+    """A platform counts our part 2 as a reply to part 1: a thread nobody touched gained nothing, and ranks below
+    a post one person replied to (issue 15)."""
+    b = StoreBuilder(store)
+    thread = b.post("thread", london(2027, 2, 1, 9), "A thread nobody answered")
+    part0 = b.delivery(thread, "thread", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED,
+                       published=london(2027, 2, 1, 9))  # fmt: skip
+    part1 = b.delivery(thread, "thread", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED, part=1,
+                       published=london(2027, 2, 1, 9, 0, 5), parent=part0)  # fmt: skip
+    part2 = b.delivery(thread, "thread", "bluesky", london(2027, 2, 1, 9), State.PUBLISHED, part=2,
+                       published=london(2027, 2, 1, 9, 0, 10), parent=part1)  # fmt: skip
+    # Each part's reply count, as the platform gives it, includes our next part.
+    b.snapshot(part0, "bluesky", "bluesky-remote-thread-0", london(2027, 2, 2), 0, 0, 1)
+    b.snapshot(part1, "bluesky", "bluesky-remote-thread-1", london(2027, 2, 2), 0, 0, 1)
+    b.snapshot(part2, "bluesky", "bluesky-remote-thread-2", london(2027, 2, 2), 0, 0, 0)
+    single = b.post("single", london(2027, 2, 1, 12), "One person replied to this")
+    one = b.delivery(single, "single", "bluesky", london(2027, 2, 1, 12), State.PUBLISHED,
+                     published=london(2027, 2, 1, 12))  # fmt: skip
+    b.snapshot(one, "bluesky", "bluesky-remote-single-0", london(2027, 2, 2), 0, 0, 1)
+    # Our own reply before the week (a thread published the week before) is not growth either.
+    old = b.post("old", london(2027, 1, 28, 9), "Older thread")
+    old0 = b.delivery(old, "old", "bluesky", london(2027, 1, 28, 9), State.PUBLISHED, published=london(2027, 1, 28, 9))
+    b.delivery(old, "old", "bluesky", london(2027, 1, 28, 9), State.PUBLISHED, part=1,
+               published=london(2027, 1, 28, 9, 0, 5), parent=old0)  # fmt: skip
+    b.snapshot(old0, "bluesky", "bluesky-remote-old-0", london(2027, 1, 29), 1, 0, 1)
+    b.snapshot(old0, "bluesky", "bluesky-remote-old-0", london(2027, 2, 3), 1, 0, 3)
+
+    r = report_of(store)
+    by_post = {p.post_id: p for p in r.posts}
+    assert (by_post["thread"].replies, by_post["thread"].growth) == (0, 0)
+    assert (by_post["single"].replies, by_post["single"].growth) == (1, 1)
+    assert (by_post["old"].replies, by_post["old"].replies_growth) == (2, 2)  # two people replied this week
+    assert [(t.post_id, t.growth) for t in r.top_posts] == [("old", 2), ("single", 1)]
+    assert r.figures.engagement_growth == 3
