@@ -15,15 +15,27 @@ import click
 
 from cli.common import CampaignCommand, actor, api, dry_run_notice, local
 from cli.schedule import schedule
+from cli.serve import answers, free_port, say_where_to_sign_in, web_process
 from scheduler.api import Api, CrashLoop, platform_name
+
+WEB_HOST = "127.0.0.1"  # `campaign run` serves this machine only; `campaign serve --host` is for anything else
 
 
 @click.command(cls=CampaignCommand)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--concurrency", default=4, show_default=True, help="Threads of the posting worker.")
-def run(paths: tuple[Path, ...], concurrency: int) -> None:
+@click.option(
+    "--web-port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Where the web workspace listens on this machine (the next free port if that one is taken).",
+)
+@click.option("--no-web", is_flag=True, help="Do not start the web workspace (`campaign serve` starts it alone).")
+def run(paths: tuple[Path, ...], concurrency: int, web_port: int, no_web: bool) -> None:
     """Run the scheduler here: schedule PATHS (if given), then start Redis (unless CAMPAIGN_REDIS_URL is set),
-    Celery beat, a posting worker and a collection worker, and post everything on time until Ctrl-C.
+    Celery beat, a posting worker, a collection worker and the web workspace on this machine (127.0.0.1), and
+    post everything on time until Ctrl-C. It prints the workspace's address and how to sign in.
 
     Stopping is clean (beat first, then the worker finishes what it holds, then Redis writes its log) and loses
     nothing: the schedule lives in the database, and starting again resumes where it stopped.
@@ -32,12 +44,17 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
     Examples:
       campaign run
       campaign run campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --concurrency 8
+      campaign run --web-port 8080
     """
     app = api(create_store=True)
     if paths:
         click.get_current_context().invoke(schedule, paths=paths)
     _check_logins(app)  # before anything is posted: a refused login holds its platform, loudly
-    engine = app.start_engine(concurrency=concurrency)
+    port = None if no_web else free_port(WEB_HOST, web_port)
+    if port is None and not no_web:
+        click.secho(f"No free port from {web_port} up: the web workspace is not started (`--web-port` picks "
+                    "another). Posting goes on.", fg="yellow", err=True)  # fmt: skip
+    engine = app.start_engine(concurrency=concurrency, extra=[web_process(WEB_HOST, port)] if port else [])
     stopping = False
     crashed: CrashLoop | None = None
 
@@ -52,6 +69,8 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
             click.echo(f"Started a private Redis on {engine.redis_socket}")
         report = app.status(limit=5)
         click.echo(f"Database: {app.database_label()}")
+        if port is not None:
+            _say_web(app, port, engine.logs)
         click.echo(f"Worker and beat running (logs in {engine.logs}). Ctrl-C stops cleanly.")
         if report.paused:
             click.secho(f"Posting is PAUSED: {report.pause_reason}", fg="red")
@@ -68,7 +87,8 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
     except CrashLoop as error:
         crashed = error
     finally:
-        click.echo("Stopping: beat, then the worker (finishing what it holds), then Redis...")
+        web = "the web workspace, " if port is not None else ""
+        click.echo(f"Stopping: {web}beat, then the worker (finishing what it holds), then Redis...")
         engine.services.stop()
         click.echo("Stopped. Nothing is lost: `campaign run` resumes from the database.")
     if crashed is not None:
@@ -76,6 +96,15 @@ def run(paths: tuple[Path, ...], concurrency: int) -> None:
         if sent:
             click.echo(f"Alert sent to {sum(1 for d in sent if d.sent)} of {len(sent)} alert address(es).", err=True)
         raise click.ClickException(str(crashed))
+
+
+def _say_web(app: Api, port: int, logs: Path) -> None:
+    say_where_to_sign_in(app, WEB_HOST, port, by=f"campaign run@{actor()}")
+    deadline = time.monotonic() + 15
+    while not answers(WEB_HOST, port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not answers(WEB_HOST, port):
+        click.secho(f"The web workspace has not answered yet: see {logs / 'web.log'}.", fg="yellow", err=True)
 
 
 def _check_logins(app: Api) -> None:

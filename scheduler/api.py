@@ -54,7 +54,7 @@ from scheduler.dispatch import Claim as DispatchClaim
 from scheduler.dispatch.operator_actions import LateChoice, PauseSummary, Restoration
 from scheduler.dispatch.previews import PartPreview, PostPreview
 from scheduler.display import local_time, platform_name
-from scheduler.embedded import CrashLoop, Engine, start_engine
+from scheduler.embedded import CrashLoop, Engine, ExtraProcess, start_engine
 from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
 from scheduler.heartbeat import Heartbeat
@@ -300,9 +300,10 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         executor.submit(outcome.follow_ups)
         return outcome
 
-    def start_engine(self, *, concurrency: int = 4) -> Engine:
-        """Start the scheduler's processes here (Redis unless one is configured, beat, the workers)."""
-        return start_engine(self.settings, concurrency=concurrency)
+    def start_engine(self, *, concurrency: int = 4, extra: Sequence[ExtraProcess] = ()) -> Engine:
+        """Start the scheduler's processes here (Redis unless one is configured, beat, the workers, and `extra`:
+        what a face asks to run beside them, such as the web workspace)."""
+        return start_engine(self.settings, concurrency=concurrency, extra=extra)
 
     def database_label(self) -> str:
         """The database URL with its password hidden, to say which schedule a command acted on."""

@@ -272,9 +272,10 @@ class RunLock:
 
 @dataclass
 class Services:
-    """Redis (unless one is given), a worker and beat, started together and stopped in the safe order:
-    beat first (no new claims), then the worker (finishes what it holds), then Redis (flushes its log); then
-    the run lock is let go."""
+    """Redis (unless one is given), a worker and beat (and the extra processes, such as the web workspace),
+    started together and stopped in the safe order: the extras first (no one asks for anything more), then
+    beat (no new claims), then the worker (finishes what it holds), then Redis (flushes its log); then the run
+    lock is let go."""
 
     redis: EmbeddedRedis | None
     children: list[ChildProcess] = field(default_factory=list)
@@ -368,6 +369,15 @@ class CrashLoop(RuntimeError):
         )
 
 
+@dataclass(frozen=True)
+class ExtraProcess:
+    """A process a face asks `campaign run` to supervise beside the scheduler's own (the web workspace): started
+    first and stopped first, restarted like the others when it dies, with its output in logs/`name`.log."""
+
+    name: str
+    args: tuple[str, ...]
+
+
 @dataclass
 class Engine:
     """The scheduler of `campaign run`, started: its services and where they write their logs."""
@@ -377,10 +387,11 @@ class Engine:
     redis_socket: Path | None
 
 
-def start_engine(settings: Settings, *, concurrency: int = 4) -> Engine:
-    """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker and a collection worker,
-    each a supervised child process. Stop it with `engine.services.stop()` (the safe order). One at a time per
-    data folder: a second is refused (AlreadyRunning) while the first holds its lock."""
+def start_engine(settings: Settings, *, concurrency: int = 4, extra: Sequence[ExtraProcess] = ()) -> Engine:
+    """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker and a collection worker
+    (and the `extra` processes, first), each a supervised child process. Stop it with `engine.services.stop()`
+    (the safe order). One at a time per data folder: a second is refused (AlreadyRunning) while the first holds
+    its lock."""
     where = settings.workspace.parent if settings.workspace else settings.data_dir
     lock = RunLock(settings.data_dir / "run.lock").acquire(where)
     redis_server = None
@@ -399,6 +410,7 @@ def start_engine(settings: Settings, *, concurrency: int = 4) -> Engine:
     services = Services(redis_server, lock=lock, broker_url=settings.redis_url)
     child_env = celery_env(env)
     services.children = [
+        *(ChildProcess(p.name, list(p.args), child_env, logs / f"{p.name}.log") for p in extra),
         beat_process(child_env, schedule_file=settings.data_dir / "celerybeat-schedule", log_path=logs / "beat.log"),
         worker_process(
             child_env, name="publish", queues=("publish",), concurrency=concurrency, log_path=logs / "worker.log"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,14 +13,17 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cli.serve import answers
 from platforms.outbox import read_outbox
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
 from tests.support.cli import cli_env, invoke
 from tests.support.engine import wait_for, write_calendar, write_campaign
+from tests.support.postgres import free_loopback_port
 
 FUTURE = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 
@@ -118,25 +122,37 @@ def test_rehearse_plays_a_calendar_into_its_own_outbox_and_leaves_the_schedule_a
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_run_posts_on_time_stops_cleanly_on_ctrl_c_and_resumes(env: dict[str, str], tmp_path: Path) -> None:
+def test_run_posts_on_time_serves_the_workspace_stops_cleanly_on_ctrl_c_and_resumes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     folder = write_campaign(tmp_path / "campaigns")
     soon = datetime.now(UTC) + timedelta(seconds=6)
     calendar = write_calendar(folder, "cal.yaml", [("soon", soon, "Going out now #ActOnIICSA")])
     child_env = {**os.environ, **env, "CAMPAIGN_TICK_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "cli.main", "run", str(calendar)]
+    port = free_loopback_port()
+    command = [sys.executable, "-m", "cli.main", "run", str(calendar), "--web-port", str(port)]
+    workspace = f"http://127.0.0.1:{port}"
     first = subprocess.Popen(command, env=child_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     outbox = Path(env["CAMPAIGN_DATA_DIR"]) / "outbox.jsonl"
     try:
         wait_for(lambda: len(read_outbox(outbox)) == 2, timeout=60, what="both platforms' posts in the outbox")
+        wait_for(lambda: answers("127.0.0.1", port), timeout=30, what="the web workspace")
+        login_page = httpx.get(f"{workspace}/", follow_redirects=True, timeout=10)
+        assert login_page.status_code == 200 and "Sign in" in login_page.text
     finally:
         first.send_signal(signal.SIGINT)
         output = first.communicate(timeout=60)[0].decode()
     assert first.returncode == 0, output
-    assert "Stopping: beat, then the worker" in output and "Stopped. Nothing is lost" in output
+    assert f"The web workspace is at {workspace}/" in output
+    signed_in_as = re.search(r"First start: sign in as (\S+) with the password (\S+) \(shown once", output)
+    assert signed_in_as, output
+    assert "Stopping: the web workspace, beat, then the worker" in output and "Stopped. Nothing is lost" in output
+    assert not answers("127.0.0.1", port)  # stopped with the rest
     redis_log = Path(env["CAMPAIGN_DATA_DIR"]) / "redis" / "redis.log"
     assert "ready to exit" in redis_log.read_text() or "Redis is now ready to exit" in redis_log.read_text()
 
-    # Add a post and start again: the first one is not posted again, the new one goes out.
+    # Add a post and start again: the first one is not posted again, the new one goes out; the password shown
+    # once signs in (and is not shown again).
     later = datetime.now(UTC) + timedelta(seconds=6)
     write_calendar(
         folder, "cal.yaml", [("soon", soon, "Going out now #ActOnIICSA"), ("next", later, "And this #ActOnIICSA")]
@@ -144,10 +160,17 @@ def test_run_posts_on_time_stops_cleanly_on_ctrl_c_and_resumes(env: dict[str, st
     second = subprocess.Popen(command, env=child_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: len(read_outbox(outbox)) == 4, timeout=60, what="the new post in the outbox")
+        wait_for(lambda: answers("127.0.0.1", port), timeout=30, what="the web workspace")
+        with httpx.Client(base_url=workspace, timeout=10, follow_redirects=True) as browser:
+            name, password = signed_in_as.groups()
+            home = browser.post("/login", data={"name": name, "password": password})
+            assert home.status_code == 200 and "/login" not in str(home.url), home.text
+            assert "Going out now" in browser.get("/calendar").text  # this week, published
     finally:
         second.send_signal(signal.SIGINT)
         output = second.communicate(timeout=60)[0].decode()
     assert second.returncode == 0, output
+    assert "Sign in with your name and password" in output and password not in output
     keys = Counter(e["idempotency_key"] for e in read_outbox(outbox))
     assert set(keys.values()) == {1}
     store = Store(f"sqlite:///{Path(env['CAMPAIGN_DATA_DIR']) / 'campaign.db'}")
