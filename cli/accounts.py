@@ -58,7 +58,12 @@ def accounts_check(as_json: bool) -> None:
 @click.command(cls=CampaignCommand)
 @click.option("--tail", "tail", type=int, default=20, show_default=True, help="Show the last N entries (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
-@click.option("--path", "path", type=click.Path(path_type=Path), help="Another outbox file (e.g. a rehearsal's).")
+@click.option(
+    "--path",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),  # a mistyped path is an error, not "empty"
+    help="Another outbox file (e.g. a rehearsal's).",
+)
 def outbox(tail: int, as_json: bool, path: Path | None) -> None:
     """Show the dry-run outbox: exactly what would have been sent to platforms without credentials.
 

@@ -118,6 +118,8 @@ def test_rehearse_plays_a_calendar_into_its_own_outbox_and_leaves_the_schedule_a
     assert deliveries(env) == []  # the real schedule is untouched
     code, output = invoke("outbox", "--path", str(outbox), "--tail", "0")
     assert code == 0 and output.count("#ActOnIICSA") == 8
+    code, output = invoke("outbox", "--path", str(outbox) + "l")  # a typo is an error, not an empty outbox
+    assert code == 2 and "does not exist" in output and "empty" not in output
 
 
 @pytest.mark.integration
