@@ -35,6 +35,26 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Captions:
+    """A WebVTT caption file of a video, in one language."""
+
+    file: str  # as written in the calendar, relative to the campaign folder
+    path: Path  # resolved absolute path (may not exist: validation says so)
+    lang: str  # BCP 47, e.g. "en", "cy"
+
+
+@dataclass(frozen=True)
+class Video:
+    """A post's one video (instead of images): alt text, caption files, or why it has none."""
+
+    file: str
+    path: Path
+    alt: str
+    captions: tuple[Captions, ...] = ()
+    no_captions: str = ""  # why the video needs no captions (e.g. "music only, no speech"); "" = not said
+
+
+@dataclass(frozen=True)
 class Link:
     url: str
     title: str = ""
@@ -79,6 +99,7 @@ class Post:
     images: tuple[Image, ...] = ()
     thread: tuple[ThreadPart, ...] = ()
     overrides: Mapping[str, PlatformOverride] = field(default_factory=dict)
+    video: Video | None = None  # one video, on the post itself (not its replies); a post has images or a video
     helpline: bool = False  # append the campaign's helpline line to the text
     line: int | None = None  # line of the post in its file, where the loader knows it
     # What the post is about, for safeguarding holds (`campaign hold --topic`): lower-case names, as the calendar's
@@ -212,6 +233,31 @@ class CalendarError(Exception):
 
 
 @dataclass(frozen=True)
+class VideoLimits:
+    """What one platform takes as a video. None: no limit of that kind."""
+
+    containers: tuple[str, ...]  # "mp4", "mov", "webm"
+    codecs: tuple[str, ...] | None  # of the video stream ("h264"); None: the platform re-encodes anything
+    max_bytes: int
+    max_seconds: float | None = None
+    max_pixels: int | None = None  # width x height
+    max_frame_rate: float | None = None
+    max_captions: int = 0  # caption files sent; 0: the platform takes none
+    max_caption_bytes: int | None = None
+
+
+# Bluesky: app.bsky.embed.video (atproto lexicons, commit b2de0ee1 of August 2026) takes one video/mp4 blob of at most
+# 300,000,000 bytes and up to 20 text/vtt captions of at most 20,000 bytes each; the length limit of 3 minutes is
+# Bluesky's announcement of March 2025 (no lexicon states it). Its video service re-encodes, but a video sent as a
+# blob on the PDS is played as it is, so H.264 is asked for.
+BLUESKY_VIDEO = VideoLimits(("mp4",), ("h264",), 300_000_000, 180.0, max_captions=20, max_caption_bytes=20_000)
+# Mastodon: the defaults of /api/v2/instance configuration.media_attachments (video_size_limit 99 MiB,
+# video_matrix_limit 8,294,400 = 4096x2160, video_frame_rate_limit 120); it re-encodes with ffmpeg, has no
+# length limit and no caption files. The instance's own figures are used when posting.
+MASTODON_VIDEO = VideoLimits(("mp4", "mov", "webm"), None, 99 * 1024 * 1024, None, 8_294_400, 120.0)
+
+
+@dataclass(frozen=True)
 class PlatformLimits:
     bluesky_graphemes: int = 300
     bluesky_bytes: int = 3000
@@ -223,6 +269,8 @@ class PlatformLimits:
     mastodon_alt_characters: int = 1500
     mastodon_image_bytes: int = 16 * 1024 * 1024
     max_images: int = 4
+    bluesky_video: VideoLimits = BLUESKY_VIDEO
+    mastodon_video: VideoLimits = MASTODON_VIDEO
 
 
 DEFAULT_LIMITS = PlatformLimits()
@@ -250,6 +298,21 @@ class RenderedImage:
 
 
 @dataclass(frozen=True)
+class RenderedCaptions:
+    path: str
+    lang: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RenderedVideo:
+    path: str  # absolute path of the source file
+    alt: str
+    sha256: str  # of the file's bytes, so a changed video changes what is sent
+    captions: tuple[RenderedCaptions, ...] = ()  # sent to Bluesky; Mastodon takes no caption file
+
+
+@dataclass(frozen=True)
 class LinkCard:
     url: str
     title: str
@@ -270,6 +333,7 @@ class RenderedPart:
     length: int  # as the platform counts it
     limit: int
     images: tuple[RenderedImage, ...] = ()
+    video: RenderedVideo | None = None  # left out of to_json when None, so parts without one hash as before
     # Bluesky
     facets: tuple[Facet, ...] = ()
     langs: tuple[str, ...] = ()
@@ -285,6 +349,8 @@ class RenderedPart:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["at"] = self.at.isoformat()
+        if data["video"] is None:
+            del data["video"]
         return data
 
     @classmethod
@@ -299,6 +365,10 @@ class RenderedPart:
             return RenderedImage(d["path"], d["alt"], d["sha256"], tuple(focus) if focus else None)
 
         values["images"] = tuple(image(i) for i in values.get("images", ()))
+        video = values.get("video")
+        if video is not None:
+            captions = tuple(RenderedCaptions(c["path"], c["lang"], c["sha256"]) for c in video.get("captions", ()))
+            values["video"] = RenderedVideo(video["path"], video["alt"], video["sha256"], captions)
         values["facets"] = tuple(Facet(**f) for f in values.get("facets", ()))
         for key in ("langs", "labels"):
             values[key] = tuple(values.get(key, ()))
@@ -327,6 +397,12 @@ def written_alike(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
         kept = {key: value for key, value in data.items() if key not in ("length", "limit", "facets")}
         kept["at"] = datetime.fromisoformat(data["at"]) if "at" in data else None
         kept["images"] = [_unplaced(image) for image in data.get("images") or ()]
+        if kept.get("video"):
+            video = kept["video"]
+            kept["video"] = {
+                **(_unplaced(video) or {}),
+                "captions": [_unplaced(c) for c in video.get("captions") or ()],
+            }
         if kept.get("link_card"):
             kept["link_card"] = {**kept["link_card"], "thumbnail": _unplaced(kept["link_card"].get("thumbnail"))}
         return kept

@@ -26,8 +26,11 @@ from content_calendar.model import (
     PlatformLimits,
     PlatformOverride,
     Post,
+    RenderedCaptions,
     RenderedImage,
     RenderedPart,
+    RenderedVideo,
+    Video,
 )
 
 # --- grapheme counting ------------------------------------------------------------------------------
@@ -225,6 +228,13 @@ def _rendered_images(images: tuple[Image, ...], *, with_focus: bool) -> tuple[Re
     )
 
 
+def _rendered_video(video: Video | None, *, with_captions: bool) -> RenderedVideo | None:
+    if video is None:
+        return None
+    captions = tuple(RenderedCaptions(str(c.path), c.lang, file_sha256(c.path)) for c in video.captions)
+    return RenderedVideo(str(video.path), video.alt, file_sha256(video.path), captions if with_captions else ())
+
+
 def _contains_url(body: str, url: str) -> bool:
     """True when `url` (or it without a final "/") is in the text as a whole URL, not the start of a longer one."""
     for candidate in {url, url.rstrip("/")}:
@@ -311,6 +321,7 @@ def _render_bluesky(post: Post, campaign: Campaign, limits: PlatformLimits) -> l
                 length=bluesky_length(text),
                 limit=limit,
                 images=_rendered_images(images, with_focus=False),
+                video=_rendered_video(post.video, with_captions=True) if number == 0 else None,
                 facets=facets,
                 langs=langs,
                 labels=labels,
@@ -348,6 +359,7 @@ def _render_mastodon(post: Post, campaign: Campaign, limits: PlatformLimits) -> 
                 length=mastodon_length(text, weight, spoiler_text=spoiler),
                 limit=limit,
                 images=_rendered_images(images, with_focus=True),
+                video=_rendered_video(post.video, with_captions=False) if number == 0 else None,
                 allow_quotes=allow_quotes,
                 spoiler_text=spoiler,
                 visibility=visibility,

@@ -46,6 +46,7 @@ POST_KEYS = (
     "helpline",
     "link",
     "images",
+    "video",
     "thread",
     "bluesky",
     "mastodon",

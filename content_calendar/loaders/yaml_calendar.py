@@ -11,7 +11,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from content_calendar.campaign import is_valid_slug, slugify
 from content_calendar.loaders.base import NO_TIME, POST_KEYS, LoadedCalendar, PostLines
 from content_calendar.loaders.times import TimeError, parse_date
-from content_calendar.loaders.yaml_fields import YamlFieldReader
+from content_calendar.loaders.yaml_video import YamlVideoReader
 from content_calendar.model import PLATFORMS, Image, PlatformOverride, Post, ThreadPart
 from content_calendar.yaml_source import NULL_TAG, node_line
 
@@ -32,7 +32,7 @@ class _Defaults:
     platform_overrides: dict[str, PlatformOverride] = field(default_factory=dict)
 
 
-class YamlReader(YamlFieldReader):
+class YamlReader(YamlVideoReader):
     """A YAML calendar file, read from its composed document."""
 
     def read(self) -> LoadedCalendar:
@@ -278,6 +278,10 @@ class YamlReader(YamlFieldReader):
         if "images" in nodes:
             images, lines.images = self.read_images(nodes["images"], key_lines["images"], raw_id)
 
+        video = None
+        if "video" in nodes:
+            video = self.read_video(nodes["video"], key_lines["video"], raw_id, language)
+
         thread: list[ThreadPart] = []
         if "thread" in nodes:
             thread, lines.thread = self.read_thread(nodes["thread"], key_lines["thread"], raw_id)
@@ -305,6 +309,7 @@ class YamlReader(YamlFieldReader):
                     language=language,
                     link=link,
                     images=tuple(images),
+                    video=video,
                     thread=tuple(thread),
                     overrides=overrides,
                     helpline=helpline,

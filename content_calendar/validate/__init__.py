@@ -19,6 +19,9 @@ Problem codes (stable; `severity` in brackets):
 - links: link-missing-url, link-invalid-url
 - images: too-many-images, missing-alt, alt-too-long, missing-image, image-missing, image-outside-campaign,
   image-unsupported, image-too-large, invalid-focus
+- video: video-and-images, video-missing, video-wrong-format, video-unsupported, video-too-large, video-too-long,
+  video-too-many-pixels, video-frame-rate, video-no-captions, captions-missing, captions-not-webvtt,
+  captions-too-large, too-many-captions, media-outside-campaign (and missing-alt, alt-too-long)
 - render-failed: a bug in rendering, reported rather than crashing the check.
 """
 

@@ -9,9 +9,10 @@ from content_calendar.validate.campaign_dates import check_campaign_dates
 from content_calendar.validate.image_checks import ImageChecks
 from content_calendar.validate.sheet_places import name_sheet_places
 from content_calendar.validate.text_checks import TextChecks
+from content_calendar.validate.video_checks import VideoChecks
 
 
-class CalendarChecker(TextChecks, ImageChecks):
+class CalendarChecker(TextChecks, ImageChecks, VideoChecks):
     # -- whole calendar ------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -81,6 +82,7 @@ class CalendarChecker(TextChecks, ImageChecks):
         targets = post.targets()
         self.check_texts(post, lines, targets)
         self.check_image_list(post.images, lines.images, lines.at("images"), post_id, targets, "The post")
+        self.check_video(post, lines, targets)
         for number, (part, part_lines) in enumerate(zip(post.thread, lines.thread, strict=False), start=1):
             if not part.images:
                 continue
