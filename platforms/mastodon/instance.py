@@ -28,6 +28,9 @@ class InstanceLimits:
     max_media_attachments: int = 4
     description_limit: int = 1500
     image_size_limit: int = 16 * 1024 * 1024
+    video_size_limit: int = 99 * 1024 * 1024
+    video_frame_rate_limit: int = 120
+    video_matrix_limit: int = 8_294_400  # pixels a frame (4096x2160)
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
@@ -69,6 +72,9 @@ class InstanceLimits:
             max_media_attachments=number(statuses, "max_media_attachments", default.max_media_attachments),
             description_limit=number(media, "description_limit", default.description_limit),
             image_size_limit=number(media, "image_size_limit", default.image_size_limit),
+            video_size_limit=number(media, "video_size_limit", default.video_size_limit),
+            video_frame_rate_limit=number(media, "video_frame_rate_limit", default.video_frame_rate_limit),
+            video_matrix_limit=number(media, "video_matrix_limit", default.video_matrix_limit),
         )
 
 

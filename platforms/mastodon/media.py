@@ -1,4 +1,5 @@
-"""A part's images uploaded with their alt text and focus, and waited for until the instance has processed them.
+"""A part's images (with their alt text and focus) or its video (with its alt text, sent as it is) uploaded, and
+waited for until the instance has processed them (an image at once, a video in the background).
 
 Uploads of a delivery not yet attached to a status are remembered by idempotency key, so a retry after e.g. a
 429 on the status does not upload (and count against the 30-per-30-minutes media limit) again."""
@@ -7,14 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError, MastodonError, MastodonIllegalArgumentError, MastodonNotFoundError
 
 from content_calendar.images import ImageProblem, prepare_image
-from content_calendar.model import RenderedPart
+from content_calendar.model import MASTODON_VIDEO, RenderedPart
+from content_calendar.video import VideoProblem, probe_video, video_problems
 from platforms.base import PermanentError, TransientError
 from platforms.mastodon.connection import Connection
 from platforms.mastodon.entities import value_of
@@ -54,11 +56,10 @@ class MediaUploads:
         self._pending.pop(idempotency_key, None)
 
     def upload(self, part: RenderedPart, idempotency_key: str, limits: InstanceLimits) -> list[str]:
-        """The media ids of the part's images, processed and ready to attach."""
-        if not part.images:
+        """The media ids of the part's images (or its video), processed and ready to attach."""
+        if not part.images and part.video is None:
             return []
-        connection = self._connection
-        client = connection.client()
+        client = self._connection.client()
         earlier = self._pending.setdefault(idempotency_key, {})
         uploads: list[Upload] = []
         for number, image in enumerate(part.images, start=1):
@@ -71,32 +72,56 @@ class MediaUploads:
                 prepared = prepare_image(Path(image.path), limits.image_size_limit)
             except ImageProblem as problem:
                 raise PermanentError(f"post {part.post_id}, image {number}: {problem}") from None
-            try:
-                media = client.media_post(
-                    prepared.data,
-                    mime_type=prepared.mime_type,
-                    description=image.alt,
-                    focus=image.focus,
-                    file_name=Path(image.path).name,
-                )
-            except MastodonAPIError as error:
-                code, reason = api_error_parts(error)
-                if code == 422:
-                    raise PermanentError(
-                        connection.redact(
-                            f"{connection.account} refused image {number} of post {part.post_id}: {reason}"
-                        )
-                    ) from None
-                connection.fail(error, doing=f"uploading image {number}", client=client)
-            except MastodonIllegalArgumentError as error:
-                raise PermanentError(f"post {part.post_id}, image {number}: {error}") from None
-            except MastodonError as error:
-                connection.fail(error, doing=f"uploading image {number}", client=client)
-            upload = Upload(str(value_of(media, "id")), bool(value_of(media, "url")))
+            upload = self._send(
+                client, part, f"image {number}", prepared.data, prepared.mime_type, image.alt, image.focus, image.path
+            )
             earlier[fingerprint] = upload.media_id
             uploads.append(upload)
+        video = part.video
+        if video is not None:
+            fingerprint = (video.sha256, video.alt, "video")
+            reused = self._still_unattached(client, earlier.get(fingerprint))
+            if reused is None:
+                try:
+                    facts = probe_video(Path(video.path))
+                except VideoProblem as problem:
+                    raise PermanentError(f"post {part.post_id}, video: {problem}") from None
+                # The file as it is: Mastodon re-encodes video itself (202, then processing in the background).
+                reused = self._send(client, part, "the video", video.path, facts.mime_type, video.alt, None, video.path)
+                earlier[fingerprint] = reused.media_id
+            uploads.append(reused)
         self._wait_for_processing(client, uploads)
         return [u.media_id for u in uploads]
+
+    def _send(
+        self,
+        client: Mastodon,
+        part: RenderedPart,
+        what: str,
+        data: bytes | str,
+        mime_type: str,
+        description: str,
+        focus: tuple[float, float] | None,
+        source: str,
+    ) -> Upload:
+        """POST /api/v2/media: the upload, ready (200) or still processing (202)."""
+        connection = self._connection
+        try:
+            media = client.media_post(
+                data, mime_type=mime_type, description=description, focus=focus, file_name=Path(source).name
+            )
+        except MastodonAPIError as error:
+            code, reason = api_error_parts(error)
+            if code == 422:
+                raise PermanentError(
+                    connection.redact(f"{connection.account} refused {what} of post {part.post_id}: {reason}")
+                ) from None
+            connection.fail(error, doing=f"uploading {what}", client=client)
+        except MastodonIllegalArgumentError as error:
+            raise PermanentError(f"post {part.post_id}, {what}: {error}") from None
+        except MastodonError as error:
+            connection.fail(error, doing=f"uploading {what}", client=client)
+        return Upload(str(value_of(media, "id")), bool(value_of(media, "url")))
 
     def _forget_upload(self, media_id: str) -> None:
         for uploads in self._pending.values():
@@ -124,7 +149,7 @@ class MediaUploads:
         while waiting:
             if self._monotonic() + pause > deadline:
                 raise TransientError(
-                    f"{account} was still processing {len(waiting)} image(s) after "
+                    f"{account} was still processing {len(waiting)} upload(s) after "
                     f"{self.deadline:.0f} s; the next attempt reuses the uploads",
                     retry_after=30.0,
                 )
@@ -136,11 +161,40 @@ class MediaUploads:
                 except MastodonNotFoundError:
                     self._forget_upload(upload.media_id)
                     raise TransientError(
-                        f"{account} lost an image upload while processing it; the next attempt uploads it again",
+                        f"{account} lost an upload while processing it; the next attempt uploads it again",
                         retry_after=5.0,
                     ) from None
                 except MastodonError as error:
-                    self._connection.fail(error, doing="waiting for an image to be processed", client=client)
+                    self._connection.fail(error, doing="waiting for an upload to be processed", client=client)
                 if value_of(media, "url"):
                     upload.ready = True
                     waiting.remove(upload)
+
+
+def check_video(part: RenderedPart, limits: InstanceLimits, where: str) -> None:
+    """Refuse, before any request, a video this instance would refuse: no alt text, a description over its limit,
+    or a file over its size, pixel or frame rate limits (its own figures from /api/v2/instance)."""
+    video = part.video
+    if video is None:
+        return
+    if part.images:
+        raise PermanentError(f"{where}: a post carries images or one video, not both. Fix the post in the calendar.")
+    if not video.alt.strip():
+        raise PermanentError(f"{where}: the video has no alt text. Write one in the calendar.")
+    if len(video.alt) > limits.description_limit:
+        raise PermanentError(
+            f"{where}: the alt text of the video is {len(video.alt)} characters; {limits.domain or 'the instance'} "
+            f"takes at most {limits.description_limit}. Shorten it."
+        )
+    allowed = replace(
+        MASTODON_VIDEO,
+        max_bytes=limits.video_size_limit,
+        max_pixels=limits.video_matrix_limit,
+        max_frame_rate=float(limits.video_frame_rate_limit),
+    )
+    try:
+        problems = video_problems(probe_video(Path(video.path)), allowed, limits.domain or "this Mastodon instance")
+    except VideoProblem as problem:
+        raise PermanentError(f"{where}: {problem}") from None
+    if problems:
+        raise PermanentError(f"{where}: the video {problems[0].message} Fix: {problems[0].fix}")

@@ -32,7 +32,7 @@ from platforms.mastodon.connection import Connection
 from platforms.mastodon.entities import as_datetime, remote_post, value_of
 from platforms.mastodon.errors import api_error_parts
 from platforms.mastodon.instance import TIMELINE_PAGE_SIZE, InstanceLimits, snowflake_at
-from platforms.mastodon.media import MediaUploads
+from platforms.mastodon.media import MediaUploads, check_video
 from platforms.mastodon.text import html_to_plain, loose
 
 log = logging.getLogger("campaign.mastodon")
@@ -61,7 +61,8 @@ class Publisher:
                 f"{over} over its limit of {limits.max_characters}. Shorten the mastodon text (or its content "
                 f"warning) by at least {over} characters in the calendar, e.g. with `mastodon: {{text: ...}}`."
             )
-        if not part.text.strip() and not part.images:
+        check_video(part, limits, where)
+        if not part.text.strip() and not part.images and part.video is None:
             raise PermanentError(f"{where}: the Mastodon text is empty. Write a text for it in the calendar.")
         if len(part.images) > limits.max_media_attachments:
             raise PermanentError(
@@ -260,7 +261,7 @@ class Publisher:
                 return False
         elif (parent is None) != (part.part == 0):  # part 0 answers nothing, every later part answers something
             return False
-        if len(value_of(status, "media_attachments", [])) != len(part.images):
+        if len(value_of(status, "media_attachments", [])) != len(part.images) + (part.video is not None):
             return False
         if loose(html_to_plain(value_of(status, "content", ""))) != loose(part.text):
             return False
