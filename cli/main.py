@@ -13,6 +13,7 @@ from cli.common import CampaignGroup
 from cli.demo import demo
 from cli.engine import rehearse, run
 from cli.holds import hold, holds, release
+from cli.listen import listen
 from cli.operate import cancel, pause, post_now, restore, resume, retry
 from cli.reports import collect, report
 from cli.review import approve, reject, review
@@ -57,7 +58,7 @@ def main(ctx: click.Context, debug: bool, as_name: str | None) -> None:
 for command in (init, calendar, schedule, status, pause, resume, cancel, restore, retry, post_now, accounts, outbox,
                 run, rehearse, report, collect, users, serve, demo, review, approve, reject):  # fmt: skip
     main.add_command(command)
-for command in (hold, holds, release, alerts, health):  # safeguarding holds, alerts and health
+for command in (hold, holds, release, alerts, health, listen):  # safeguarding holds, alerts, health, listening
     main.add_command(command)
 
 if __name__ == "__main__":

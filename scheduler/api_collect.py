@@ -15,6 +15,7 @@ from content_calendar.model import PLATFORMS, CalendarError
 from platforms.base import AccountInfo, AdapterError
 from scheduler import reports
 from scheduler.api_base import ApiBase
+from scheduler.api_listen import ListeningApi
 from scheduler.collecting import (
     NO_CREDENTIALS,
     CollectorOutcome,
@@ -59,7 +60,7 @@ class AccountCheck:
         }
 
 
-class CollectingApi(ApiBase):
+class CollectingApi(ListeningApi):  # listening: api_listen.py
     def accounts_check(self) -> list[AccountCheck]:
         """Log in to each configured account (reusing the cached session): who it is and whether it may post."""
         checks = []

@@ -143,3 +143,26 @@ class CollectorRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     actor: Mapped[str] = mapped_column(String(128), default="")
+
+
+class EngagementEvent(Base):
+    """A like, repost, reply or quote of one of our posts, as the repository stream showed it happen (Alembic
+    0007): counted per post by kind, next to the snapshots' totals. Kept as keyed hashes, as mentions are: the
+    record's URI (so a record seen twice, or taken back, is found) and its author."""
+
+    __tablename__ = "engagement_events"
+    __table_args__ = (
+        UniqueConstraint("campaign", "event_key", name="uq_engagement_events_campaign_event"),
+        Index("ix_engagement_events_delivery", "delivery_id", "kind"),
+        Index("ix_engagement_events_campaign_time", "campaign", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # like | repost | reply | quote
+    event_key: Mapped[str] = mapped_column(String(64))  # keyed hash of the like's / repost's / post's URI
+    author_key: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when its author's client says it was made
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the stream brought it to us

@@ -61,6 +61,11 @@ class Settings:
     bluesky_service: str = field(default="https://bsky.social", metadata=_env("BLUESKY_SERVICE"))
     bluesky_handle: str = field(default="", metadata=_env("BLUESKY_HANDLE"))
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
+    # Listening: the relay (or PDS) whose repository stream `campaign listen` follows, e.g. https://bsky.network;
+    # empty: no listening (hashtag search alone). How far back it replays events, and the lag that raises an alert.
+    bluesky_relay: str = field(default="", metadata=_env("BLUESKY_RELAY"))
+    listen_replay_hours: float = field(default=72.0, metadata=_env("CAMPAIGN_LISTEN_REPLAY_HOURS"))
+    listen_lag_alert_seconds: float = field(default=600.0, metadata=_env("CAMPAIGN_LISTEN_LAG_ALERT_SECONDS"))
     mastodon_api_base_url: str = field(default="", metadata=_env("MASTODON_API_BASE_URL"))
     mastodon_access_token: Secret = field(default_factory=lambda: Secret(""), metadata=_env("MASTODON_ACCESS_TOKEN"))
     # Where alerts go: Apprise URLs (mailto://, slack://, json://, ntfy://, ...), separated by commas or spaces.

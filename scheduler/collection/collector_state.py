@@ -68,10 +68,19 @@ def _rows_changed(session: Session, statement: Update) -> int:
 
 
 def claim_collector(
-    store: Store, key: CollectorKey, now: datetime, *, owner: str, lease: timedelta, ignore_backoff: bool = False
+    store: Store,
+    key: CollectorKey,
+    now: datetime,
+    *,
+    owner: str,
+    lease: timedelta,
+    ignore_backoff: bool = False,
+    resume_own: bool = False,
 ) -> Claim:
     """Take the collector for `lease` unless another run holds it or it is backing off after a failure.
-    A guarded UPDATE, so two workers (or a worker and `campaign collect`) never read the same cursor at once."""
+    A guarded UPDATE, so two workers (or a worker and `campaign collect`) never read the same cursor at once.
+    `resume_own`: a lease `owner` still holds is taken back at once (a long-running collector restarted after
+    a crash, under the same owner name, need not wait for its own lease to run out)."""
     with store.transaction() as session:
         session.execute(
             insert_ignore(store, CollectorState, ["campaign", "kind", "platform", "source"]).values(
@@ -86,7 +95,11 @@ def claim_collector(
         assert row is not None
         guard = [
             CollectorState.id == row.id,
-            or_(CollectorState.lease_until.is_(None), CollectorState.lease_until < now),
+            or_(
+                CollectorState.lease_until.is_(None),
+                CollectorState.lease_until < now,
+                *([CollectorState.lease_owner == owner] if resume_own else []),
+            ),
         ]
         if not ignore_backoff:
             guard.append(or_(CollectorState.next_attempt_at.is_(None), CollectorState.next_attempt_at <= now))

@@ -165,6 +165,10 @@ class MentionWriter:
             "ON CONFLICT (campaign, week_start, author_key) DO NOTHING"
         )
 
+    def forget_our_posts(self) -> None:
+        """Read our published posts again at the next write (a long-running writer sees posts published since)."""
+        self._ours.clear()
+
     def _time(self, moment: datetime) -> Any:
         """`moment` (aware, UTC) as the driver gets it."""
         if self._postgres:

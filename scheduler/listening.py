@@ -1,0 +1,453 @@
+"""Listening: Bluesky's repository event stream followed as it happens, for every campaign at once.
+
+One listener per relay (or PDS) and store. Each frame is decoded and filtered (platforms/bluesky/firehose.py);
+what it keeps is written in batches, each in ONE transaction with the stream's position (the event's `seq`),
+per campaign in the collector state (kind `listen`):
+
+- posts using a campaign hashtag, through the mention writer (hashed, private by default, once per URI);
+- likes, reposts, replies and quotes of our posts, into engagement_events (once per record; a like or repost
+  taken back is removed).
+
+A restart resumes after the last position written: nothing within the relay's replay window is lost, and
+nothing is counted twice (both tables are keyed by the record's URI). A gap longer than the replay window (or
+a relay saying the cursor is too old) is read back by hashtag search (scheduler/collecting.py), and the
+collector's state says so. Lag: how far behind the stream's head the listener is, the time since the newest
+event written, or since it last found the stream with nothing waiting, whichever is later (see `lag_of`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from content_calendar.model import Campaign
+from platforms.base import Mention
+from platforms.bluesky.firehose import FrameDecoder, Interaction, StreamEvent
+from scheduler.clock import Clock
+from scheduler.collecting import mention_policy
+from scheduler.collection import (
+    Claim,
+    CollectorKey,
+    MentionWriter,
+    WriteResult,
+    advance_cursor,
+    claim_collector,
+    hash_key,
+    keyed_hash,
+    keyed_int,
+    tag_name,
+)
+from scheduler.collection.sql import insert_ignore, utc
+from scheduler.collection_models import CollectorState, EngagementEvent
+from scheduler.db import Store
+from scheduler.models import Delivery
+
+log = logging.getLogger("campaign.listen")
+
+LISTEN = "listen"  # the collector kind of a listener's state rows
+PLATFORM = "bluesky"
+
+Frames = Callable[[int | None], Iterator[bytes | None]]  # cursor -> frames (None: nothing waiting just now)
+Backfill = Callable[[datetime], None]  # read back by search everything since this instant
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    batch_events: int = 2000  # frames decoded before a write, at most
+    flush_seconds: float = 1.0  # and at most this long between writes while anything is kept
+    heartbeat_seconds: float = 10.0  # at the head of the stream, the position is written this often
+    lease: timedelta = timedelta(minutes=2)
+    replay_window: timedelta = timedelta(hours=72)  # how far back the relay replays (its setting, not ours)
+    refresh_seconds: float = 30.0  # our published posts are read again this often
+    reconnect_base: float = 1.0
+    reconnect_cap: float = 60.0
+
+
+@dataclass
+class ListenTotals:
+    events: int = 0
+    mentions: WriteResult = field(default_factory=WriteResult)
+    interactions: int = 0  # engagement events written (not counted again when seen twice)
+    removed: int = 0
+    writes: int = 0
+
+
+@dataclass(frozen=True)
+class Position:
+    """What a listener's state row's cursor holds."""
+
+    seq: int | None = None
+    event_time: datetime | None = None  # the relay's time of the newest event written
+    head_at: datetime | None = None  # when the listener last found nothing waiting (it was at the head)
+    backfill: str = ""  # why and from when search reads a gap back, if it had to
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "seq": self.seq,
+                "time": self.event_time.isoformat() if self.event_time else None,
+                "head_at": self.head_at.isoformat() if self.head_at else None,
+                "backfill": self.backfill or None,
+            }
+        )
+
+    @classmethod
+    def parse(cls, cursor: str | None) -> Position:
+        try:
+            data = json.loads(cursor or "{}")
+        except ValueError:
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        seq = data.get("seq")
+        return cls(
+            seq if isinstance(seq, int) else None,
+            _instant(data.get("time")),
+            _instant(data.get("head_at")),
+            str(data.get("backfill") or ""),
+        )
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def lag_of(position: Position, now: datetime) -> timedelta | None:
+    """How far behind the stream's head: since the newest event written or since the listener last found
+    nothing waiting, whichever is later (a quiet stream is not a late listener; a stopped one grows late)."""
+    known = [moment for moment in (position.event_time, position.head_at) if moment is not None]
+    return max(timedelta(0), now - max(known)) if known else None
+
+
+class _OurPosts:
+    """Our published Bluesky posts: URI -> [(delivery id, campaign)], and the DIDs that wrote them."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.by_uri: dict[str, list[tuple[int, str]]] = {}
+        self.dids: frozenset[str] = frozenset()
+
+    def load(self) -> None:
+        with self.store.transaction() as session:
+            rows = session.execute(
+                select(Delivery.id, Delivery.campaign, Delivery.remote_uri).where(
+                    Delivery.platform == PLATFORM, Delivery.remote_uri.is_not(None), Delivery.dry_run.is_(False)
+                )
+            ).all()
+        by_uri: dict[str, list[tuple[int, str]]] = {}
+        for delivery_id, campaign, uri in rows:
+            if uri and uri.startswith("at://"):
+                by_uri.setdefault(uri, []).append((delivery_id, campaign))
+        self.by_uri = by_uri
+        self.dids = frozenset(uri.removeprefix("at://").split("/", 1)[0] for uri in by_uri)
+
+
+class Listener:
+    """Follows one relay's stream for `campaigns`. `owner` names this listener in the collectors' leases: a
+    listener restarted under the same name takes its state back at once."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaigns: Sequence[Campaign],
+        own_accounts: Mapping[str, Sequence[str]],
+        *,
+        source: str,
+        clock: Clock,
+        owner: str = "listener",
+        options: ListenOptions | None = None,
+        backfill: Backfill | None = None,
+    ):
+        self.store = store
+        self.campaigns = list(campaigns)
+        self.own_accounts = own_accounts
+        self.source = source.rstrip("/")
+        self.clock = clock
+        self.owner = owner
+        self.options = options or ListenOptions()
+        self.backfill = backfill
+        self.totals = ListenTotals()
+        self._key = hash_key(store)
+        self._ours = _OurPosts(store)
+        self._ours.load()
+        self._writers = self._make_writers()
+        tags = {tag_name(t) for c in self.campaigns for t in (*c.hashtags, *c.hashtag_variants)}
+        self.decoder = FrameDecoder(tags, self._ours.by_uri, service=self.source)
+        self._claims: list[Claim] = []
+        self.position = Position()
+        self._pending: list[StreamEvent] = []
+        self._pending_events = 0
+        self._last_seen: StreamEvent | None = None  # the newest event kept in no write yet (nothing in it for us)
+        self._last_write = float("-inf")  # the first moment at the head is written at once
+        self._last_refresh = time.monotonic()
+
+    def _make_writers(self) -> dict[str, MentionWriter]:
+        return {
+            c.slug: MentionWriter(
+                self.store,
+                mention_policy(c, [*self.own_accounts.get(c.slug, ()), *self._ours.dids], PLATFORM),
+            )
+            for c in self.campaigns
+        }
+
+    def keys(self) -> list[CollectorKey]:
+        return [CollectorKey(c.slug, LISTEN, PLATFORM, self.source) for c in self.campaigns]
+
+    # --- starting ---------------------------------------------------------------------------------------
+
+    def start(self) -> int | None:
+        """Claim every campaign's state and return where to resume (None: from the head). Raises RuntimeError
+        when another listener holds them."""
+        now = self.clock.now()
+        claims = []
+        for key in self.keys():
+            claim = claim_collector(
+                self.store, key, now, owner=self.owner, lease=self.options.lease, ignore_backoff=True, resume_own=True
+            )
+            if not claim.granted:
+                raise RuntimeError(f"{key.describe()}: {claim.reason}")
+            claims.append(claim)
+        self._claims = claims
+        positions = [Position.parse(c.cursor) for c in claims]
+        resumed = [p for p in positions if p.seq is not None]
+        if not resumed:
+            return None
+        earliest = min(resumed, key=lambda p: p.seq or 0)
+        self.position = earliest
+        stopped = max((t for t in (earliest.event_time, earliest.head_at) if t), default=None)
+        if stopped is not None and now - stopped > self.options.replay_window:
+            self._gap(stopped, "listening stopped for longer than the relay keeps events")
+        return earliest.seq
+
+    def _gap(self, since: datetime, why: str) -> None:
+        """Mentions between `since` and now are read back by search: recorded in the state, then done."""
+        note = f"{why}: hashtag search reads back mentions since {since:%Y-%m-%d %H:%M} UTC"
+        log.warning("%s (%s)", note, self.source)
+        self.position = Position(self.position.seq, self.position.event_time, self.position.head_at, note)
+        self._write([], head=False)
+        if self.backfill is not None:
+            self.backfill(since)
+
+    # --- the stream ---------------------------------------------------------------------------------------
+
+    def take(self, frame: bytes | None) -> None:
+        """One frame (None: nothing is waiting, the listener is at the stream's head)."""
+        now = time.monotonic()
+        if frame is None:
+            if self._pending_events or now - self._last_write >= self.options.heartbeat_seconds:
+                self._write(self._take_pending(), head=True)
+            return
+        try:
+            event = self.decoder.decode(frame)
+        except Exception as error:  # one unreadable frame is skipped, not retried for ever
+            log.warning("a frame from %s was skipped: %s", self.source, error)
+            return
+        self.totals.events += 1
+        if event.error:
+            raise ConnectionError(f"the relay ended the stream: {event.error}")
+        if event.info == "OutdatedCursor":
+            stopped = self.position.event_time or self.position.head_at
+            if stopped is not None:
+                self._gap(stopped, "the relay no longer has the events since listening stopped")
+        if event.seq is not None:
+            self._pending_events += 1
+            if event.mentions or event.interactions or event.removed:
+                self._pending.append(event)
+            else:
+                self._last_seen = event
+        if self._pending_events >= self.options.batch_events or (
+            self._pending_events and now - self._last_write >= self.options.flush_seconds
+        ):
+            self._write(self._take_pending(), head=False)
+
+    def _take_pending(self) -> list[StreamEvent]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def _newest(self, events: list[StreamEvent]) -> StreamEvent | None:
+        candidates = [e for e in (events[-1] if events else None, self._last_seen) if e is not None]
+        return max(candidates, key=lambda e: e.seq or 0) if candidates else None
+
+    def _write(self, events: list[StreamEvent], *, head: bool) -> None:
+        """One transaction: the position after these events, their mentions and interactions."""
+        clock_now = self.clock.now()
+        if time.monotonic() - self._last_refresh >= self.options.refresh_seconds:
+            self.refresh()
+        newest = self._newest(events)
+        position = self.position
+        if newest is not None and newest.seq is not None and (position.seq is None or newest.seq > position.seq):
+            position = Position(newest.seq, _instant(newest.time) or position.event_time, position.head_at,
+                                position.backfill)  # fmt: skip
+        if head:
+            position = Position(position.seq, position.event_time, clock_now, position.backfill)
+        mentions: list[Mention] = [m for e in events for m in e.mentions]
+        interactions = [i for e in events for i in e.interactions]
+        removed = [uri for e in events for uri in e.removed]
+        cursor = position.to_json()
+        with self.store.transaction() as session:
+            for claim in self._claims:
+                advance_cursor(session, claim, self.owner, cursor, clock_now, lease=self.options.lease)
+            if mentions:
+                for writer in self._writers.values():
+                    self.totals.mentions.add(writer.write(session, mentions, clock_now))
+            rows = self._engagement_rows(interactions, clock_now)
+            if rows:
+                result = session.execute(insert_ignore(self.store, EngagementEvent, ["campaign", "event_key"]), rows)
+                self.totals.interactions += max(0, getattr(result, "rowcount", 0) or 0)
+            if removed:
+                keys = [keyed_hash(self._key, uri) for uri in removed]
+                gone = session.execute(delete(EngagementEvent).where(EngagementEvent.event_key.in_(keys)))
+                self.totals.removed += max(0, getattr(gone, "rowcount", 0) or 0)
+            if self._claims:
+                session.execute(
+                    update(CollectorState)
+                    .where(CollectorState.id.in_([c.state_id for c in self._claims]))
+                    .values(consecutive_failures=0, last_error=None, next_attempt_at=None, last_success_at=clock_now)
+                    .execution_options(synchronize_session=False)
+                )
+        self.position = position
+        self._pending_events = 0
+        self._last_seen = None
+        self._last_write = time.monotonic()
+        self.totals.writes += 1
+
+    def _engagement_rows(self, interactions: list[Interaction], now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        ours = self._ours
+        for item in interactions:
+            if item.author_id in ours.dids:
+                continue  # our own thread's replies, our own likes: not engagement
+            for delivery_id, campaign in ours.by_uri.get(item.subject, ()):
+                rows.append(
+                    {
+                        "campaign": campaign,
+                        "platform": PLATFORM,
+                        "delivery_id": delivery_id,
+                        "kind": item.kind,
+                        "event_key": keyed_hash(self._key, item.uri),
+                        "author_key": keyed_int(self._key, f"{PLATFORM}:{item.author_id}"),
+                        "created_at": utc(item.created_at),
+                        "seen_at": now,
+                    }
+                )
+        return rows
+
+    def refresh(self) -> None:
+        """Read our published posts again (posts published since are ours too)."""
+        dids = self._ours.dids
+        self._ours.load()
+        self.decoder.ours = self._ours.by_uri
+        if self._ours.dids != dids:
+            self._writers = self._make_writers()
+        else:
+            for writer in self._writers.values():
+                writer.forget_our_posts()
+        self._last_refresh = time.monotonic()
+
+    def fail(self, message: str, retry_at: datetime) -> None:
+        """Record a dropped stream (the position stays where the last write put it)."""
+        with self.store.transaction() as session:
+            session.execute(
+                update(CollectorState)
+                .where(CollectorState.id.in_([c.state_id for c in self._claims]))
+                .values(
+                    consecutive_failures=CollectorState.consecutive_failures + 1,
+                    last_error=message,
+                    next_attempt_at=retry_at,
+                    last_run_at=self.clock.now(),
+                    lease_until=self.clock.now() + self.options.lease,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def run(self, frames: Frames, *, stop: Callable[[], bool] = lambda: False) -> ListenTotals:
+        """Follow the stream until `stop()` says so, reconnecting (with a growing pause) when it drops."""
+        failures = 0
+        while not stop():
+            try:
+                for frame in frames(self.position.seq):
+                    self.take(frame)
+                    failures = 0
+                    if stop():
+                        break
+            except Exception as error:
+                if self._pending or self._pending_events:
+                    self._write(self._take_pending(), head=False)
+                pause = min(self.options.reconnect_cap, self.options.reconnect_base * 2 ** min(failures, 10))
+                failures += 1
+                message = str(error) or type(error).__name__
+                log.warning("listening to %s: %s; connecting again in %.0f s", self.source, message, pause)
+                self.fail(message, self.clock.now() + timedelta(seconds=pause))
+                deadline = time.monotonic() + pause
+                while not stop() and time.monotonic() < deadline:
+                    time.sleep(min(0.2, pause))
+        if self._pending or self._pending_events:
+            self._write(self._take_pending(), head=False)
+        return self.totals
+
+
+@dataclass(frozen=True)
+class ListeningView:
+    """One campaign's listener as status shows it."""
+
+    campaign: str
+    source: str
+    seq: int | None
+    lag: timedelta | None
+    last_error: str | None
+    backfill: str
+
+    def describe(self) -> str:
+        behind = "not started" if self.lag is None else f"{_span(self.lag)} behind"
+        extra = f"; {self.last_error}" if self.last_error else ""
+        note = f"; {self.backfill}" if self.backfill else ""
+        return f"{self.campaign}: listening to {self.source}, {behind}{extra}{note}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign,
+            "source": self.source,
+            "seq": self.seq,
+            "lag_seconds": None if self.lag is None else round(self.lag.total_seconds(), 1),
+            "last_error": self.last_error,
+            "backfill": self.backfill or None,
+        }
+
+
+def _span(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def listening(store: Store, now: datetime, campaign: str | None = None) -> list[ListeningView]:
+    """Every listener's state: where it is in the stream and how far behind."""
+    with store.transaction() as session:
+        statement = select(CollectorState).where(CollectorState.kind == LISTEN).order_by(CollectorState.campaign)
+        if campaign:
+            statement = statement.where(CollectorState.campaign == campaign)
+        rows = list(session.execute(statement).scalars())
+    views = []
+    for row in rows:
+        position = Position.parse(row.cursor)
+        views.append(
+            ListeningView(
+                row.campaign, row.source, position.seq, lag_of(position, now), row.last_error, position.backfill
+            )
+        )
+    return views
