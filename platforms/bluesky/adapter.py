@@ -22,6 +22,7 @@ from platforms.bluesky.keys import DEFAULT_SERVICE, PLATFORM, WEB_APP
 from platforms.bluesky.publish import BlueskyWriter
 from platforms.bluesky.read import BlueskyReader
 from platforms.bluesky.session import BlueskySession, SessionFile
+from platforms.bluesky.video import AUTO, VideoUploads
 from platforms.bluesky.xrpc import Xrpc
 
 
@@ -44,6 +45,7 @@ class BlueskyAdapter:
         search_page_size: int = 100,
         engagement_batch: int = 25,
         web_app: str = WEB_APP,
+        video_service: str | None = AUTO,  # "auto": Bluesky's own for its own PDSes; None or "": blobs on the PDS
     ) -> None:
         if not handle:
             raise CredentialsError(f"BLUESKY_HANDLE is not set. Fix: set it to the account's handle. {CREDENTIALS_FIX}")
@@ -64,6 +66,7 @@ class BlueskyAdapter:
             web_app=web_app,
             blob_max_bytes=blob_max_bytes,
             thumbnail_max_bytes=thumbnail_max_bytes,
+            videos=VideoUploads(self._xrpc, self.session, video_service=video_service),
         )
         self.reader = BlueskyReader(
             self._xrpc,

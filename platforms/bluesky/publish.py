@@ -35,6 +35,7 @@ from platforms.bluesky.errors import (
 from platforms.bluesky.keys import POST, created_at, post_uri, record_key, web_url
 from platforms.bluesky.records import RecordBuilder, Write, build_gates
 from platforms.bluesky.session import BlueskySession
+from platforms.bluesky.video import VideoUploads
 from platforms.bluesky.xrpc import Xrpc
 
 log = logging.getLogger("campaign.bluesky")
@@ -67,12 +68,15 @@ class BlueskyWriter:
         web_app: str,
         blob_max_bytes: int,
         thumbnail_max_bytes: int,
+        videos: VideoUploads | None = None,
     ) -> None:
         self.session = session
         self._xrpc = xrpc
         self.account = account
         self.web_app = web_app
-        self.records = RecordBuilder(xrpc, blob_max_bytes=blob_max_bytes, thumbnail_max_bytes=thumbnail_max_bytes)
+        self.records = RecordBuilder(
+            xrpc, blob_max_bytes=blob_max_bytes, thumbnail_max_bytes=thumbnail_max_bytes, videos=videos
+        )
 
     def _remote(self, uri: str, cid: str | None, at: datetime | None) -> RemotePost:
         handle = self.session.session_handle
@@ -149,6 +153,10 @@ class BlueskyWriter:
             except BlobLimit as limit:
                 # The server validates blobs against its own lexicon's limit (1,000,000 bytes before the
                 # public service moved to 2,000,000): learn it, re-encode, and write again. Nothing was written.
+                if part.video is not None:
+                    raise PermanentError(
+                        f"Bluesky refused {target.action}: {limit.message}. Fix: post a shorter or smaller video."
+                    ) from None
                 if limit.thumbnail and limit.maximum < self.records.thumbnail_max_bytes:
                     self.records.thumbnail_max_bytes = limit.maximum
                 elif not limit.thumbnail and limit.maximum < self.records.blob_max_bytes:

@@ -16,6 +16,7 @@ from content_calendar.images import ImageProblem, prepare_image
 from content_calendar.model import Facet, RenderedImage, RenderedPart
 from platforms.base import PermanentError, RemotePost, ThreadRefs, TransientError
 from platforms.bluesky.keys import POST, POSTGATE, THREADGATE
+from platforms.bluesky.video import VideoUploads
 from platforms.bluesky.xrpc import Xrpc
 
 log = logging.getLogger("campaign.bluesky")
@@ -65,8 +66,11 @@ class RecordBuilder:
     """A delivery's post record. Mentions are resolved and images uploaded through `xrpc`; the blob limits
     are the largest images it uploads (the write path lowers them to what the server says it takes)."""
 
-    def __init__(self, xrpc: Xrpc, *, blob_max_bytes: int, thumbnail_max_bytes: int) -> None:
+    def __init__(
+        self, xrpc: Xrpc, *, blob_max_bytes: int, thumbnail_max_bytes: int, videos: VideoUploads | None = None
+    ) -> None:
         self._xrpc = xrpc
+        self.videos = videos
         self.blob_max_bytes = blob_max_bytes
         self.thumbnail_max_bytes = thumbnail_max_bytes
 
@@ -131,6 +135,10 @@ class RecordBuilder:
         return did if isinstance(did, str) and did.startswith("did:") else None
 
     def _embed(self, part: RenderedPart) -> dict[str, Any] | None:
+        if part.video is not None:
+            if self.videos is None:
+                raise PermanentError(f"{part.post_id}: this Bluesky account was set up without video.")
+            return self.videos.embed(part.video, f"post {part.post_id}")
         if part.images:
             if part.link_card is not None:
                 log.warning(
