@@ -21,6 +21,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
+from cli.calendar_media import media_lines
 from cli.common import CampaignGroup, api, debug_detail
 from content_calendar.model import (
     DEFAULT_LIMITS,
@@ -221,14 +222,7 @@ def _part_lines(part: RenderedPart, platform: str, number_of_parts: int) -> list
             link.append(" -> ", style="dim")
             link.append(facet.value, style="blue")
             lines.append(_indent(link, 2))
-    for image in part.images:
-        image_line = Text("image: ", style="bold")
-        image_line.append(Path(image.path).name)
-        image_line.append("  alt: ", style="dim")
-        image_line.append(image.alt or "(missing)", style="" if image.alt else "bold red")
-        if image.focus:
-            image_line.append(f"  focus {image.focus[0]:+.2f},{image.focus[1]:+.2f}", style="dim")
-        lines.append(_indent(image_line, 2))
+    lines.extend(_indent(line, 2) for line in media_lines(part))  # images or the video, with their alt text
     if part.link_card is not None:
         card = Text("link card: ", style="bold")
         card.append(part.link_card.title or "(no title)")

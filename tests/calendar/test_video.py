@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from cli.calendar import calendar
 from content_calendar.model import DEFAULT_LIMITS, RenderedPart, written_alike
 from content_calendar.validate import check_calendar
 from tests.calendar.conftest import WriteCalendar
@@ -177,3 +180,20 @@ def test_a_post_has_images_or_a_video_and_the_video_needs_alt(
         ("nofile", "video-missing"),
         ("outside", "media-outside-campaign"),
     ]
+
+
+def test_calendar_show_previews_the_video_with_its_alt_text_and_captions(
+    write_calendar: WriteCalendar, campaign_dir: Path
+) -> None:
+    write_video(campaign_dir / "media" / "film.mp4")
+    write_captions(campaign_dir / "media" / "film.vtt")
+    path = write_calendar(
+        "show.yaml", _post("{file: media/film.mp4, alt: A grey square fades to white., captions: media/film.vtt}")
+    )
+    result = CliRunner().invoke(calendar, ["show", str(path), "--now", "2027-01-15T12:00:00+00:00"],
+                                env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.output
+    bluesky = out.index("video: film.mp4  alt: A grey square fades to white.  captions: film.vtt (en)")
+    mastodon = out.index("video: film.mp4  alt: A grey square fades to white.  captions: none (Mastodon takes no")
+    assert out.index("as Bluesky counts them") < bluesky < out.rindex("Mastodon") and mastodon > bluesky
