@@ -18,6 +18,7 @@ from pathlib import Path
 import grapheme
 
 from content_calendar.facets import shorten_links
+from content_calendar.mastodon_count import mastodon_countable_text
 from content_calendar.model import (
     DEFAULT_LIMITS,
     Campaign,
@@ -110,83 +111,13 @@ def bluesky_length(text: str) -> int:
     return grapheme_count(text)
 
 
-# Mastodon counts the text after twitter-text style entity extraction (app/validators/status_length_validator.rb):
-# every http(s) URL weighs `url_weight`, "@user@domain" counts as "@user"; then graphemes of spoiler + text.
-# The patterns start at a literal ("://", "@") and the character before is checked in Python: re tries a
-# leading look-behind at every position, which was most of the cost of counting.
-_SCHEME_SEPARATOR = re.compile("://")
-_URL_TAIL = re.compile(r"[^\s<>]+")
-_NOT_BEFORE_URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@＠$#＃")
-_MASTODON_MENTION_RE = re.compile(r"@(?P<user>[a-zA-Z0-9_]+(?:[.-]+[a-zA-Z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?")
 # Characters a URL may not end with in twitter-text's valid_url_path_ending_chars (closing ")" aside).
 _URL_END_EXCLUDED = frozenset("()?!*\"'「」<>;:=,.$%[]~&|@’”»")
 
 
-def _mastodon_url_end(url: str) -> int:
-    end = len(url)
-    while end:
-        last = url[end - 1]
-        if last == ")" and url.count("(", 0, end) >= url.count(")", 0, end):
-            break
-        if last not in _URL_END_EXCLUDED:
-            break
-        end -= 1
-    return end
-
-
-def _mastodon_url_spans(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for separator in _SCHEME_SEPARATOR.finditer(text):
-        position = separator.start()
-        if spans and position < spans[-1][1]:
-            continue  # inside the previous URL
-        if text[max(0, position - 5) : position].lower() == "https":
-            start = position - 5
-        elif text[max(0, position - 4) : position].lower() == "http":
-            start = position - 4
-        else:
-            continue
-        if start and text[start - 1] in _NOT_BEFORE_URL:
-            continue
-        tail = _URL_TAIL.match(text, position + 3)
-        if tail is None:
-            continue
-        url = text[start : tail.end()]
-        end = _mastodon_url_end(url)
-        if end > position + 3 - start:
-            spans.append((start, start + end))
-    return spans
-
-
-def mastodon_countable_text(text: str, url_weight: int = 23) -> str:
-    """The text Mastodon measures: each URL replaced by `url_weight` characters, remote mentions shortened."""
-    has_scheme = "://" in text
-    if not has_scheme and "@" not in text:
-        return text
-    url_spans = _mastodon_url_spans(text) if has_scheme else []
-    replacements = [(start, end, "x" * url_weight) for start, end in url_spans]
-    if "@" in text:
-        for match in _MASTODON_MENTION_RE.finditer(text):
-            start, end = match.span()
-            if start and (text[start - 1] in "=/" or text[start - 1].isalnum() or text[start - 1] == "_"):
-                continue  # Mastodon's (?<![=/[:word:]]) before the @
-            if not any(s < end and start < e for s, e in url_spans):
-                replacements.append((start, end, "@" + match.group("user")))
-        replacements.sort()
-    if not replacements:
-        return text
-    pieces: list[str] = []
-    position = 0
-    for start, end, replacement in replacements:
-        pieces.append(text[position:start])
-        pieces.append(replacement)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
-
-
 def mastodon_length(text: str, url_weight: int = 23, *, spoiler_text: str = "") -> int:
-    """Length as Mastodon counts it: graphemes of spoiler_text + text, URLs as `url_weight`, @user@domain as @user."""
+    """Length as Mastodon counts it: graphemes of spoiler_text + text, each link Mastodon recognises as
+    `url_weight`, @user@domain as @user (content_calendar/mastodon_count.py)."""
     return grapheme_count(spoiler_text + mastodon_countable_text(text, url_weight))
 
 

@@ -1,8 +1,9 @@
 """Status text as Mastodon handles it: entity extraction, the length rule, and the HTML `content`.
 
 Written from Mastodon's StatusLengthValidator, TextFormatter, Extractor and Account::MENTION_RE (4.x):
-- length = grapheme clusters of spoiler_text + text, where every http(s) URL counts as 23 characters and
-  a mention `@user@domain` counts as `@user`;
+- length = grapheme clusters of spoiler_text + text, where every link Mastodon recognises (twitter_text.py:
+  a scheme such as https://, a domain with a known top-level domain; not localhost, xmpp: or magnet:) counts
+  as 23 characters and a mention `@user@domain` counts as `@user`;
 - content = the text HTML-escaped, URLs/hashtags/mentions as links, paragraphs in <p>, single line breaks as
   <br />.
 """
@@ -18,21 +19,9 @@ from urllib.parse import quote
 
 import grapheme
 
-URL_PLACEHOLDER_LENGTH = 23
+from tests.mastodon_server import twitter_text
 
-# twitter-text's valid URL, reduced to what matters for statuses: an http(s) scheme not glued to a word or
-# an @/$/# before it, a host, an optional port, then anything up to whitespace; trailing punctuation is
-# trimmed below.
-_URL_RE = re.compile(
-    r"(?<![A-Za-z0-9@＠$#＃])"
-    r"(https?://"
-    r"(?:[^\s/?#:!'\"(),;<>\[\]{}|\\^`@.][^\s/?#:!'\"(),;<>\[\]{}|\\^`@]*)"  # host
-    r"(?::\d{1,5})?"
-    r"(?:[/?#][^\s<>\"]*)?)",
-    re.IGNORECASE,
-)
-_URL_TRAILING_PUNCTUATION = ".,:;!?'\"*"
-_TLD_RE = re.compile(r"\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)\Z", re.IGNORECASE)
+URL_PLACEHOLDER_LENGTH = 23
 
 _USERNAME = r"[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*"
 MENTION_RE = re.compile(r"(?<![=/\w])@((" + _USERNAME + r")(?:@([\w.-]+\w+))?)", re.IGNORECASE)
@@ -59,17 +48,6 @@ class Entity:
         return parts[1] if len(parts) == 2 else None
 
 
-def _trim_url(url: str) -> str:
-    while url and url[-1] in _URL_TRAILING_PUNCTUATION:
-        url = url[:-1]
-    # A closing parenthesis belongs to the URL only when it balances one inside it (Wikipedia links).
-    while url.endswith(")") and url.count("(") < url.count(")"):
-        url = url[:-1]
-        while url and url[-1] in _URL_TRAILING_PUNCTUATION:
-            url = url[:-1]
-    return url
-
-
 def _valid_hashtag(name: str) -> str | None:
     name = name.rstrip(_HASHTAG_SEPARATORS.replace("_", ""))
     if not name or not any(ch.isalpha() for ch in name):
@@ -79,13 +57,10 @@ def _valid_hashtag(name: str) -> str | None:
 
 def extract_entities(text: str) -> list[Entity]:
     """URLs first; hashtags and mentions only where they do not overlap a URL (twitter-text's rule)."""
-    entities: list[Entity] = []
-    for match in _URL_RE.finditer(text):
-        url = _trim_url(match.group(1))
-        host = re.split(r"[/?#:]", url.split("//", 1)[1], maxsplit=1)[0]
-        if not _TLD_RE.search(host):
-            continue  # twitter-text wants a domain ending in a top-level domain: no localhost, no IPs
-        entities.append(Entity("url", match.start(1), match.start(1) + len(url), url))
+    links = twitter_text.extract_urls_with_indices(text, extract_url_without_protocol=False)
+    links += twitter_text.extract_extra_uris_with_indices(text)  # xmpp: and magnet: are links too (not in length)
+    links = twitter_text.remove_overlapping_entities(links)
+    entities = [Entity("url", link.start, link.end, link.value) for link in links]
 
     def overlaps(start: int, end: int) -> bool:
         return any(e.start < end and start < e.end for e in entities)
@@ -113,19 +88,7 @@ def ruby_strip(value: str) -> str:
 
 
 def countable_text(text: str) -> str:
-    pieces: list[str] = []
-    last = 0
-    for entity in extract_entities(text):
-        pieces.append(text[last : entity.start])
-        if entity.kind == "url":
-            pieces.append("x" * URL_PLACEHOLDER_LENGTH)
-        elif entity.kind == "mention":
-            pieces.append("@" + entity.username)
-        else:
-            pieces.append(text[entity.start : entity.end])
-        last = entity.end
-    pieces.append(text[last:])
-    return "".join(pieces)
+    return twitter_text.countable_text(text, URL_PLACEHOLDER_LENGTH)
 
 
 def status_length(text: str, spoiler_text: str = "") -> int:
