@@ -223,6 +223,10 @@ def _show_status(report: StatusReport, *, parts: bool) -> None:
                 f"  {c.campaign} {c.kind} {c.platform}{where}: {c.consecutive_failures} failure(s), "
                 f"next try {local(c.next_attempt_at, report.timezone)}: {c.last_error or ''}".rstrip()
             )
+    if report.listening:
+        click.secho("\nListening to Bluesky as it happens (campaign listen)", bold=True)
+        for view in report.listening:
+            click.echo(f"  {view.describe()}")
     if report.latest_report:
         click.echo(f"\nLatest weekly report: {report.latest_report}")
 

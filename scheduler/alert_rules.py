@@ -23,6 +23,7 @@ from scheduler.collection_models import CollectorRun, CollectorState
 from scheduler.dispatch.operator_actions import first_words
 from scheduler.display import local_time, platform_name
 from scheduler.holds import HoldView, view
+from scheduler.listening import LISTEN, Position, lag_of
 from scheduler.models import Delivery, Event, PostRecord, Setting
 from scheduler.review_models import Hold
 
@@ -70,7 +71,15 @@ def _put(session: Session, key: str, value: str, now: datetime) -> None:
         row.value, row.updated_at = value, now
 
 
-def find(session: Session, place: Place, now: datetime, *, reports_dir: Path, approval_hours: float) -> list[Alert]:
+def find(
+    session: Session,
+    place: Place,
+    now: datetime,
+    *,
+    reports_dir: Path,
+    approval_hours: float,
+    listen_lag_seconds: float = 600.0,
+) -> list[Alert]:
     """Every alert-worthy fact now: those of the events since the last look (the cursor moves on, in the caller's
     transaction), and those that stand. The first look only sets the cursor: history is not news."""
     cursor = _setting(session, CURSOR_KEY)
@@ -91,6 +100,7 @@ def find(session: Session, place: Place, now: datetime, *, reports_dir: Path, ap
             _put(session, CURSOR_KEY, str(events[-1].id), now)
     found += _holds(session, place, since)
     found += _collectors(session, place, now)
+    found += _listening(session, place, now, listen_lag_seconds)
     found += _awaiting_approval(session, place, now, approval_hours)
     found += _reports(reports_dir, place, since)
     return found
@@ -316,6 +326,44 @@ def _collectors(session: Session, place: Place, now: datetime) -> list[Alert]:
                         f"Why: {state.last_error or 'no error was recorded'}",
                         "What to do: check the account or the instance named above; it keeps trying by itself. "
                         f"`campaign status` shows the collectors, as does {place.page('status')}",
+                    ]
+                ),
+            )
+        )
+    return alerts
+
+
+def _listening(session: Session, place: Place, now: datetime, lag_seconds: float) -> list[Alert]:
+    """Listening to Bluesky more than `lag_seconds` behind the stream: once per relay and time it fell behind
+    (the last moment it was known to be current), so catching up slowly or staying stopped is one alert."""
+    alerts = []
+    seen: set[str] = set()
+    for state in session.scalars(
+        select(CollectorState).where(CollectorState.kind == LISTEN).order_by(CollectorState.id)
+    ):
+        if state.source in seen:
+            continue  # one listener follows a relay for every campaign: one alert
+        seen.add(state.source)
+        position = Position.parse(state.cursor)
+        lag = lag_of(position, now)
+        if lag is None or lag.total_seconds() <= lag_seconds:
+            continue
+        current = max(t for t in (position.event_time, position.head_at) if t is not None)
+        behind = _hours(lag)
+        alerts.append(
+            Alert(
+                key=f"listening:{state.source}:behind-since:{current.isoformat()}",
+                kind="listening",
+                title=f"Listening to Bluesky is {behind} behind",
+                body="\n".join(
+                    [
+                        "Posts using the campaign hashtags, and likes, reposts, replies and quotes of our posts, "
+                        f"reach us {behind} late: listening to {state.source} was last up to date at "
+                        f"{local_time(current, place.zone)}. Posting is not affected.",
+                        f"Why: {state.last_error or 'no problem was recorded: it may have stopped, or be catching up'}",
+                        "What to do: check that `campaign listen` (or `campaign run`, which starts it) is running; it "
+                        "carries on where it stopped, and hashtag search reads back anything older than the relay "
+                        f"keeps. `campaign status` shows how far behind it is, as does {place.page('status')}",
                     ]
                 ),
             )

@@ -182,7 +182,7 @@ def sweep(
             with store.transaction() as session:
                 found = find(
                     session, place_of(settings), now, reports_dir=settings.reports_dir,
-                    approval_hours=settings.alert_approval_hours,
+                    approval_hours=settings.alert_approval_hours, listen_lag_seconds=settings.listen_lag_alert_seconds,
                 )  # fmt: skip
                 new = _record(session, [_redacted(a, redact) for a in found], now)
             result = SweepResult(found=len(new))
@@ -235,6 +235,7 @@ _KIND_WORDS = {
     "missed": "posts were missed",
     "duplicate": "posts went out twice",
     "collector": "collectors are failing",
+    "listening": "listeners on Bluesky are behind",
     "approval": "posts still wait for approval",
     "report": "weekly reports were written",
 }

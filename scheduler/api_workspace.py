@@ -24,6 +24,7 @@ from scheduler.dispatch import operator_actions
 from scheduler.dispatch.operator_actions import PauseSummary
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.heartbeat import Heartbeat
+from scheduler.listening import ListeningView, listening
 from scheduler.models import Event, Setting
 from scheduler.status import PauseView
 from scheduler.wiring import Wiring
@@ -45,12 +46,18 @@ RECHECK_SECONDS = 300.0  # unchanged files are checked again this often: "in the
 
 @dataclass(frozen=True)
 class SchedulerBanner:
-    """What every page says at the top: whether the scheduler is running, and whether posting is paused."""
+    """What every page says at the top: whether the scheduler is running, whether posting is paused, and how far
+    behind listening to Bluesky is."""
 
     heartbeat: Heartbeat
     pause: PauseView | None
     timezone: str  # the workspace's: the banner's times are in it
     marker: str = ""  # `live_marker()` as it was when this was read: a live page starts from it
+    listening: tuple[ListeningView, ...] = ()  # Bluesky's stream: the most behind listener of each relay
+    lag_limit_seconds: float = 600.0  # behind by more: shown as a problem (and alerted)
+
+    def late(self, view: ListeningView) -> bool:
+        return view.lag is None or view.lag.total_seconds() > self.lag_limit_seconds
 
     @property
     def paused(self) -> bool:
@@ -130,7 +137,13 @@ class WorkspaceReads(ApiBase):
         when)."""
         w = self.wiring
         beat = heartbeat.read(w.store, w.clock.now())
-        return SchedulerBanner(beat, _pause(w), w.settings.timezone, _marker(w, beat))
+        behind: dict[str, ListeningView] = {}  # one line per relay: its campaigns' listener is one process
+        for view in listening(w.store, w.clock.now()):
+            known = behind.get(view.source)
+            if known is None or (known.lag is not None and (view.lag is None or view.lag > known.lag)):
+                behind[view.source] = view
+        return SchedulerBanner(beat, _pause(w), w.settings.timezone, _marker(w, beat), tuple(behind.values()),
+                               w.settings.listen_lag_alert_seconds)  # fmt: skip
 
     def audit(
         self,

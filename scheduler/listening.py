@@ -409,6 +409,10 @@ class ListeningView:
     last_error: str | None
     backfill: str
 
+    @property
+    def lag_words(self) -> str:
+        return "not started" if self.lag is None else _span(self.lag)
+
     def describe(self) -> str:
         behind = "not started" if self.lag is None else f"{_span(self.lag)} behind"
         extra = f"; {self.last_error}" if self.last_error else ""

@@ -1,16 +1,14 @@
 """What the schedule looks like now: the status every face shows. One `PostStatus` a post, its parts and
 platforms folded into one state in words, with the reason, attempt count and next try of anything not well and
 the links to what was published; the scheduler's heartbeat; the pause and the safeguarding holds (who, why,
-since when); failing collectors; the latest weekly report."""
+since when); failing collectors; listening to Bluesky and its lag; the latest weekly report."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +21,9 @@ from scheduler.collection import collector_states
 from scheduler.db import Store
 from scheduler.heartbeat import Heartbeat
 from scheduler.holds import HoldView, active_holds
+from scheduler.listening import ListeningView, listening
 from scheduler.models import Delivery, Event, PostRecord, Setting, State
+from scheduler.report_files import latest_report as latest_report  # where it was first found
 
 # The states a post is shown in, most pressing first: a post (and each of its platforms) is shown in the state
 # of its most pressing part, so one failed part is never hidden behind the parts that went out.
@@ -179,6 +179,7 @@ class StatusReport:
     failed: list[DeliveryView] = field(default_factory=list)
     missed: list[DeliveryView] = field(default_factory=list)
     failing_collectors: list[CollectorView] = field(default_factory=list)
+    listening: list[ListeningView] = field(default_factory=list)  # Bluesky's stream: each listener and its lag
     dry_run_platforms: list[str] = field(default_factory=list)
     latest_report: str | None = None
     holds: list[HoldView] = field(default_factory=list)  # the safeguarding holds standing now: who, why, since when
@@ -203,6 +204,7 @@ class StatusReport:
             "holds": [h.to_json() for h in self.holds],
             "demo": self.demo,
             "failing_collectors": [c.to_json() for c in self.failing_collectors],
+            "listening": [v.to_json() for v in self.listening],
             **{name: [v.to_json() for v in getattr(self, name)] for name in SECTIONS},
         }
 
@@ -405,6 +407,7 @@ def status(store: Store, now: datetime, *, campaign: str | None = None, limit: i
         for c in collector_states(store, campaign)
         if c.consecutive_failures
     ]
+    report.listening = listening(store, now, campaign)
     return report
 
 
@@ -474,27 +477,3 @@ def next_post(store: Store, campaign: str) -> PostStatus | None:
         if record is None:
             return None
         return _posts(session, {pk: record}, [pk])[pk]
-
-
-_REPORT_NAME = re.compile(r"(?P<campaign>[a-z0-9][a-z0-9-]*)-(?P<year>\d{4})-W(?P<week>\d{2})\.html")
-
-
-def latest_report(reports_dir: Path, campaign: str | None = None) -> Path | None:
-    """The weekly report of the latest ISO week, read from its name (<campaign>-<year>-W<week>.html), of one
-    campaign when given. Not the newest file: a report rewritten for an older week, or another campaign's
-    report, must not hide the latest one. Files named otherwise are not weekly reports."""
-    if not reports_dir.is_dir():
-        return None
-    best: tuple[tuple[int, int, float], Path] | None = None
-    for path in reports_dir.glob("**/*.html"):
-        found = _REPORT_NAME.fullmatch(path.name)
-        if found is None or (campaign is not None and found["campaign"] != campaign):
-            continue
-        try:
-            modified = path.stat().st_mtime  # only to choose between campaigns' reports of the same week
-        except OSError:
-            continue
-        key = (int(found["year"]), int(found["week"]), modified)
-        if best is None or key > best[0]:
-            best = (key, path)
-    return best[1] if best else None

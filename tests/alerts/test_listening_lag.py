@@ -1,0 +1,113 @@
+"""How far behind listening to Bluesky is, where people see it: `campaign status` (and --json), the banner of
+every web page, and one alert (at a real webhook receiver) when it falls further behind than
+CAMPAIGN_LISTEN_LAG_ALERT_SECONDS. The listener is the real one on a real store, fed frames made here so the
+clock is the test's; a gap longer than the replay window is read back by search, and the state says so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from content_calendar.model import Campaign
+from scheduler.api import Api
+from scheduler.clock import FixedClock
+from scheduler.listening import Listener, ListenOptions, listening
+from tests.alerts.receivers import HttpReceiver, SmtpReceiver
+from tests.alerts.test_alerts import make_api
+from tests.support.firehose_frames import commit_frame, info_frame, post
+
+T0 = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+RELAY = "https://relay.example"
+CAMPAIGN = Campaign(slug="act-on-iicsa", name="Act", directory=Path("."), hashtags=("#ActOnIICSA",))
+
+
+def listener(api: Api, **options: object) -> Listener:
+    backfills: list[datetime] = []
+    made = Listener(api.wiring.store, [CAMPAIGN], {}, source=RELAY, clock=api.clock,
+                    options=ListenOptions(**options), backfill=backfills.append)  # type: ignore[arg-type]  # fmt: skip
+    made.backfills = backfills  # type: ignore[attr-defined]
+    return made
+
+
+def tagged(seq: int, at: datetime) -> bytes:
+    return commit_frame(seq, "did:plc:fan", [("create", f"app.bsky.feed.post/3k{seq}", post("#ActOnIICSA now", at=at,
+                                                                                             facet_tags=["ActOnIICSA"]))],
+                        time=at)  # fmt: skip
+
+
+def test_lag_is_shown_in_status_and_the_banner_and_alerted_once_past_the_threshold(
+    tmp_path: Path, receivers: tuple[SmtpReceiver, HttpReceiver]
+) -> None:
+    _smtp, http = receivers
+    clock = FixedClock(T0)
+    api = make_api(tmp_path, [http.url()], clock, CAMPAIGN_LISTEN_LAG_ALERT_SECONDS="300")
+    api.alerts_sweep()  # the first look only sets where alerts start
+    first = listener(api)
+    assert first.start() is None  # never listened: from the head
+    first.take(tagged(41, T0))
+    first.take(None)  # nothing waiting: at the head, written now
+    (view,) = api.status().listening
+    assert (view.seq, view.lag) == (41, timedelta(0))
+    from web.app import _templates
+
+    def banner() -> str:
+        return (
+            _templates()
+            .get_template("_scheduler_banner.html")
+            .render(scheduler_banner=api.banner(), visitor=None, scheduler_holds=[])
+        )
+
+    assert "Listening to Bluesky as it happens (0 s behind)" in banner()
+    api.alerts_sweep()
+    assert http.posts == []
+
+    clock.advance(timedelta(minutes=4))  # the listener stopped (nothing written since): under the threshold
+    api.alerts_sweep()
+    assert http.posts == [] and "(4 min behind)" in banner()
+    clock.advance(timedelta(minutes=2))
+    api.alerts_sweep()
+    api.alerts_sweep()
+    assert len(http.posts) == 1  # once, however many looks
+    body = http.posts[0].body
+    assert body["title"] == "Listening to Bluesky is 6 minutes behind"
+    assert f"listening to {RELAY} was last up to date at Mon 01 Feb 2027 09:00 GMT" in body["message"]
+    assert "Listening to Bluesky is behind:" in banner() and "6 min late" in banner()
+    shown = api.status().to_json()["listening"]
+    assert shown[0]["lag_seconds"] == 360.0 and shown[0]["seq"] == 41
+
+    # Started again: it resumes after event 41; caught up, the lag is gone; behind again later is a new alert.
+    second = listener(api)
+    assert second.start() == 41
+    second.take(tagged(42, clock.now()))
+    second.take(None)
+    assert listening(api.wiring.store, clock.now())[0].lag == timedelta(0)
+    assert second.backfills == []  # type: ignore[attr-defined]
+    clock.advance(timedelta(minutes=10))
+    api.alerts_sweep()
+    assert len(http.posts) == 2
+
+
+def test_a_gap_longer_than_the_replay_window_is_read_back_by_search_and_says_so(
+    tmp_path: Path, receivers: tuple[SmtpReceiver, HttpReceiver]
+) -> None:
+    _smtp, http = receivers
+    clock = FixedClock(T0)
+    api = make_api(tmp_path, [http.url()], clock)
+    first = listener(api)
+    first.start()
+    first.take(tagged(7, T0))
+    first.take(None)
+    clock.advance(timedelta(hours=80))  # stopped longer than the relay keeps events (72 h)
+    second = listener(api)
+    assert second.start() == 7
+    assert second.backfills == [T0]  # type: ignore[attr-defined]
+    (view,) = api.listening()
+    assert view.backfill.startswith("listening stopped for longer than the relay keeps events")
+    assert "hashtag search reads back mentions since 2027-02-01 09:00 UTC" in view.backfill
+
+    # A relay that says the cursor is too old (it keeps less than we thought): read back too.
+    third = listener(api, replay_window=timedelta(days=30))
+    assert third.start() == 7 and third.backfills == []  # type: ignore[attr-defined]
+    third.take(info_frame("OutdatedCursor"))
+    assert third.backfills == [T0]  # type: ignore[attr-defined]
+    assert "the relay no longer has the events" in api.listening()[0].backfill
