@@ -5,12 +5,13 @@ while the hold stood)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Literal
 
 import click
 
 from cli.common import CampaignCommand, acted_on, actor, api, go_ahead, local, stdin_is_terminal, yes_option
-from scheduler.api import HoldView, ReleasePreview, UsageRefused
+from scheduler.api import HoldView, PassedPost, UsageRefused
 
 
 def _held(hold: HoldView, zone: str) -> str:
@@ -118,7 +119,7 @@ def release(hold_id: int, post_late: bool | None, yes: bool) -> None:
     preview = app.release_preview(hold_id)
     zone = app.settings.timezone
     click.secho(f"Release {_held(preview.hold, zone)}", bold=True)
-    choices = _choices(preview, post_late)
+    choices = ask_choices(preview.passed, post_late, during="while it stood", nothing_done="Nothing was released")
     go_ahead(yes=yes)
     released = app.release_hold(hold_id, actor=actor(), choices=choices)
     acted_on()
@@ -132,28 +133,36 @@ def release(hold_id: int, post_late: bool | None, yes: bool) -> None:
                     fg="yellow")  # fmt: skip
 
 
-def _choices(preview: ReleasePreview, post_late: bool | None) -> dict[str, Literal["post", "leave"]]:
-    if not preview.passed:
-        click.echo("No post's time came while it stood.")
+def ask_choices(
+    passed: Sequence[PassedPost], post_late: bool | None, *, during: str, nothing_done: str
+) -> dict[str, Literal["post", "leave"]]:
+    """Each post whose time came `during` ("while it stood", "while it was paused"): post it now, late, or leave it
+    missed: every one from `post_late` when given, else asked post by post. Without a terminal to ask on and no
+    flag, refused (`nothing_done` says what did not happen) before anything changes."""
+    if not passed:
+        click.echo(f"No post's time came {during}.")
         return {}
-    click.echo(f"The time of {len(preview.passed)} post{'' if len(preview.passed) == 1 else 's'} came while it stood:")
-    choices: dict[str, Literal["post", "leave"]] = {}
-    for post in preview.passed:
+    click.echo(f"The time of {len(passed)} post{'' if len(passed) == 1 else 's'} came {during}:")
+    for post in passed:
         platforms = ", ".join(post.platforms)
         click.echo(f'  {local(post.due_at, post.timezone)}  {post.key} ({platforms}) "{post.first_words}"')
         if post.still_held_by is not None:
             click.secho(f"    still held by hold {post.still_held_by}: nothing to decide yet", fg="yellow")
-            continue
-        state = "missed" if post.missed else "not posted yet"
-        if post_late is not None:
-            choices[post.key] = "post" if post_late else "leave"
-            continue
-        if not stdin_is_terminal():
-            raise UsageRefused(
-                "Nothing was released: say what to do with the posts whose time came during the hold.",
-                "Add --post-late (post them now, late) or --leave-missed.",
-            )
-        question = f"    {state}: post it now, late, or leave it missed?"
+        else:
+            click.echo("    missed (past its grace)" if post.missed else "    not posted yet")
+    to_decide = [post for post in passed if post.still_held_by is None]
+    if post_late is not None or not to_decide:
+        return {post.key: "post" if post_late else "leave" for post in to_decide}
+    if not stdin_is_terminal():
+        raise UsageRefused(
+            f"{nothing_done}: add --post-late (post the posts whose time came {during} now, late) or "
+            "--leave-missed (leave them missed)."
+        )
+    choices: dict[str, Literal["post", "leave"]] = {}
+    for post in to_decide:
+        question = (
+            f"  {post.key} ({'missed' if post.missed else 'not posted yet'}): post it now, late, or leave it missed?"
+        )
         answer = click.prompt(question, type=click.Choice(["post", "leave"]))
         choices[post.key] = "post" if answer == "post" else "leave"
     return choices

@@ -21,7 +21,8 @@ from cli.common import (
     stdin_is_terminal,
     yes_option,
 )
-from scheduler.api import PLATFORMS, PartPreview, PauseSummary, PostPreview, UsageRefused
+from cli.holds import ask_choices
+from scheduler.api import PLATFORMS, PartPreview, PostPreview, UsageRefused
 
 campaign_option = click.option(
     "--campaign", help="The campaign (its folder name), when the same post id is in several."
@@ -99,7 +100,8 @@ def pause(reason: str, wait: int) -> None:
     """Stop all posting now. When this returns, nothing more goes out until `campaign resume`.
 
     Use it when news breaks and scheduled content could hurt. Posts that fall due while paused are held, and
-    become missed after their grace period (then `campaign retry` posts them if still wanted).
+    become missed after their grace period; `campaign resume` asks, post by post, whether to post each now, late,
+    or leave it missed.
 
     \b
     Examples:
@@ -115,49 +117,51 @@ def pause(reason: str, wait: int) -> None:
 
 
 @click.command(cls=CampaignCommand)
-def resume() -> None:
-    """Resume posting after `campaign pause`, and say what the pause held back.
-
-    It tells who paused, when and why, and lists the posts whose time came during the pause: those past their
-    grace period are missed (`campaign retry POST_ID` posts one late), the others go out now, late.
+@click.option(
+    "--post-late/--leave-missed",
+    "post_late",
+    default=None,
+    help="For every post whose time came while paused: post it now, late, or leave it missed. Asked post by post "
+    "when not given.",
+)
+@yes_option
+def resume(post_late: bool | None, yes: bool) -> None:
+    """Resume posting after `campaign pause`. It tells who paused, when and why, then lists every post whose time
+    came while paused and asks what to do with each: post it now, late, or leave it missed. Nothing held back goes
+    out late without that choice; until every one has it, posting stays paused.
 
     \b
     Examples:
       campaign resume
+      campaign resume --leave-missed --yes
     """
     app = api()
-    summary = app.resume(actor=actor())
-    acted_on()
-    if not summary.paused:
+    preview = app.resume_preview()
+    if not preview.paused:
+        acted_on()
         click.secho("Posting was not paused; nothing changed.", fg="green")
         return
-    _show_resumed(summary, app.settings.timezone)
-
-
-def _show_resumed(summary: PauseSummary, zone: str) -> None:
-    since = f" on {local(summary.paused_at, zone)}" if summary.paused_at else ""
-    by = f" by {summary.paused_by}" if summary.paused_by else ""
-    click.secho(f"Resumed. Posting was paused{by}{since}: {summary.reason or 'no reason given'}.", fg="green")
-    if not summary.held:
-        click.echo("No post's time came while it was paused.")
+    zone = app.settings.timezone
+    since = f" on {local(preview.paused_at, zone)}" if preview.paused_at else ""
+    by = f" by {preview.paused_by}" if preview.paused_by else ""
+    click.secho(f"Posting was paused{by}{since}: {preview.reason or 'no reason given'}.", bold=True)
+    choices = ask_choices(
+        preview.passed, post_late, during="while it was paused", nothing_done="Nothing changed, posting is still paused"
+    )
+    if choices:
+        go_ahead(yes=yes)
+    resumed = app.resume(actor=actor(), choices=choices)
+    acted_on()
+    if not resumed.paused:  # someone else resumed meanwhile
+        click.secho("Posting was no longer paused; nothing changed.", fg="green")
         return
-    click.echo(f"While it was paused, the time came for {_count(len(summary.held), 'post')}:")
-    for held in summary.held:
-        head = f"  {local(held.due_at, held.timezone)}  {held.campaign}/{held.post_id} ({', '.join(held.platforms)})"
-        click.echo(f'{head} "{held.first_words}"')
-        grace = int(held.misfire_grace.total_seconds() // 60)
-        if held.missed:
-            click.secho(
-                f"    missed (more than {grace} min late): `campaign retry {held.post_id}` posts it late if still "
-                f"wanted",
-                fg="red",
-            )
-        else:
-            click.secho(
-                f"    goes out now, late (within its {grace} min grace): `campaign cancel {held.post_id}` if it "
-                f"should not",
-                fg="yellow",
-            )
+    click.secho("Resumed: scheduled posts go out at their time again.", fg="green")
+    if resumed.posted_late:
+        click.echo(f"Posted now, late: {', '.join(resumed.posted_late)}")
+    if resumed.left_missed:
+        click.echo(f"Left missed: {', '.join(resumed.left_missed)} (`campaign retry POST_ID` posts one late).")
+    if resumed.still_held:
+        click.secho(f"Still held by a hold: {', '.join(resumed.still_held)} (see `campaign holds`).", fg="yellow")
 
 
 @click.command(cls=CampaignCommand)

@@ -216,6 +216,7 @@ def _pause(event: Event, place: Place) -> Alert:
         body="\n".join(
             [
                 f"Posting was resumed by {event.actor} on {at}: scheduled posts go out again.",
+                *([f"Resuming {event.reason}."] if event.reason else []),  # whose pause, and what became of each post
                 f"What to do: check what the pause held back with `campaign status`, or on {place.page('status')}.",
             ]
         ),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from content_calendar.ical import to_ical
 from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, PlatformLimits
 from content_calendar.validate import CheckResult, check_calendar
 from platforms.outbox import read_outbox
-from scheduler import dispatch, heartbeat
+from scheduler import dispatch, heartbeat, resuming
 from scheduler.api_alerts import AlertsApi, Delivered, Health, HoldView, LoginCheck, Placed, Released, ReleasePreview
 from scheduler.api_collect import AccountCheck, CollectingApi, ReportsApi
 from scheduler.api_demo import DEMO_LABEL, DemoApi  # rehearsals and the demo workspace
@@ -51,16 +51,18 @@ from scheduler.collecting import (
 from scheduler.db import Store
 from scheduler.dispatch import Cancellation, TickResult, operator_actions, previews
 from scheduler.dispatch import Claim as DispatchClaim
-from scheduler.dispatch.operator_actions import LateChoice, PauseSummary, Restoration
+from scheduler.dispatch.operator_actions import LateChoice, Restoration
 from scheduler.dispatch.previews import PartPreview, PostPreview
 from scheduler.display import local_time, platform_name
 from scheduler.embedded import CrashLoop, Engine, ExtraProcess, start_engine
 from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
 from scheduler.heartbeat import Heartbeat
+from scheduler.hold_actions import PassedPost
 from scheduler.publishing import Outcome, claim_post_now, publish_delivery
 from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
+from scheduler.resuming import Resumed, ResumePreview
 from scheduler.schedule_summary import ScheduleOutcome, summarise
 from scheduler.settings import CREDENTIAL_SETTINGS, Settings, debug_requested, load_settings
 from scheduler.status import PostStatus, StatusReport, latest_report, status
@@ -101,7 +103,7 @@ __all__ = [
     "NotFound",
     "Outcome",
     "PartPreview",
-    "PauseSummary",
+    "PassedPost",
     "Person",
     "Placed",
     "PostPreview",
@@ -112,6 +114,8 @@ __all__ = [
     "ReportFile",
     "ReportFormats",
     "Restoration",
+    "ResumePreview",
+    "Resumed",
     "ReviewItem",
     "Role",
     "ScheduleOutcome",
@@ -222,12 +226,12 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
             raise UsageRefused("Say why posting is paused (--reason): it is kept with the pause for everyone.")
         return pause_and_drain(self.wiring.store, self.clock, reason=reason, actor=actor, wait=wait)
 
-    def resume(self, *, actor: str) -> PauseSummary:
-        """Resume posting; returns what the pause was (who, when, why) and the posts whose time came during it."""
-        summary = operator_actions.pause_summary(self.wiring.store, self.clock.now())
-        if summary.paused:
-            dispatch.resume(self.wiring.store, self.clock.now(), actor=actor)
-        return summary
+    def resume(self, *, actor: str, choices: Mapping[str, LateChoice] | None = None) -> Resumed:
+        """Resume posting, as releasing a hold of every post (see `resume_preview`): `choices` ("campaign/post_id"
+        -> "post" or "leave") must answer for every post whose time came while paused, or nothing changes and
+        posting stays paused. Nothing held back goes out late unchosen. Not paused: nothing changes."""
+        return resuming.resume(self.wiring.store, self.clock.now(), actor=actor, choices=choices or {},
+                               zone=self.settings.timezone)  # fmt: skip
 
     def describe_post(
         self, post_id: str, action: previews.Action, *, campaign: str | None = None, platform: str | None = None

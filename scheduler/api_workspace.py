@@ -16,12 +16,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from content_calendar.model import Problem
-from scheduler import audit, dispatch, heartbeat
+from scheduler import audit, dispatch, heartbeat, resuming
 from scheduler.api_base import ApiBase
 from scheduler.audit import AuditEntry, AuditPage
 from scheduler.calendars import calendar_files, check_calendars
-from scheduler.dispatch import operator_actions
-from scheduler.dispatch.operator_actions import PauseSummary
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.heartbeat import Heartbeat
 from scheduler.listening import ListeningView, listening
@@ -255,9 +253,10 @@ class WorkspaceReads(ApiBase):
         marker = _marker(self.wiring, heartbeat.read(self.wiring.store, self.wiring.clock.now()))
         return f"{marker}-{self.calendars_fingerprint()}" if calendars else marker
 
-    def resume_preview(self) -> PauseSummary:
-        """What `resume` would say now: who paused, when and why, and the posts whose time came meanwhile."""
-        return operator_actions.pause_summary(self.wiring.store, self.wiring.clock.now())
+    def resume_preview(self) -> resuming.ResumePreview:
+        """What `resume` would ask about now: who paused, when and why, and each post whose time came meanwhile
+        (each needs a choice: post it now, late, or leave it missed)."""
+        return resuming.resume_preview(self.wiring.store, self.wiring.clock.now())
 
 
 def _marker(wiring: Wiring, beat: Heartbeat) -> str:

@@ -16,7 +16,8 @@ from scheduler.models import Delivery, Event
 # What a person does (at the command line, in the browser or by scheduling a calendar), as opposed to the steps
 # the scheduler takes on its own (claim, publish, retry later, missed ...).
 PEOPLE_ACTIONS = (
-    "pause", "resume", "cancel", "cancel-requested", "restore", "retry", "post-now", "schedule", "update",
+    "pause", "resume", "resume-choice", "hold-placed", "hold-released", "release",
+    "cancel", "cancel-requested", "restore", "retry", "post-now", "schedule", "update",
     "signed-in", "sign-in-locked", "user-added", "password-set", "role-set", "user-removed", "signed-out-everywhere",
 )  # fmt: skip
 
@@ -24,6 +25,10 @@ PEOPLE_ACTIONS = (
 WORDS = {
     "pause": "paused posting",
     "resume": "resumed posting",
+    "resume-choice": "chose, on resuming, what became of a post the pause held back",
+    "hold-placed": "placed a hold",
+    "hold-released": "released a hold",
+    "release": "chose, on releasing a hold, what became of a post it held back",
     "cancel": "cancelled",
     "cancel-requested": "cancelled while it was being sent",
     "restore": "restored",

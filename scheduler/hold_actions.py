@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler.db import Store
@@ -169,11 +169,19 @@ def _same_as(session: Session, wanted: HoldView) -> HoldView | None:
 
 
 def _covered(
-    session: Session, hold: HoldView, states: Sequence[str], *, lock: bool = False, due_by: datetime | None = None
+    session: Session,
+    hold: HoldView,
+    states: Sequence[str],
+    *,
+    lock: bool = False,
+    due_by: datetime | None = None,
+    missed_since: datetime | None = None,
 ) -> list[Delivery]:
     statement = select(Delivery).where(Delivery.state.in_(list(states)))
     if due_by is not None:
         statement = statement.where(Delivery.due_at <= due_by)
+    if missed_since is not None:  # a missed post counts only when its time came since then
+        statement = statement.where(or_(Delivery.state != State.MISSED, Delivery.due_at >= missed_since))
     if hold.campaign is not None:
         statement = statement.where(Delivery.campaign == hold.campaign)
     if hold.kind == "platform":
@@ -233,13 +241,13 @@ def _hold(session: Session, hold_id: int, zone: str) -> HoldView:
     return view(row)
 
 
-def _passed(session: Session, hold: HoldView, now: datetime) -> list[tuple[PassedPost, list[Delivery]]]:
+def passed_during(session: Session, hold: HoldView, now: datetime) -> list[tuple[PassedPost, list[Delivery]]]:
+    """Every post whose time came while `hold` stood (still to go out, or missed since it was placed), with its
+    parts, locked: what lifting it asks about. A post another active hold still covers is named, not asked about.
+    The pause is read as a hold of everything (scheduler/resuming.py)."""
     others = [h for h in active_holds(session) if h.id != hold.id]
-    found = [
-        d
-        for d in _covered(session, hold, [State.SCHEDULED, State.CLAIMED, State.MISSED], lock=True, due_by=now)
-        if d.due_at >= hold.created_at or d.state != State.MISSED
-    ]
+    states = [State.SCHEDULED, State.CLAIMED, State.MISSED]
+    found = _covered(session, hold, states, lock=True, due_by=now, missed_since=hold.created_at)
     facts = post_facts(session, (d.post_pk for d in found))
     records = {
         r.id: r for r in session.scalars(select(PostRecord).where(PostRecord.id.in_({d.post_pk for d in found})))
@@ -274,7 +282,7 @@ def _passed(session: Session, hold: HoldView, now: datetime) -> list[tuple[Passe
 def release_preview(store: Store, hold_id: int, now: datetime, *, zone: str) -> ReleasePreview:
     with store.transaction() as session:
         hold = _hold(session, hold_id, zone)
-        return ReleasePreview(hold, tuple(p for p, _parts in _passed(session, hold, now)))
+        return ReleasePreview(hold, tuple(p for p, _parts in passed_during(session, hold, now)))
 
 
 def release_hold(
@@ -290,7 +298,7 @@ def release_hold(
     choice in `choices` ("campaign/post_id" -> post | leave): without one, nothing is released."""
     with store.transaction() as session:
         hold = _hold(session, hold_id, zone)
-        passed = _passed(session, hold, now)
+        passed = passed_during(session, hold, now)
         undecided = [p for p, _ in passed if p.still_held_by is None and p.key not in choices]
         if undecided:
             names = ", ".join(p.key for p in undecided[:5]) + (
@@ -314,7 +322,7 @@ def release_hold(
                 continue
             choice = choices[post.key]
             for delivery in parts:
-                _decide(session, delivery, choice, now, actor=actor, why=why)
+                decide(session, delivery, choice, now, actor=actor, why=why)
             (posted if choice == "post" else left).append(post.key)
         released = view(row)
         said = f"hold {hold_id}: {hold.describe(zone)}" + (f"; posted late: {', '.join(posted)}" if posted else "")
@@ -323,7 +331,19 @@ def release_hold(
         return Released(released, tuple(posted), tuple(left), tuple(still))
 
 
-def _decide(session: Session, delivery: Delivery, choice: LateChoice, now: datetime, *, actor: str, why: str) -> None:
+def decide(
+    session: Session,
+    delivery: Delivery,
+    choice: LateChoice,
+    now: datetime,
+    *,
+    actor: str,
+    why: str,
+    left_note: str | None = None,
+    action: str = "release",
+) -> None:
+    """Apply one choice to one part: "post" schedules it now (late), "leave" leaves it missed. `left_note`: the
+    reason a part left missed keeps (also when it was missed already); else one made from `why`."""
     if choice == "post":
         delivery.due_at = now
         delivery.next_attempt_at = None
@@ -334,15 +354,17 @@ def _decide(session: Session, delivery: Delivery, choice: LateChoice, now: datet
             delivery.last_error = None
         reason = f"{why}: posted now, late, as they chose"
         if delivery.state == State.SCHEDULED:
-            record(session, action="release", actor=actor, delivery=delivery, reason=reason, now=now)
+            record(session, action=action, actor=actor, delivery=delivery, reason=reason, now=now)
         else:
-            transition(session, delivery, State.SCHEDULED, action="release", actor=actor, reason=reason, now=now)
+            transition(session, delivery, State.SCHEDULED, action=action, actor=actor, reason=reason, now=now)
         return
-    note = f"{why}: left missed, as they chose (`campaign retry {delivery.post_id}` posts it late)"
+    note = left_note or f"{why}: left missed, as they chose (`campaign retry {delivery.post_id}` posts it late)"
     if delivery.state == State.MISSED:
-        record(session, action="release", actor=actor, delivery=delivery, reason=note, now=now)
+        if left_note is not None:
+            delivery.last_error = note
+        record(session, action=action, actor=actor, delivery=delivery, reason=note, now=now)
         return
     delivery.lease_until = None
     delivery.claimed_by = None
     delivery.last_error = note
-    transition(session, delivery, State.MISSED, action="release", actor=actor, reason=note, now=now)
+    transition(session, delivery, State.MISSED, action=action, actor=actor, reason=note, now=now)

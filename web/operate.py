@@ -24,9 +24,9 @@ from scheduler.api import (
     PLATFORMS,
     Api,
     PartPreview,
-    PauseSummary,
     PostPreview,
     Refused,
+    Resumed,
     Role,
     local_time,
     platform_name,
@@ -116,34 +116,55 @@ async def pause(request: Request) -> Response:
 
 @requires(Role.APPROVER)
 async def resume_page(request: Request) -> Response:
-    summary = await run_in_threadpool(_api(request).resume_preview)
-    return render(request, "resume.html", title="Resume posting", summary=summary)
+    preview = await run_in_threadpool(_api(request).resume_preview)
+    return render(request, "resume.html", title="Resume posting", summary=preview, chosen={})
 
 
 @requires(Role.APPROVER)
 async def resume(request: Request) -> Response:
+    """Resume with a choice for each post whose time came while paused (form fields `late:campaign/post_id`, post
+    or leave), read against the list as it stands now: a post the person was not shown has no choice, so nothing
+    changes and the page is shown again with it."""
+    form = await request.form()
     api = _api(request)
-    summary = await run_in_threadpool(api.resume, actor=_actor(request))
-    if not summary.paused:
+    preview = await run_in_threadpool(api.resume_preview)
+    if not preview.paused:
         return render(request, "done.html", title="Posting was not paused", lines=[Line("Nothing changed.")])
-    return render(request, "done.html", title="Posting resumed", lines=_resumed(summary, api.settings.timezone))
+    chosen: dict[str, Literal["post", "leave"]] = {}
+    for post in preview.to_decide:
+        value = form.get(f"late:{post.key}")
+        if value in ("post", "leave"):
+            chosen[post.key] = "post" if value == "post" else "leave"
+    if len(chosen) < len(preview.to_decide):
+        error = (
+            "Nothing changed, posting is still paused: choose for each post whether to post it now, late, or leave "
+            "it missed."
+        )
+        return render(request, "resume.html", 400, title="Resume posting", summary=preview, chosen=chosen, error=error)
+    try:
+        resumed = await run_in_threadpool(api.resume, actor=_actor(request), choices=chosen)
+    except Refused as refusal:  # another post's time came meanwhile: shown, to choose for it too
+        fresh = await run_in_threadpool(api.resume_preview)
+        return render(request, "resume.html", 409, title="Resume posting", summary=fresh, chosen=chosen,
+                      error=" ".join(refusal.lines))  # fmt: skip
+    if not resumed.paused:
+        return render(request, "done.html", title="Posting was not paused", lines=[Line("Nothing changed.")])
+    return render(request, "done.html", title="Posting resumed", lines=_resumed(resumed, api.settings.timezone))
 
 
-def _resumed(summary: PauseSummary, zone: str) -> list[Line]:
-    since = f" on {local_time(summary.paused_at, zone)}" if summary.paused_at else ""
-    by = f" by {summary.paused_by}" if summary.paused_by else ""
-    lines = [Line(f"Resumed. Posting was paused{by}{since}: {summary.reason or 'no reason given'}.")]
-    if not summary.held:
+def _resumed(resumed: Resumed, zone: str) -> list[Line]:
+    pause = resumed.pause
+    since = f" on {local_time(pause.paused_at, zone)}" if pause.paused_at else ""
+    by = f" by {pause.paused_by}" if pause.paused_by else ""
+    lines = [Line(f"Resumed. Posting was paused{by}{since}: {pause.reason or 'no reason given'}.")]
+    if not pause.passed:
         return [*lines, Line("No post's time came while it was paused.")]
-    lines.append(Line(f"While it was paused, the time came for {_count(len(summary.held), 'post')}:"))
-    for held in summary.held:
-        grace = int(held.misfire_grace.total_seconds() // 60)
-        head = f"{local_time(held.due_at, held.timezone)} {held.campaign}/{held.post_id} “{held.first_words}”"
-        if held.missed:
-            lines.append(Line(f"{head}: missed (more than {grace} min late). Retry it to post it late.", "bad"))
-        else:
-            lines.append(Line(f"{head}: goes out now, late (within its {grace} min grace). Cancel it if it "
-                              "should not.", "warn"))  # fmt: skip
+    if resumed.posted_late:
+        lines.append(Line(f"Posted now, late: {', '.join(resumed.posted_late)}.", "warn"))
+    if resumed.left_missed:
+        lines.append(Line(f"Left missed: {', '.join(resumed.left_missed)} (retry one to post it late).", "bad"))
+    if resumed.still_held:
+        lines.append(Line(f"Still held by a hold: {', '.join(resumed.still_held)}.", "warn"))
     return lines
 
 

@@ -1,5 +1,5 @@
 """What an operator asks of the dispatcher for one post: cancel it, retry it, bring it forward, restore it after
-a cancel; and what a pause held back, told when posting resumes."""
+a cancel. (What a pause held back, and the choice resuming asks for each, is scheduler/resuming.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.db import Store
-from scheduler.dispatch.pausing import is_paused
 from scheduler.dispatch.transitions import for_update, minutes, record, transition
 from scheduler.errors import Refused, UsageRefused
 from scheduler.models import Delivery, Event, PostRecord, State
@@ -260,69 +259,6 @@ def _restore_reason(session: Session, deliveries: Sequence[Delivery], reason: st
     if cancelled is not None:
         why += f", undoing the cancel by {cancelled.actor} on {local_time(cancelled.at, zone)}"
     return f"{why}: {reason.strip()}" if reason.strip() else why
-
-
-@dataclass(frozen=True)
-class HeldPost:
-    """A post whose time came while posting was paused."""
-
-    campaign: str
-    post_id: str
-    first_words: str
-    timezone: str
-    due_at: datetime
-    platforms: tuple[str, ...]
-    misfire_grace: timedelta
-    missed: bool  # past its grace: missed now (or at the scheduler's next check); `campaign retry` posts it late
-
-
-@dataclass(frozen=True)
-class PauseSummary:
-    """What a pause was (who, when, why) and what it held back."""
-
-    paused: bool
-    paused_by: str = ""
-    paused_at: datetime | None = None
-    reason: str = ""
-    held: tuple[HeldPost, ...] = ()
-
-
-def pause_summary(store: Store, now: datetime) -> PauseSummary:
-    with store.transaction() as session:
-        if not is_paused(session):
-            return PauseSummary(False)
-        pause = session.scalars(
-            select(Event).where(Event.action == "pause").order_by(Event.at.desc(), Event.id.desc()).limit(1)
-        ).first()
-        if pause is None:
-            return PauseSummary(True)
-        rows = session.execute(
-            select(Delivery, PostRecord)
-            .join(PostRecord, PostRecord.id == Delivery.post_pk)
-            .where(
-                Delivery.due_at >= pause.at,
-                Delivery.due_at <= now,
-                Delivery.state.in_([State.SCHEDULED, State.CLAIMED, State.MISSED]),
-            )
-            .order_by(Delivery.due_at, Delivery.campaign, Delivery.post_id, Delivery.platform)
-        ).all()
-        posts: dict[tuple[str, str], list[tuple[Delivery, PostRecord]]] = {}
-        for delivery, post in rows:
-            posts.setdefault((delivery.campaign, delivery.post_id), []).append((delivery, post))
-        held = tuple(
-            HeldPost(
-                campaign=campaign,
-                post_id=post_id,
-                first_words=first_words(parts[0][1].summary),
-                timezone=parts[0][1].timezone,
-                due_at=min(d.due_at for d, _ in parts),
-                platforms=tuple(sorted({d.platform for d, _ in parts})),
-                misfire_grace=timedelta(seconds=parts[0][0].misfire_grace_s),
-                missed=any(d.state == State.MISSED or past_grace(d, now) for d, _ in parts),
-            )
-            for (campaign, post_id), parts in posts.items()
-        )
-        return PauseSummary(True, pause.actor, pause.at, pause.reason, held)
 
 
 def first_words(summary: str, width: int = 60) -> str:

@@ -131,6 +131,8 @@ _ACTIONS = {
     "post-now": "Post now asked for",
     "restore": "Restored",
     "hold": "Held back",
+    "resume-choice": "Posting resumed: what to do with it chosen",
+    "release": "Hold released: what to do with it chosen",
     "held": "Held back",
     "lease-expired": "Its worker stopped: tried again",
     "duplicate": "A second copy was found",

@@ -158,6 +158,25 @@ def test_pause_resume_and_holds_are_told_with_who_and_why_and_a_secret_in_a_reas
     assert len(http.posts) == 4
 
 
+def test_the_resumed_alert_says_how_many_posts_the_pause_held_were_posted_late_or_left_missed(
+    tmp_path: Path, receivers: tuple[SmtpReceiver, HttpReceiver]
+) -> None:
+    _smtp, http = receivers
+    clock = FixedClock(T0 - timedelta(hours=1))
+    api = make_api(tmp_path, [http.url()], clock)
+    schedule(api, tmp_path, ("early", T0, FIRST_WORDS), ("later", T0 + timedelta(minutes=20), "Second post"))
+    api.alerts_sweep()
+    api.pause(reason="news about the inquiry", actor="sam", wait=timedelta(seconds=1))
+    api.alerts_sweep()
+    clock.set(T0 + timedelta(minutes=25))
+    api.resume(actor="kim", choices={f"{SLUG}/early": "leave", f"{SLUG}/later": "post"})
+    api.alerts_sweep()
+    assert [p.body["title"] for p in http.posts] == ["Posting paused by sam", "Posting resumed by kim"]
+    told = http.posts[1].body["message"]
+    assert "Resuming ended the pause of sam on Mon 01 Feb 2027 08:00 GMT (news about the inquiry)" in told
+    assert f"1 post posted now, late ({SLUG}/later); 1 post left missed ({SLUG}/early)." in told
+
+
 def test_many_missed_posts_at_once_are_one_message_not_a_storm(
     tmp_path: Path, receivers: tuple[SmtpReceiver, HttpReceiver]
 ) -> None:

@@ -326,28 +326,78 @@ def test_retry_of_a_post_that_is_not_missed_is_refused(env: dict[str, str], tmp_
     assert code == 1 and "Nothing to retry for one" in output and "bluesky: scheduled" in output
 
 
-def test_resume_says_who_paused_when_and_why_and_what_the_pause_held(env: dict[str, str], tmp_path: Path) -> None:
+def paused_for_an_hour(env: dict[str, str], tmp_path: Path) -> None:
+    """Posts due 5 h ago (missed before the pause), 2 h ago (missed while paused), 10 min ago (within its grace)
+    and tomorrow; paused 3 h ago by alice@office, with the scheduler's check made just before."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     scheduled(tmp_path, [("gone", now - timedelta(hours=2), "Gone #ActOnIICSA"),
                          ("soon", now - timedelta(minutes=10), "Soon #ActOnIICSA"),
-                         ("before", now - timedelta(hours=5), "Before #ActOnIICSA")])  # fmt: skip
-    paused_at = now - timedelta(hours=3)
-    app = Api.from_settings(clock=FixedClock(paused_at))
+                         ("before", now - timedelta(hours=5), "Before #ActOnIICSA"),
+                         ("later", now + timedelta(days=1), "Later #ActOnIICSA")])  # fmt: skip
+    app = Api.from_settings(clock=FixedClock(now - timedelta(hours=3)))
     try:
+        assert app.tick(app.inline_executor(worker="test"), actor="test").missed  # "before": missed, not paused yet
         assert app.pause(reason="news about the inquiry", actor="alice@office", wait=timedelta(0)) == 0
     finally:
         app.close()
+
+
+def test_resume_says_who_paused_and_asks_about_each_post_the_pause_held(env: dict[str, str], tmp_path: Path) -> None:
+    paused_for_an_hour(env, tmp_path)
+    before = {pid: states(env, pid) for pid in ("gone", "soon", "before", "later")}
+    # No terminal to ask on and no flag: refused in one line, nothing changed, still paused.
     code, output = invoke("resume")
+    assert code == 2, output
+    assert "Posting was paused by alice@office on" in output and "news about the inquiry" in output
+    assert "The time of 2 posts came while it was paused:" in output
+    assert "demo/gone (bluesky, mastodon)" in output and "demo/soon (bluesky, mastodon)" in output
+    assert "missed (past its grace)" in output and "not posted yet" in output
+    assert "demo/before" not in output and "demo/later" not in output  # before the pause; not yet due
+    assert (
+        "Nothing changed, posting is still paused: add --post-late (post the posts whose time came while it was "
+        "paused now, late) or --leave-missed (leave them missed)." in output
+    )
+    # A flag without --yes and without a terminal: asked to confirm, so refused too.
+    code, output = invoke("resume", "--leave-missed")
+    assert code == 2 and "Add --yes to do this without a question." in output
+    assert {pid: states(env, pid) for pid in before} == before
+    assert "PAUSED: news about the inquiry" in invoke("status")[1]
+
+    # A person at a terminal answers for each post.
+    code, output = in_terminal(
+        ["resume"],
+        [("demo/gone (missed): post it now, late, or leave it missed?", "leave"),
+         ("demo/soon (not posted yet): post it now, late, or leave it missed?", "post"), ("Go ahead?", "y")],
+        tmp_path,
+    )  # fmt: skip
     assert code == 0, output
-    assert "Resumed. Posting was paused by alice@office on" in output and "news about the inquiry" in output
-    assert "the time came for 2 posts" in output
-    assert "demo/gone (bluesky, mastodon)" in output and "`campaign retry gone` posts it late" in output
-    assert "demo/soon (bluesky, mastodon)" in output and "goes out now, late" in output
-    assert "demo/before" not in output  # its time came before the pause
+    assert "Resumed: scheduled posts go out at their time again." in output
+    assert "Posted now, late: demo/soon" in output and "Left missed: demo/gone" in output
+    assert set(states(env, "gone").values()) == {State.MISSED} and set(states(env, "soon").values()) == {"scheduled"}
+    assert all(d.due_at > datetime.now(UTC) - timedelta(minutes=2) for d in parts(env, "soon").values())
+    assert all(
+        (d.last_error or "").startswith("Held back by the pause of alice@office on ")
+        and "; left missed by " in (d.last_error or "")
+        for d in parts(env, "gone").values()
+    )
     code, output = invoke("resume")
     assert code == 0 and "Posting was not paused; nothing changed." in output
     with store(env).transaction() as session:
-        assert len(session.scalars(sql_select(Event).where(Event.action == "resume")).all()) == 1
+        resumes = session.scalars(sql_select(Event).where(Event.action == "resume")).all()
+        choices = session.scalars(sql_select(Event).where(Event.action == "resume-choice")).all()
+    assert (
+        len(resumes) == 1 and "1 post posted now, late (demo/soon); 1 post left missed (demo/gone)" in resumes[0].reason
+    )
+    assert len(choices) == 4  # two platforms of each post
+
+
+def test_resume_with_a_flag_answers_for_every_post(env: dict[str, str], tmp_path: Path) -> None:
+    paused_for_an_hour(env, tmp_path)
+    code, output = invoke("resume", "--post-late", "--yes")
+    assert code == 0, output
+    assert "Posted now, late: demo/gone, demo/soon" in output
+    assert {d.state for pid in ("gone", "soon") for d in parts(env, pid).values()} == {"scheduled"}
+    assert set(states(env, "before").values()) == {State.MISSED}  # missed before the pause: not asked about
 
 
 # --- help ------------------------------------------------------------------------------------------------------

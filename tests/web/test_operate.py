@@ -143,13 +143,45 @@ async def test_an_approver_pauses_with_a_reason_everyone_sees_then_resumes(ws: W
     async with signed_in(ws.api, "ann") as browser, signed_in(ws.api, "vic") as viewer:
         page = await browser.get("/resume")
         assert "Posting was paused by ann on Mon 25 Jan 2027 09:00 GMT" in page.text
-        assert "demo/one" in page.text and "goes out at once, late (within its 30 min grace)" in page.text
-        resumed = await browser.post("/resume", data={"csrf": field(page.text, "csrf")})
+        assert "the time came for 2 posts: choose for each" in page.text and page.text.count("not posted yet") == 2
+        for key in ("demo/one", "demo/two"):
+            assert f'name="late:{key}" value="post" required>' in page.text
+            assert f'name="late:{key}" value="leave">' in page.text
+        csrf = field(page.text, "csrf")
+        choices = {"late:demo/one": "post", "late:demo/two": "leave"}
+        # No choice for a post: nothing changes, the page again with the reason.
+        unchosen = await browser.post("/resume", data={"csrf": csrf, "late:demo/one": "post"})
+        assert unchosen.status_code == 400 and "Nothing changed, posting is still paused" in unchosen.text
+        assert 'name="late:demo/one" value="post" required checked>' in unchosen.text  # what was chosen stays chosen
+        assert (await browser.post("/resume", data=choices)).status_code == 403  # no CSRF token: nothing changes
+        assert pause_state(ws.store) == (True, "news about the inquiry") and ws.events("resume") == []
+        resumed = await browser.post("/resume", data={"csrf": csrf, **choices})
         assert resumed.status_code == 200 and "Resumed. Posting was paused by ann" in resumed.text
+        assert "Posted now, late: demo/one." in resumed.text and "Left missed: demo/two" in resumed.text
         assert "Posting is paused" not in (await viewer.get("/status")).text
     assert pause_state(ws.store) == (False, "")
     assert [e.actor for e in ws.events("pause")] == ["ann"] and [e.actor for e in ws.events("resume")] == ["ann"]
     assert ws.events("pause")[0].reason == "news about the inquiry"
+    assert set(ws.states("one").values()) == {"scheduled"} and set(ws.states("two").values()) == {"missed"}
+    assert {(e.post_id, e.actor) for e in ws.events("resume-choice")} == {("one", "ann"), ("two", "ann")}
+
+
+async def test_a_post_whose_time_comes_after_the_resume_page_was_shown_is_asked_about_first(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, [("one", FIRST, "The first post"), ("three", FIRST + timedelta(minutes=10), "Third")])
+    try:
+        ws.api.pause(reason="news", actor="ann", wait=timedelta(0))
+        ws.clock.set(FIRST + timedelta(minutes=5))
+        async with signed_in(ws.api, "ann") as browser:
+            page = await browser.get("/resume")
+            assert "demo/one" in page.text and "demo/three" not in page.text
+            ws.clock.set(FIRST + timedelta(minutes=15))  # "three" falls due while the page is open
+            answer = await browser.post("/resume", data={"csrf": field(page.text, "csrf"), "late:demo/one": "post"})
+            assert answer.status_code == 400 and "Nothing changed, posting is still paused" in answer.text
+            assert 'name="late:demo/three" value="post" required>' in answer.text  # shown now, to choose for
+        assert pause_state(ws.store) == (True, "news") and ws.events("resume") == []
+        assert ws.states("one") == {"bluesky/0": "scheduled", "mastodon/0": "scheduled"}
+    finally:
+        ws.api.close()
 
 
 async def test_restore_undoes_a_cancel_and_asks_before_posting_late(ws: Workspace) -> None:
