@@ -4,7 +4,12 @@ these tests exercise the blob path (com.atproto.repo.uploadBlob on the PDS); the
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -95,3 +100,94 @@ def test_which_accounts_go_through_the_video_service() -> None:
     assert video_service_for("https://pds.example.org") is None
     assert video_service_for("https://bsky.social", "") is None  # switched off
     assert video_service_for("http://localhost:2583", "https://video.example.org/") == "https://video.example.org"
+
+
+class _VideoService(ThreadingHTTPServer):
+    """A stand-in for Bluesky's video service (public internet, so not run here): it answers getUploadLimits,
+    takes uploadVideo as the real one does, and puts the video on the account's PDS with the service-auth token
+    the client gave it (the real service does so once it has re-encoded the file); getJobStatus says it is
+    encoding once, then completed with the blob."""
+
+    def __init__(self, pds_url: str) -> None:
+        super().__init__(("127.0.0.1", 0), _VideoHandler)
+        self.pds_url = pds_url
+        self.calls: list[tuple[str, str]] = []  # (method name, Authorization header)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.polls = 0
+
+
+class _VideoHandler(BaseHTTPRequestHandler):
+    server: _VideoService
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        nsid, params = url.path.removeprefix("/xrpc/"), dict(parse_qsl(url.query))
+        self.server.calls.append((nsid, self.headers.get("Authorization", "")))
+        if nsid == "app.bsky.video.getUploadLimits":
+            self._answer(200, {"canUpload": True, "remainingDailyVideos": 25, "remainingDailyBytes": 10**10})
+        elif nsid == "app.bsky.video.getJobStatus":
+            self.server.polls += 1
+            job = self.server.jobs[params["jobId"]]
+            encoding = {key: value for key, value in job.items() if key != "blob"} | {"state": "JOB_STATE_ENCODING"}
+            self._answer(200, {"jobStatus": job if self.server.polls > 1 else encoding})
+        else:
+            self._answer(404, {"error": "MethodNotImplemented"})
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        nsid, params = url.path.removeprefix("/xrpc/"), dict(parse_qsl(url.query))
+        token = self.headers.get("Authorization", "")
+        self.server.calls.append((nsid, token))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        stored = httpx.post(
+            f"{self.server.pds_url}/xrpc/com.atproto.repo.uploadBlob",
+            content=body,
+            headers={"Authorization": token, "Content-Type": "video/mp4"},
+            timeout=30,
+        )
+        if stored.status_code != 200:
+            self._answer(stored.status_code, stored.json())
+            return
+        job_id = f"job-{len(self.server.jobs) + 1}"
+        self.server.jobs[job_id] = {
+            "jobId": job_id, "did": params["did"], "state": "JOB_STATE_COMPLETED", "blob": stored.json()["blob"]
+        }  # fmt: skip
+        self._answer(200, {"jobStatus": {"jobId": job_id, "did": params["did"], "state": "JOB_STATE_CREATED"}})
+
+
+def test_through_a_video_service_with_service_auth_from_the_pds(
+    publisher: Publisher, bluesky_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    service = _VideoService(publisher.network.pds_direct_url)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    try:
+        address = f"http://127.0.0.1:{service.server_address[1]}"
+        adapter = publisher.adapter(tmp_path, video_service=address)
+        adapter.writer.records.videos.deadline = 30.0  # type: ignore[union-attr]
+        adapter.publish(_video_part(tmp_path, "served"), "served-1", reply_to=None, outcome_unknown=False)
+    finally:
+        service.shutdown()
+        service.server_close()
+    assert [name for name, _ in service.calls] == [
+        "app.bsky.video.getUploadLimits",
+        "app.bsky.video.uploadVideo",
+        "app.bsky.video.getJobStatus",
+        "app.bsky.video.getJobStatus",
+    ]
+    assert all(token.startswith("Bearer ey") for _, token in service.calls[:2])  # service-auth JWTs from the PDS
+    [stored] = publisher.records()
+    embed = stored["value"]["embed"]
+    assert embed["video"]["ref"] == service.jobs["job-1"]["blob"]["ref"]
+    assert _blob(publisher, embed["video"]["ref"]["$link"]) == (tmp_path / "film.mp4").read_bytes()
+    assert bluesky_proxy.count(UPLOAD_BLOB) == 2  # only the captions went to the PDS from us
