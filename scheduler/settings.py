@@ -61,6 +61,9 @@ class Settings:
     bluesky_service: str = field(default="https://bsky.social", metadata=_env("BLUESKY_SERVICE"))
     bluesky_handle: str = field(default="", metadata=_env("BLUESKY_HANDLE"))
     bluesky_app_password: Secret = field(default_factory=lambda: Secret(""), metadata=_env("BLUESKY_APP_PASSWORD"))
+    # Where videos go: "auto" (Bluesky's video service for accounts on Bluesky's own servers, otherwise as a file on
+    # the account's server), a video service's address, or "" (always as a file on the account's server).
+    bluesky_video_service: str = field(default="auto", metadata=_env("BLUESKY_VIDEO_SERVICE"))
     # Listening: the relay (or PDS) whose repository stream `campaign listen` follows, e.g. https://bsky.network;
     # empty: no listening (hashtag search alone). How far back it replays events, and the lag that raises an alert.
     bluesky_relay: str = field(default="", metadata=_env("BLUESKY_RELAY"))

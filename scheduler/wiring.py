@@ -85,7 +85,7 @@ class Adapters:
                 handle=settings.bluesky_handle,
                 app_password=settings.bluesky_app_password,
                 data_dir=settings.data_dir,
-                **options,
+                **{"video_service": settings.bluesky_video_service, **options},
             )
         if platform == "mastodon":
             from platforms.mastodon import MastodonAdapter
