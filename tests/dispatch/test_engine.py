@@ -70,6 +70,19 @@ def tick_done_since(worker: ChildProcess, offset: int) -> dict[str, int] | None:
     return ast.literal_eval(done[1]) if done else None
 
 
+def up_and_ticking(workers: list[ChildProcess], beats: list[ChildProcess]) -> bool:
+    """Every worker is consuming (Celery's "ready.") and every beat has sent a tick: what a test schedules after, so
+    that how long processes take to start on a loaded machine does not decide what the test exercises."""
+    return all(re.search(r"@\S+ ready\.", log_since(w, 0)) for w in workers) and all(
+        "Sending due task tick" in log_since(b, 0) for b in beats
+    )
+
+
+def received(worker: ChildProcess, task: str, offset: int = 0) -> int:
+    """How many `task` messages the worker has taken from the broker since `offset` in its log."""
+    return len(re.findall(rf"Task {re.escape(task)}\[[0-9a-f-]+\] received", log_since(worker, offset)))
+
+
 def all_deliveries(store: Store) -> list[Delivery]:
     with store.transaction() as session:
         return list(session.scalars(select(Delivery)))
@@ -112,14 +125,23 @@ def test_end_to_end_every_delivery_reaches_the_outbox_exactly_once_in_order(engi
 
 
 def test_worker_killed_between_claim_and_publish_loses_nothing(engine: Engine) -> None:
-    store = schedule_burst(engine, 10, first_in=4, spread=1, platforms=("mastodon",))
-    worker, beat = engine.worker("doomed"), engine.beat()
+    Store(engine.database_url)  # the schema, before any process uses the database
+    # The claim window covers the whole burst from the moment it is scheduled, so one tick claims all ten about
+    # four seconds before the first is due: room for a loaded machine to deliver the tasks before the kill.
+    worker, beat = engine.worker("doomed", CAMPAIGN_CLAIM_WINDOW_SECONDS="6"), engine.beat()
     with contextmanager(started)([worker, beat]):
-        # The worker now holds ETA tasks for claimed deliveries that are not due yet.
+        wait_for(lambda: up_and_ticking([worker], [beat]), timeout=60, what="the worker and beat up")
+        store = schedule_burst(engine, 10, first_in=4, spread=1, platforms=("mastodon",))
+        # The worker now holds ETA tasks for claimed deliveries that are not due yet: all ten taken from the
+        # broker (a task still queued there would go to the replacement, which would publish it without the
+        # lease running out, and this test would prove nothing about that delivery).
         wait_for(
-            lambda: sum(d.state == State.CLAIMED for d in all_deliveries(store)) == 10,
+            lambda: (
+                sum(d.state == State.CLAIMED for d in all_deliveries(store)) == 10
+                and received(worker, "campaign.publish") == 10
+            ),
             timeout=30,
-            what="all ten claimed",
+            what="all ten claimed and their tasks held by the worker",
         )
         worker.kill()
         assert not read_outbox(engine.outbox)
@@ -195,20 +217,25 @@ def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposti
 
 
 def test_two_beats_at_once_never_claim_the_same_delivery_twice(engine: Engine) -> None:
-    store = schedule_burst(engine, 30, first_in=3, spread=4)
-    with contextmanager(started)(
-        [engine.worker("w1"), engine.worker("w2"), engine.beat("beat1"), engine.beat("beat2")]
-    ):
+    Store(engine.database_url)  # the schema, before any process uses the database
+    workers, beats = [engine.worker("w1"), engine.worker("w2")], [engine.beat("beat1"), engine.beat("beat2")]
+    with contextmanager(started)([*workers, *beats]):
+        # Both beats are sending ticks before the burst is scheduled, so they tick side by side for all of it
+        # (however long a loaded machine takes to start them).
+        wait_for(lambda: up_and_ticking(workers, beats), timeout=60, what="both workers and both beats up")
+        offsets = {beat.name: log_size(beat) for beat in beats}
+        store = schedule_burst(engine, 30, first_in=3, spread=4)
         wait_for(lambda: published_count(store) == 60, timeout=60, what="60 published")
+        ticks_sent = {
+            beat.name: log_since(beat, offsets[beat.name]).count("Scheduler: Sending due task tick") for beat in beats
+        }
     assert_exactly_once(engine, store)
     with store.transaction() as session:
         claims = Counter(session.scalars(select(Event.delivery_id).where(Event.action == "claim")).all())
     assert set(claims.values()) == {1}, "a delivery was claimed twice"
-    ticks_sent = sum(
-        (engine.directory / f"{name}.log").read_text().count("Scheduler: Sending due task tick")
-        for name in ("beat1", "beat2")
-    )
-    assert ticks_sent >= 2 * 4, "both beats should have been sending ticks throughout"
+    # The burst lasts seven seconds at least (the last post is due then, and none goes out early); at a tick every
+    # half second, each beat sends about fourteen in that time.
+    assert all(sent >= 4 for sent in ticks_sent.values()), f"both beats should send ticks throughout: {ticks_sent}"
 
 
 def test_redis_killed_and_restarted_during_a_burst_loses_nothing(engine: Engine) -> None:
