@@ -5,6 +5,8 @@ passed in, then once end to end on the real engine (Redis, Celery worker and bea
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from scheduler.models import Delivery, Event, State
 from scheduler.sync import schedule_calendars
 from tests.dispatch.test_holds import T0, make_api, reasons, schedule, states, tick
 from tests.support.engine import Engine, calendar_input, campaign, post, started, wait_for
+from tests.support.postgres import PostgresServer
 
 SLUG = "act-on-iicsa"
 
@@ -29,10 +32,23 @@ def events(api: Api, action: str) -> list[Event]:
         return list(session.scalars(select(Event).where(Event.action == action).order_by(Event.id)))
 
 
-@pytest.fixture
-def paused(tmp_path: Path) -> Api:
-    """Posts at T0 - 2h (missed before the pause), T0, T0 + 20 min and T0 + 2 days; paused by kim at T0 - 1h."""
-    api = make_api(tmp_path, FixedClock(T0 - timedelta(days=2)))
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def paused(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """On a store of each kind: posts at T0 - 2h (missed before the pause), T0, T0 + 20 min and T0 + 2 days;
+    paused by kim at T0 - 1h."""
+    clock = FixedClock(T0 - timedelta(days=2))
+    if request.param == "sqlite":
+        api = make_api(tmp_path, clock)
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"resume_{next(_databases)}"
+        server.create_database(name)
+        env = {"CAMPAIGN_DATA_DIR": str(tmp_path / "var"), "CAMPAIGN_TIMEZONE": "Europe/London",
+               "CAMPAIGN_DATABASE_URL": server.url(name, driver="psycopg")}  # fmt: skip
+        api = Api.from_settings(load_settings(env, dotenv_path=tmp_path / "none.env"), clock=clock, create_store=True)
     schedule(
         api, tmp_path, SLUG,
         ("before", T0 - timedelta(hours=2), ()), ("due", T0, ()), ("soon", T0 + timedelta(minutes=20), ()),
@@ -41,7 +57,8 @@ def paused(tmp_path: Path) -> Api:
     api.clock.set(T0 - timedelta(hours=1))  # type: ignore[attr-defined]
     assert len(tick(api).missed) == 1  # "before": nothing ran, so it was missed before the pause
     assert api.pause(reason="news about the inquiry", actor="kim", wait=timedelta(0)) == 0
-    return api
+    yield api
+    api.close()
 
 
 def test_resume_asks_about_each_post_whose_time_came_while_paused_and_nothing_goes_out_late_unasked(
