@@ -9,6 +9,7 @@ import click
 from cli.accounts import accounts, outbox
 from cli.alerts import alerts, health
 from cli.calendar import calendar
+from cli.calendar_check import check_command
 from cli.common import CampaignGroup
 from cli.demo import demo
 from cli.engine import rehearse, run
@@ -60,6 +61,7 @@ for command in (init, calendar, schedule, status, pause, resume, cancel, restore
     main.add_command(command)
 for command in (hold, holds, release, alerts, health, listen):  # safeguarding holds, alerts, health, listening
     main.add_command(command)
+calendar.add_command(check_command)  # `campaign calendar check` (cli/calendar_check.py)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from content_calendar.campaign_care import read_accessibility, read_protections
+from content_calendar.care import DEFAULT_ACCESSIBILITY
 from content_calendar.model import (
     BLUESKY_REPLY_RULES,
     DEFAULT_TIMEZONE,
@@ -111,6 +113,8 @@ _CAMPAIGN_KEYS = (
     "approval",
     "approvers",
     "allow_self_approval",
+    "accessibility",
+    "protections",
 )
 _APPROVAL_VALUES = ("required", "none")
 _CAMPAIGN_DATES_KEYS = ("from", "to")
@@ -421,6 +425,8 @@ def load_campaign(directory: Path) -> Campaign:
 
     dates = reader.dates(top["dates"][1]) if "dates" in top else None
     approval = reader.approval(top)
+    access = read_accessibility(reader, top["accessibility"][1]) if "accessibility" in top else DEFAULT_ACCESSIBILITY
+    protections = read_protections(reader, top["protections"][1]) if "protections" in top else ()
 
     instances = reader.strings(top, "mastodon_instances")
     for instance in instances:
@@ -460,6 +466,8 @@ def load_campaign(directory: Path) -> Campaign:
         language=reader.string(top, "language", "en") or "en",
         dates=dates,
         approval=approval,
+        accessibility=access,
+        protections=protections,
     )
 
 

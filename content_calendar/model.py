@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from content_calendar.care import DEFAULT_ACCESSIBILITY, AccessibilityRule, TopicProtection
+
 PLATFORMS: tuple[str, ...] = ("bluesky", "mastodon")
 PLATFORM_NAMES: Mapping[str, str] = {"bluesky": "Bluesky", "mastodon": "Mastodon"}  # as people read them
 DEFAULT_TIMEZONE = "Europe/London"  # the zone of a campaign.yaml that names none
@@ -32,6 +34,7 @@ class Image:
     path: Path  # resolved absolute path (may not exist: validation says so)
     alt: str
     focus: tuple[float, float] | None = None  # Mastodon focal point, -1.0..1.0
+    text: str = ""  # the words on a card of text (`image_text:`), which its alt text must give; never sent
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class Post:
     # What the post is about, for safeguarding holds (`campaign hold --topic`): lower-case names, as the calendar's
     # `topics:` (and its defaults') write them. Nothing a platform receives.
     topics: tuple[str, ...] = ()
+    # What the campaign's topic protections added (`apply`), in plain words, for previews. Nothing sent as such.
+    protected: tuple[str, ...] = ()
 
     def override(self, platform: str) -> PlatformOverride:
         return self.overrides.get(platform, NO_OVERRIDE)
@@ -180,6 +185,8 @@ class Campaign:
     language: str = "en"
     dates: CampaignDates | None = None  # the campaign's window: a post outside it is warned about
     approval: ApprovalRule = NO_APPROVAL  # a second pair of eyes before anything goes out
+    accessibility: AccessibilityRule = DEFAULT_ACCESSIBILITY  # how strict the accessibility checks are
+    protections: tuple[TopicProtection, ...] = ()  # what posts on sensitive topics must carry
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from content_calendar.model import (
     RenderedVideo,
     Video,
 )
+from content_calendar.protections import helpline_as_reply
 
 # --- grapheme counting ------------------------------------------------------------------------------
 
@@ -315,5 +316,17 @@ def render_post(
     for platform in post.targets():
         renderer = _RENDERERS.get(platform)
         if renderer is not None:
-            rendered[platform] = renderer(post, campaign, limits)
+            parts = renderer(post, campaign, limits)
+            if post.helpline and campaign.helpline.strip() and parts[0].length > parts[0].limit:
+                parts = _helpline_as_last_reply(post, campaign, limits, parts)
+            rendered[platform] = parts
     return rendered
+
+
+def _helpline_as_last_reply(
+    post: Post, campaign: Campaign, limits: PlatformLimits, parts: list[RenderedPart]
+) -> list[RenderedPart]:
+    """The post is full with the helpline line: the line goes as the thread's last reply instead, when the post
+    then fits (otherwise the post is too long anyway, and validation says so counting the helpline)."""
+    moved = _RENDERERS[parts[0].platform](helpline_as_reply(post, campaign), campaign, limits)
+    return moved if moved[0].length <= moved[0].limit else parts

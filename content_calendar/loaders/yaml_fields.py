@@ -4,6 +4,7 @@ and a post's nested fields: per-platform overrides, images and their focus, the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ BLUESKY_KEYS = ("text", "content_warning", "skip", "labels", "reply_rules", "all
 MASTODON_KEYS = ("text", "content_warning", "skip", "visibility", "allow_quotes")
 PART_KEYS = ("text", "images", "bluesky", "mastodon")
 PART_PLATFORM_KEYS = ("text", "skip")
-IMAGE_KEYS = ("file", "alt", "focus")
+IMAGE_KEYS = ("file", "alt", "focus", "image_text")
 LINK_KEYS = ("url", "title", "description", "thumbnail")
 
 
@@ -200,6 +201,7 @@ class YamlFieldReader(CalendarReader):
     def read_image(self, item: Node, post_id: str | None) -> Image | None:
         """`media/x.jpg` or `{file: media/x.jpg, alt: "...", focus: [x, y]}`."""
         item_line = node_line(item)
+        card = ""
         if isinstance(item, ScalarNode):
             file, alt, focus = ("" if item.tag == NULL_TAG else item.value.strip()), "", None
         elif isinstance(item, MappingNode):
@@ -207,6 +209,8 @@ class YamlFieldReader(CalendarReader):
             file = (self.text(entries["file"][1], "file", post_id) or "").strip() if "file" in entries else ""
             alt = (self.text(entries["alt"][1], "alt", post_id) or "").strip() if "alt" in entries else ""
             focus = self.read_focus(entries["focus"], post_id) if "focus" in entries else None
+            if "image_text" in entries:  # the words on a card of text, which its alt text must give
+                card = (self.text(entries["image_text"][1], "image_text", post_id) or "").strip()
         else:
             self.error(
                 "wrong-type",
@@ -225,7 +229,8 @@ class YamlFieldReader(CalendarReader):
                 post_id,
             )
             return None
-        return self.image(file, alt, focus)
+        image = self.image(file, alt, focus)
+        return replace(image, text=card) if card else image
 
     def read_focus(self, entry: tuple[int, Node], post_id: str | None) -> tuple[float, float] | None:
         line, node = entry

@@ -23,6 +23,9 @@ Problem codes (stable; `severity` in brackets):
   video-too-many-pixels, video-frame-rate, video-no-captions, captions-missing, captions-not-webvtt,
   captions-too-large, too-many-captions, media-outside-campaign (and missing-alt, alt-too-long)
 - render-failed: a bug in rendering, reported rather than crashing the check.
+- accessibility and safe messaging (validate/accessibility.py): alt-file-name, alt-placeholder, alt-image-of,
+  alt-too-short, alt-repeats-text, alt-missing-card-text, hashtag-one-case, too-many-emoji, emoji-starts-line
+  [warnings], protection-missing
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from content_calendar.model import (
     Problem,
     RenderedPart,
 )
+from content_calendar.validate.accessibility import protect_loaded
 from content_calendar.validate.checker import CalendarChecker
 from content_calendar.validate.safety import check_input_safety, cleaned
 
@@ -165,6 +169,7 @@ def check_calendar(
     """
     with _cyclic_gc_paused():
         loaded = load_calendar_detailed(path, campaigns_roots=campaigns_roots, today=now.date() if now else None)
+        loaded = protect_loaded(loaded)  # the campaign's topic protections (`apply`) added before any check
         checker = CalendarChecker(loaded, limits, now)
         checker.run()
         safety = check_input_safety(loaded, checker.rendered, secrets)

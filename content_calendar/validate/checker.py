@@ -5,6 +5,7 @@ from __future__ import annotations
 from content_calendar.loaders import PostLines
 from content_calendar.model import PlatformOverride, Post
 from content_calendar.render import render_post
+from content_calendar.validate.accessibility import check_accessibility
 from content_calendar.validate.campaign_dates import check_campaign_dates
 from content_calendar.validate.image_checks import ImageChecks
 from content_calendar.validate.sheet_places import name_sheet_places
@@ -117,6 +118,7 @@ class CalendarChecker(TextChecks, ImageChecks, VideoChecks):
             return
         self.check_lengths(post, lines, rendered)
         self.check_hashtags(post, lines, rendered)
+        check_accessibility(self, post, lines, rendered)
         if lines.timed:
             self.rendered[post.id] = rendered
 

@@ -39,7 +39,7 @@ def test_unsafe_tags_recursion_and_bad_merges_are_problems(write_calendar: Write
             text: "#DemoCampaign"
             helpline: !!python/object:os.system "echo hi"
             images:
-              - {file: media/card.jpg, alt: "x", focus: &f [*f, 1]}
+              - {file: media/card.jpg, alt: "A card of words", focus: &f [*f, 1]}
           - <<: 5
             id: merged
             at: 2027-02-01 10:00
