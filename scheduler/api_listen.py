@@ -4,11 +4,12 @@ and how far behind it each campaign's listener is."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from content_calendar.model import CalendarError
-from platforms.bluesky.firehose import read_frames
+from platforms.bluesky.firehose import read_frames, resolve_handles
 from scheduler.api_base import ApiBase
 from scheduler.collecting import campaigns_to_collect, collect_mentions
 from scheduler.demo_flag import is_demo
@@ -39,6 +40,15 @@ class ListeningApi(ApiBase):
             raise Refused(f"There is no campaign to listen for in {self.settings.campaigns_dir} (no campaign.yaml).")
         adapters = self.wiring.adapters
         own = {c.slug: adapters.own_accounts(c, PLATFORM) for c in campaigns}
+        if self.settings.bluesky_configured:  # the stream names accounts by DID: ours and allow-listed ones too
+            handles = [*(h for c in campaigns for h in c.organisation_accounts), *(h for v in own.values() for h in v)]
+            dids = resolve_handles(self.settings.bluesky_service, handles)
+
+            def with_dids(names: Sequence[str]) -> list[str]:
+                return [*names, *(dids[n.lower()] for n in names if n.lower() in dids)]
+
+            own = {slug: with_dids(names) for slug, names in own.items()}
+            campaigns = [replace(c, organisation_accounts=tuple(with_dids(c.organisation_accounts))) for c in campaigns]
         options = options or ListenOptions(replay_window=timedelta(hours=self.settings.listen_replay_hours))
 
         def backfill(since: datetime) -> None:

@@ -16,7 +16,7 @@ is a few dictionary look-ups per event, so one core keeps up with far more than 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -228,3 +228,25 @@ def read_frames(service: str, cursor: int | None, *, idle: float) -> Iterator[by
                     yield frame
     except (OSError, WebSocketException) as error:
         raise TransientError(f"the repository stream of {service} closed: {error}") from None
+
+
+def resolve_handles(service: str, handles: Iterable[str], *, timeout: float = 5.0) -> dict[str, str]:
+    """The DIDs of Bluesky handles, asked of `service` (com.atproto.identity.resolveHandle): the stream names
+    accounts by DID only. Handles that cannot be resolved (or a service that cannot be reached) are left out."""
+    import httpx
+
+    found: dict[str, str] = {}
+    wanted = [h.strip().lstrip("@").lower() for h in handles]
+    wanted = [h for h in dict.fromkeys(wanted) if "." in h and "@" not in h and not h.startswith("did:")]
+    if not wanted:
+        return found
+    try:
+        with httpx.Client(base_url=service.rstrip("/"), timeout=timeout) as client:
+            for handle in wanted:
+                answer = client.get("/xrpc/com.atproto.identity.resolveHandle", params={"handle": handle})
+                did = answer.json().get("did") if answer.status_code == 200 else None
+                if isinstance(did, str) and did.startswith("did:"):
+                    found[handle] = did
+    except (httpx.HTTPError, ValueError):
+        pass  # the listener still runs; those accounts are matched by handle elsewhere (search)
+    return found

@@ -45,13 +45,13 @@ def fan(bluesky_network: BlueskyNetwork) -> Client:
     return bluesky_network.login(bluesky_network.create_account("fan"))
 
 
-def write_campaign(root: Path, tag: str) -> Campaign:
+def write_campaign(root: Path, tag: str, organisations: tuple[str, ...] = ()) -> Campaign:
     slug = f"listen-{secrets.token_hex(3)}"
     folder = root / slug
     folder.mkdir(parents=True)
     (folder / "campaign.yaml").write_text(
         f'slug: {slug}\nname: "Listening"\nhashtags: ["#{tag}"]\nhashtag_variants: ["#{tag}Week"]\n'
-        "timezone: Europe/London\nlanguage: en\n",
+        f"timezone: Europe/London\nlanguage: en\norganisation_accounts: [{', '.join(organisations)}]\n",
         encoding="utf-8",
     )
     return load_campaign(folder)
@@ -152,13 +152,15 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
     store: Store, tmp_path: Path, bluesky_network: BlueskyNetwork, fan: Client, campaign_account: Publisher
 ) -> None:
     tag = f"Kill{secrets.token_hex(3)}"
-    campaign = write_campaign(tmp_path / "campaigns", tag)
+    assert fan.me is not None
+    campaign = write_campaign(tmp_path / "campaigns", tag, organisations=(fan.me.handle,))  # its words may be kept
     target = our_post(store, campaign.slug, campaign_account)
     env = child_env(
         CAMPAIGN_DATA_DIR=str(tmp_path / "var"),
         CAMPAIGN_DATABASE_URL=f"sqlite:///{tmp_path / 'campaign.db'}",
         CAMPAIGN_CAMPAIGNS_DIR=str(tmp_path / "campaigns"),
         BLUESKY_RELAY=bluesky_network.pds_direct_url,
+        **campaign_account.env(),  # the account's server tells the listener the DIDs of handles
     )
 
     def start(name: str) -> subprocess.Popen[bytes]:
@@ -201,3 +203,6 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
     assert code == 0, log
     assert "after event" in log  # it resumed from the stored position, not from the head
     assert counts(store, campaign.slug) == (posted + 1, {"like": 1, "repost": 1})
+    with store.transaction() as session:  # the allow-listed account, known by its DID: its words kept
+        words = set(session.scalars(select(MentionRecord.text).where(MentionRecord.campaign == campaign.slug)))
+    assert f"After the restart #{tag}" in words and None not in words
