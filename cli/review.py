@@ -61,6 +61,7 @@ def _json(item: ReviewItem) -> dict[str, object]:
         "approved_by": [v.actor for v in item.state.approvals],
         "rejected_by": [{"by": v.actor, "reason": v.comment} for v in item.state.rejections],
         "platforms": {name: [part.to_json() for part in parts] for name, parts in item.rendered.items()},
+        "findings": [finding.to_json() for finding in item.findings],
     }
 
 
@@ -93,7 +94,7 @@ def review(campaign: str | None, as_json: bool) -> None:
             day = (item.campaign, item.post.at.date())
             when = item.post.at
             console.print(Rule(f"{item.campaign}: {when:%A} {when.day} {when:%B %Y}", align="left"))
-        console.print(_post_block(item.post, item.rendered, [], None, label=_label(item)))
+        console.print(_post_block(item.post, item.rendered, list(item.findings), None, label=_label(item)))
         console.print(_status_line(item))
         console.print()
     click.echo(f"{_count(len(items), 'post')} awaiting approval. {HOW}")

@@ -33,6 +33,7 @@ from scheduler.dispatch.transitions import for_update
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.models import Delivery, PostRecord, State
 from scheduler.review_models import Approval
+from scheduler.review_findings import Finding, with_findings
 from scheduler.users import Person, Role
 
 __all__ = [
@@ -65,6 +66,7 @@ class ReviewItem:
     rendered: dict[str, list[RenderedPart]]
     state: ApprovalState
 
+    findings: tuple[Finding, ...] = ()  # accessibility findings in what the platforms will receive
     @property
     def version(self) -> str:
         return approval.short(self.state.content_hash)
@@ -128,7 +130,8 @@ class ReviewApi(ApiBase):
             records = session.scalars(select(PostRecord).where(PostRecord.id.in_(waiting))).all() if waiting else []
             rules = approval.rules(session)
             items = [_item(session, record, rules.get(record.campaign)) for record in records]
-        return sorted(items, key=lambda item: (item.post.at, item.campaign, item.post_id))
+        items.sort(key=lambda item: (item.post.at, item.campaign, item.post_id))
+        return with_findings(items, self.settings.campaigns_dir)
 
     def approval_panel(self, campaign: str, post_id: str, *, viewer: str) -> ApprovalPanel:
         """Where the post stands with its approvals, and what `viewer` may do about it."""

@@ -13,13 +13,13 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from difflib import SequenceMatcher
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import emoji
 
 from content_calendar.care import DEFAULT_ACCESSIBILITY
 from content_calendar.loaders import LoadedCalendar, PostLines
-from content_calendar.model import PLATFORM_NAMES, Campaign, Image, Post, RenderedPart
+from content_calendar.model import PLATFORM_NAMES, Campaign, Image, Post, Problem, RenderedPart
 from content_calendar.protections import apply_protections, lacking, why_on_topic
 from content_calendar.validate.context import CheckContext
 
@@ -329,3 +329,34 @@ def protect_loaded(loaded: LoadedCalendar) -> LoadedCalendar:
     if calendar is not None:
         calendar = replace(calendar, posts=tuple(changed.get(id(p), p) for p in calendar.posts))
     return replace(loaded, posts=posts, calendar=calendar)
+
+
+def findings_in_parts(
+    rendered: dict[str, list[RenderedPart]], campaign: Campaign | None, file: str, post_id: str
+) -> list[Problem]:
+    """The accessibility findings that can be read from what the platforms will receive (a scheduled post under
+    review, whose calendar may have changed since): alt text, hashtags in one case, emoji. Each once per post."""
+    rule = campaign.accessibility if campaign is not None else DEFAULT_ACCESSIBILITY
+    forms = hashtag_forms(campaign)
+    found: dict[tuple[str, str], Problem] = {}
+
+    def add(code: str, message: str, fix: str, severity: str = "warning") -> None:
+        found.setdefault((code, message), Problem(severity, code, file, message, fix, post_id=post_id))  # type: ignore[arg-type]
+
+    for parts in rendered.values():
+        for part in parts:
+            what = "The post" if part.part == 0 else f"Thread reply {part.part}"
+            for image in part.images:
+                name = PurePath(image.path).name
+                verdict = _alt_problem(Image(name, Path(image.path), image.alt), [part.text], "the alt text")
+                if verdict is not None:
+                    code, message, fix = verdict
+                    add(code, f"Image {name}: {message}", fix, "error" if rule.strict else "warning")
+            for written, form in one_case_hashtags(part.text, forms):
+                add("hashtag-one-case", f"{what} has {written}, all in one case: screen readers read it as one "
+                    "long made-up word.", f"Write it {form}, with a capital starting each word.")  # fmt: skip
+            emoji_found = emoji_in(part.text)
+            if len(emoji_found) > rule.max_emoji:
+                add("too-many-emoji", f"{what} has {len(emoji_found)} emoji, more than {rule.max_emoji}: a screen "
+                    "reader reads out the name of each one.", f"Keep at most {rule.max_emoji}.")  # fmt: skip
+    return list(found.values())

@@ -192,3 +192,18 @@ def test_post_now_refuses_a_post_that_awaits_approval_and_changes_nothing(env: d
     assert invoke("--as", "sam", "approve", "p1")[0] == 0
     code, output = invoke("post-now", "p1", "--platform", "bluesky", "--yes")
     assert code == 0 and "published" in output, output
+
+
+def test_review_and_schedule_show_accessibility_findings(env: dict[str, str], tmp_path: Path) -> None:
+    path = calendar(tmp_path, [("p1", FUTURE, "Support survivors 🧡💜💚💙 #actoniicsa"), POSTS[1]])
+    code, output = invoke("schedule", str(path))
+    assert code == 0, output
+    assert "#actoniicsa, all in one case" in output and "Write it #ActOnIICSA" in output  # schedule's warnings
+    code, output = invoke("review")
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "The post has #actoniicsa, all in one case" in said and "Write it #ActOnIICSA" in said
+    assert "The post has 4 emoji, more than 3" in said and said.count("all in one case") == 1  # once, not per platform
+    code, output = invoke("review", "--json")
+    findings = {item["post_id"]: [f["code"] for f in item["findings"]] for item in json.loads(output)}
+    assert findings == {"p1": ["hashtag-one-case", "too-many-emoji"], "p2": []}
