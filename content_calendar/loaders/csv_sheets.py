@@ -27,8 +27,9 @@ from content_calendar.loaders.base import (
     SourceFormat,
 )
 from content_calendar.loaders.sheet_files import DELIMITER_NAMES, Cell, Row, Sheet, cell_label, cell_text
+from content_calendar.loaders.sheet_media import MEDIA_COLUMNS, row_media
 from content_calendar.loaders.times import TimeError, is_either_order_date, parse_clock_with_offset, parse_date
-from content_calendar.model import PLATFORMS, Image, Link, PlatformOverride, Post, Problem
+from content_calendar.model import PLATFORMS, Image, Link, PlatformOverride, Post, Problem, Video
 from content_calendar.yaml_source import did_you_mean
 
 OUR_CSV_COLUMNS = (
@@ -41,8 +42,7 @@ OUR_CSV_COLUMNS = (
     "mastodon_text",
     "content_warning",
     "link",
-    "image",
-    "image_alt",
+    *MEDIA_COLUMNS,
     "status",
     "topics",
 )
@@ -71,6 +71,7 @@ _CODE_KEYS = {
     "missing-id": "id",
     "invalid-id": "id",
     "missing-image": "images",
+    "video-missing": "video",
 }
 _FILE_CODES = frozenset({"no-campaign", "unknown-campaign", "unknown-timezone"})
 
@@ -310,6 +311,7 @@ class SheetReader(CalendarReader):
         images: tuple[Image, ...] = (),
         image_line: bool = False,
         topics: tuple[str, ...] = (),
+        video: Video | None = None,
     ) -> None:
         display_id = post_id
         generated = post_id is None and generated_prefix is not None
@@ -332,6 +334,7 @@ class SheetReader(CalendarReader):
                     content_warning=content_warning,
                     link=link,
                     images=images,
+                    video=video,
                     overrides=overrides or {},
                     line=row,
                     topics=topics,
@@ -407,17 +410,7 @@ class SheetReader(CalendarReader):
             link = None
             if cell("link") and not self.link_problem(cell("link"), row, raw_id):
                 link = Link(url=cell("link"))
-            images: tuple[Image, ...] = ()
-            if cell("image"):
-                images = (self.image(cell("image"), cell("image_alt"), None),)
-            elif cell("image_alt"):
-                self.error(
-                    "missing-image",
-                    "The row has alt text but no image.",
-                    "Fill in the image column (e.g. media/photo.jpg) or clear image_alt.",
-                    row,
-                    raw_id,
-                )
+            images, video = row_media(self, cell, row, raw_id)
             status = self.status(cell("status") or None, row, raw_id)
             topics = self.topics([t for t in PLATFORM_SPLIT.split(cell("topics")) if t], row, raw_id)
             self.add(
@@ -434,6 +427,7 @@ class SheetReader(CalendarReader):
                 images=images,
                 image_line=bool(images),
                 topics=topics,
+                video=video,
             )
 
     def read_sprout(self, names: list[str], rows: list[Row], header_row: int) -> None:

@@ -50,12 +50,13 @@ class VideoChecks(CheckContext):
                 post_id,
             )
         if not video.alt:
+            place = '`alt: "..."` under `video:`' if self.source == "yaml" else "the row's `video_alt` cell"
             self.add(
                 "error",
                 "missing-alt",
                 f"{label} has no alt text.",
-                'Describe the video for people who cannot see it in `alt: "..."` under `video:` (what happens, '
-                "who is in it, any text shown).",
+                f"Describe the video for people who cannot see it in {place} (what happens, who is in it, any "
+                "text shown).",
                 line,
                 post_id,
             )
@@ -78,12 +79,16 @@ class VideoChecks(CheckContext):
         self, video: Video, targets: tuple[str, ...], line: int | None, post_id: str | None, label: str
     ) -> None:
         if not video.captions and not video.no_captions:
+            yaml = self.source == "yaml"
             self.add(
                 "error",
                 "video-no-captions",
                 f"{label} has no captions: people who are deaf or watch without sound miss what is said.",
                 "Add a WebVTT file (`captions: media/<name>.vtt` under `video:`), or say why none is needed, e.g. "
-                '`no_captions: "Music only, no speech."`.',
+                '`no_captions: "Music only, no speech."`.'
+                if yaml
+                else "Put a WebVTT file in the row's `captions` cell (e.g. media/film.vtt), or say why none is "
+                "needed in its `no_captions` cell (e.g. Music only, no speech).",
                 line,
                 post_id,
             )

@@ -197,3 +197,25 @@ def test_calendar_show_previews_the_video_with_its_alt_text_and_captions(
     bluesky = out.index("video: film.mp4  alt: A grey square fades to white.  captions: film.vtt (en)")
     mastodon = out.index("video: film.mp4  alt: A grey square fades to white.  captions: none (Mastodon takes no")
     assert out.index("as Bluesky counts them") < bluesky < out.rindex("Mastodon") and mastodon > bluesky
+
+
+def test_our_spreadsheet_takes_a_video_per_row(write_calendar: WriteCalendar, campaign_dir: Path) -> None:
+    write_video(campaign_dir / "media" / "film.mp4")
+    write_captions(campaign_dir / "media" / "film.vtt")
+    path = write_calendar(
+        "sheet.csv",
+        "id,date,time,text,video,video_alt,captions,no_captions\n"
+        "with-captions,2027-02-01,09:00,Our film #DemoCampaign,media/film.mp4,A grey square.,media/film.vtt,\n"
+        "no-reason,2027-02-01,10:00,Our film #DemoCampaign,media/film.mp4,A grey square.,,\n"
+        "silent,2027-02-01,11:00,Our film #DemoCampaign,media/film.mp4,A grey square.,,No sound at all.\n"
+        "stray,2027-02-01,12:00,Our film #DemoCampaign,,A grey square.,,\n",
+    )
+    result = check_calendar(path)
+    assert [(p.post_id, p.code, p.place) for p in result.errors] == [
+        ("no-reason", "video-no-captions", "row 3"),
+        ("stray", "video-missing", "row 5, column E (video)"),
+    ]
+    assert "the row's `captions` cell" in result.errors[0].fix
+    bluesky = result.rendered["with-captions"]["bluesky"][0]
+    assert bluesky.video is not None and [c.lang for c in bluesky.video.captions] == ["en"]
+    assert result.rendered["silent"]["bluesky"][0].video is not None
