@@ -143,10 +143,10 @@ async def resume(request: Request) -> Response:
         return render(request, "resume.html", 400, title="Resume posting", summary=preview, chosen=chosen, error=error)
     try:
         resumed = await run_in_threadpool(api.resume, actor=_actor(request), choices=chosen)
-    except Refused as refusal:  # another post's time came meanwhile: shown, to choose for it too
+    except Refused:  # another post's time came this very moment: shown, to choose for it too
         fresh = await run_in_threadpool(api.resume_preview)
-        return render(request, "resume.html", 409, title="Resume posting", summary=fresh, chosen=chosen,
-                      error=" ".join(refusal.lines))  # fmt: skip
+        error = "Nothing changed, posting is still paused: another post's time came just now. Choose for it too."
+        return render(request, "resume.html", 409, title="Resume posting", summary=fresh, chosen=chosen, error=error)
     if not resumed.paused:
         return render(request, "done.html", title="Posting was not paused", lines=[Line("Nothing changed.")])
     return render(request, "done.html", title="Posting resumed", lines=_resumed(resumed, api.settings.timezone))
