@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from cli.common import CampaignCommand, CampaignGroup, actor, api
-from scheduler.api import PLATFORMS, CollectorOutcome, IsoWeek, Refused, ReportFormats
+from scheduler.api import PLATFORMS, CollectorOutcome, Refused, ReportFormats
+
+DEFAULT_FORMATS = ("html", "md", "csv")
 
 
 @click.group("report", cls=CampaignGroup)
@@ -27,7 +29,11 @@ def report() -> None:
 
 @report.command("weekly")
 @click.option("--campaign", help="Only this campaign (its folder name). Default: every campaign in the store.")
-@click.option("--week", help="ISO week, e.g. 2027-W05 (Monday to Sunday). Default: the last full week.")
+@click.option(
+    "--week",
+    help="The week: 2027-W05 (Monday to Sunday), a date such as 2027-02-01 (the week holding it), or last. "
+    "Default: last (the last full week).",
+)
 @click.option(
     "--format",
     "formats",
@@ -56,21 +62,20 @@ def weekly(
     include_handles: bool,
     as_json: bool,
 ) -> None:
-    """Write the weekly report: posts on time, late, missed and failed; our posts' engagement and its
-    growth; top posts; mentions per day per platform; new and returning accounts; change on the week before.
+    """Write the weekly report: a summary in plain English first, then what people did with each post, the
+    hashtag, what went out and what went wrong, and the change on the week before.
 
+    A week that has not begun, or that holds no data, is said so and nothing is written.
     Private by default: other people's accounts appear only as counts.
 
     \b
     Examples:
       campaign report weekly
       campaign report weekly --campaign sasvaw-week --week 2027-W05 --format html -o reports/
+      campaign report weekly --week 2027-02-03
     """
     app = api()
-    try:
-        chosen_week = IsoWeek.parse(week) if week else IsoWeek.last_complete(app.clock.now())
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--week") from None
+    chosen_week = app.report_week(week)
     campaigns = app.report_campaigns(campaign)
     if not campaigns:
         raise Refused(
@@ -78,20 +83,28 @@ def weekly(
             "or name one with --campaign."
         )
     written: list[dict[str, Any]] = []
+    refused: list[str] = []
     for slug in campaigns:
-        paths = app.weekly_report(
-            slug, chosen_week, output=output, formats=formats or ReportFormats, include_handles=include_handles
-        )
+        try:
+            paths = app.weekly_report(
+                slug, chosen_week, output=output, formats=formats or DEFAULT_FORMATS, include_handles=include_handles
+            )
+        except Refused as error:  # this campaign's report only: the others are still written
+            refused += error.lines
+            click.echo("\n".join(error.lines), err=True)
+            continue
         written.append({"campaign": slug, "week": chosen_week.label, "files": [str(path) for path in paths]})
         if not as_json:
             click.echo(f"{slug} {chosen_week.label}:")
             for path in paths:
                 click.echo(f"  {path}")
     if as_json:
-        click.echo(json.dumps({"week": chosen_week.label, "include_handles": include_handles, "reports": written},
-                              indent=2, ensure_ascii=False))  # fmt: skip
-    if include_handles:
+        click.echo(json.dumps({"week": chosen_week.label, "include_handles": include_handles, "reports": written,
+                               "not_written": refused}, indent=2, ensure_ascii=False))  # fmt: skip
+    if include_handles and written:
         click.secho("These reports name accounts (--include-handles): share them with care.", fg="yellow", err=True)
+    if refused:
+        sys.exit(1)
 
 
 def _parse_since(text: str | None, zone: str) -> datetime | None:

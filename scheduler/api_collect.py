@@ -27,7 +27,7 @@ from scheduler.collecting import (
 )
 from scheduler.collection import campaigns_in_store
 from scheduler.demo_flag import is_demo
-from scheduler.errors import Refused
+from scheduler.errors import Refused, UsageRefused
 from scheduler.status import latest_report
 from scheduler.wiring import public_instances
 
@@ -196,6 +196,18 @@ class ReportsApi(ApiBase):
     def report_campaigns(self, campaign: str | None = None) -> list[str]:
         return [campaign] if campaign else campaigns_in_store(self.wiring.store)
 
+    def report_week(self, text: str | None) -> reports.IsoWeek:
+        """The week `--week` names: 2027-W05, a date (the week holding it) or `last` (the default). Refused for
+        text that is none of these, NothingToReport for a week that has not begun."""
+        now = self.clock.now()
+        try:
+            week = reports.IsoWeek.chosen(text, now, self.settings.timezone)
+        except ValueError as error:
+            raise UsageRefused(f"--week: {error}") from None
+        if not is_demo(self.wiring.store):  # a demo's made-up week is dated on purpose, maybe ahead of today
+            reports.check_week(week, now, self.settings.timezone)
+        return week
+
     def weekly_report(
         self,
         campaign: str,
@@ -205,10 +217,16 @@ class ReportsApi(ApiBase):
         formats: Sequence[str] = reports.FORMATS,
         include_handles: bool = False,
     ) -> list[Path]:
+        """Write one campaign's report of `week`. NothingToReport (nothing written) when the week has not begun
+        or holds no data; Refused when its campaign.yaml cannot be read."""
+        now = self.clock.now()
+        if not is_demo(self.wiring.store):
+            reports.check_week(week, now, self.settings.timezone)
         report = reports.weekly_report_for(
             self.wiring.store, campaign, week, campaigns_dir=self.settings.campaigns_dir,
-            include_handles=include_handles, now=self.clock.now(),
+            include_handles=include_handles, now=now,
         )  # fmt: skip
+        reports.require_data(report)
         return reports.write_report(report, output or self.settings.reports_dir / campaign, formats)
 
     def write_due_reports(self, campaign: str | None = None) -> list[Path]:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from content_calendar.model import DEFAULT_TIMEZONE
 from scheduler.db import Store
+from scheduler.errors import Refused
 from scheduler.reports.model import IsoWeek, WeeklyReport
 from scheduler.reports.queries import build_weekly_report
 from scheduler.reports.rendering import csv_tables, render_csv, render_html, render_markdown
@@ -68,18 +69,44 @@ class ReportSubject:
 
 
 def report_subject(campaigns_dir: Path | None, slug: str) -> ReportSubject:
-    """Name, zone and allow-list from campaign.yaml; a campaign without one is reported with no names at all."""
+    """Name, zone and allow-list from campaign.yaml; a campaign without one is reported with no names at all.
+    A campaign.yaml that cannot be read stops the report with its error: a report in the wrong zone, naming
+    nobody, would look right and be wrong."""
     if campaigns_dir is not None and (campaigns_dir / slug / "campaign.yaml").is_file():
         from content_calendar.campaign import load_campaign
         from content_calendar.model import CalendarError
 
         try:
             campaign = load_campaign(campaigns_dir / slug)
-        except CalendarError:
-            pass
-        else:
-            return ReportSubject(slug, campaign.name, campaign.timezone, campaign.organisation_accounts)
+        except CalendarError as error:
+            raise Refused(
+                f"{error}",
+                f"The report of {slug} was not made: fix {campaigns_dir / slug / 'campaign.yaml'} "
+                "(`campaign validate` says what is wrong) and run it again.",
+            ) from None
+        return ReportSubject(slug, campaign.name, campaign.timezone, campaign.organisation_accounts)
     return ReportSubject(slug, slug, DEFAULT_TIMEZONE, ())
+
+
+class NothingToReport(Refused):
+    """The week asked for has not started, or holds nothing: no file is written."""
+
+
+def check_week(week: IsoWeek, now: datetime, zone: str = DEFAULT_TIMEZONE) -> None:
+    if not week.started(now, zone):
+        raise NothingToReport(
+            f"Week {week.label} (Monday {week.monday:%-d %B %Y} to Sunday "
+            f"{week.monday + timedelta(days=6):%-d %B %Y}) has not started yet: nothing written.",
+            "Choose a week that has begun, e.g. --week last or --week 2027-W05.",
+        )
+
+
+def require_data(report: WeeklyReport) -> None:
+    if not report.has_data:
+        raise NothingToReport(
+            f"{report.campaign} has no data for week {report.week.label} ({report.period}): no post planned or "
+            "tracked, no mention, nothing went wrong. Nothing written."
+        )
 
 
 def weekly_report_for(
@@ -111,8 +138,13 @@ def write_due_reports(
     """Last week's report for each campaign, once it is Monday 07:00 (campaign zone) or later and the report is
     not there yet: beat calls this every few minutes; it writes each report once and catches up after downtime."""
     written: list[Path] = []
+    refused: list[Refused] = []
     for slug in campaigns:
-        subject = report_subject(campaigns_dir, slug)
+        try:
+            subject = report_subject(campaigns_dir, slug)
+        except Refused as error:
+            refused.append(error)  # the other campaigns' reports are still written
+            continue
         local_now = now.astimezone(ZoneInfo(subject.zone))
         this_monday = local_now.date() - timedelta(days=local_now.weekday())
         if local_now < datetime.combine(this_monday, REPORT_DUE, tzinfo=ZoneInfo(subject.zone)):
@@ -124,5 +156,8 @@ def write_due_reports(
             store, slug, week, campaign_name=subject.name, organisation_accounts=subject.organisation_accounts,
             zone=subject.zone, now=now,
         )  # fmt: skip
-        written += write_report(report, reports_dir / slug)
+        if report.has_data:  # a week with nothing in it (a campaign over, or not begun) has no report
+            written += write_report(report, reports_dir / slug)
+    if refused:
+        raise Refused(*[line for error in refused for line in error.lines])
     return written

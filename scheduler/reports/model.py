@@ -46,6 +46,25 @@ class IsoWeek:
         today = now.astimezone(ZoneInfo(zone)).date()
         return cls.containing(today - timedelta(days=7))
 
+    @classmethod
+    def chosen(cls, text: str | None, now: datetime, zone: str = DEFAULT_TIMEZONE) -> IsoWeek:
+        """The week a person asked for: an ISO week (2027-W05), a date (2027-02-01: the week holding it), or
+        `last` (and nothing: the last full week, in `zone`)."""
+        value = (text or "").strip()
+        if not value or value.lower() == "last":
+            return cls.last_complete(now, zone)
+        if _WEEK.match(value):
+            return cls.parse(value)
+        try:
+            return cls.containing(date.fromisoformat(value))
+        except ValueError:
+            raise ValueError(
+                f"`{value}` is not a week: write 2027-W05, a date such as 2027-02-01 (the week holding it), or last."
+            ) from None
+
+    def started(self, now: datetime, zone: str = DEFAULT_TIMEZONE) -> bool:
+        return self.monday <= now.astimezone(ZoneInfo(zone)).date()
+
     @property
     def label(self) -> str:
         return f"{self.year}-W{self.week:02d}"
@@ -226,6 +245,77 @@ class WeekFigures:
     engagement_growth: int
 
 
+@dataclass(frozen=True)
+class PlatformGain:
+    """One post on one platform in "What people did": what it gained (None: not measured, or no count before
+    the week to measure from), its counts at the week's end, and the live post."""
+
+    platform: str
+    gained: int | None
+    total: int
+    url: str
+
+
+@dataclass(frozen=True)
+class PostRow:
+    """One post in "What people did": named by its first words, platforms side by side."""
+
+    post_id: str
+    name: str
+    published_local: str
+    thumbnail: str  # a data: URI of a small copy of its first image, or ""
+    platforms: dict[str, PlatformGain]
+
+    @property
+    def gained(self) -> int:
+        return sum(p.gained or 0 for p in self.platforms.values())
+
+    @property
+    def total(self) -> int:
+        return sum(p.total for p in self.platforms.values())
+
+
+@dataclass(frozen=True)
+class SentLine:
+    """Where one post went on one platform: when it went out (its first part), or what became of it."""
+
+    platform: str
+    state: str  # on time | late | missed | failed | cancelled | dry run | not yet sent
+    when_local: str
+    url: str
+
+    @property
+    def went_out(self) -> bool:
+        return self.state in ("on time", "late")
+
+
+@dataclass(frozen=True)
+class OutRow:
+    """One post in "What went out": the calendar's planned time (never a retry's), and each platform's."""
+
+    post_id: str
+    name: str
+    planned_local: str
+    platforms: dict[str, SentLine]
+
+    @property
+    def state(self) -> str:
+        states = {s.state for s in self.platforms.values()}
+        return states.pop() if len(states) == 1 else "mixed"
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """One thing that went wrong in "What went wrong": what, to which post and where, who, why and when."""
+
+    what: str  # failed | missed | held | cancelled | paused | resumed
+    post: str  # the post's first words ("" for a pause)
+    platforms: str
+    who: str
+    why: str
+    when_local: str
+
+
 @dataclass
 class WeeklyReport:
     campaign: str
@@ -244,6 +334,10 @@ class WeeklyReport:
     named_accounts: list[NamedAccount]
     examples: list[Example]
     changes: list[Change] = field(default_factory=list)
+    people: list[PostRow] = field(default_factory=list)  # What people did, most gained first
+    went_out: list[OutRow] = field(default_factory=list)  # What went out, by planned time
+    troubles: list[Trouble] = field(default_factory=list)  # What went wrong, by time
+    summary: list[str] = field(default_factory=list)  # the plain-English sentences the report opens with
     demo: bool = False  # made from a demo workspace's store (`campaign demo`): every figure is made up
 
     @property
@@ -253,6 +347,34 @@ class WeeklyReport:
     @property
     def mentions(self) -> MentionFigures:
         return self.figures.mentions
+
+    @property
+    def planned_posts(self) -> list[OutRow]:
+        """The week's posts the calendar planned and that were not cancelled everywhere."""
+        return [row for row in self.went_out if row.state != "cancelled"]
+
+    @property
+    def posts_out(self) -> int:
+        """Posts that went out on at least one platform (dry runs are not posted)."""
+        return sum(1 for row in self.planned_posts if any(s.went_out for s in row.platforms.values()))
+
+    @property
+    def posts_on_time(self) -> int:
+        """Posts that went out on time on every platform they were not cancelled on."""
+        return sum(
+            1
+            for row in self.planned_posts
+            if all(s.state == "on time" for s in row.platforms.values() if s.state != "cancelled")
+        )
+
+    @property
+    def problems_to_look_at(self) -> int:
+        return sum(1 for t in self.troubles if t.what != "resumed")
+
+    @property
+    def has_data(self) -> bool:
+        """Anything to report: a post planned, a post's engagement tracked, a mention or a pause."""
+        return bool(self.went_out or any(p.tracked for p in self.posts) or self.mentions.total or self.troubles)
 
     @property
     def unnamed_accounts(self) -> int:

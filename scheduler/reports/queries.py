@@ -19,7 +19,7 @@ from scheduler.collection import account_names
 from scheduler.collection_models import MentionAuthor, MentionAuthorWeek, MentionRecord
 from scheduler.db import Store
 from scheduler.demo_flag import is_demo
-from scheduler.models import Delivery, Event, State
+from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.reports.engagement import engagement, top_posts
 from scheduler.reports.model import (
     Change,
@@ -34,15 +34,20 @@ from scheduler.reports.model import (
     WeeklyReport,
     local_time,
 )
+from scheduler.reports.posts import ON_TIME, people_rows, troubles, went_out
+from scheduler.reports.summary import summary_sentences
 
-ON_TIME = timedelta(minutes=5)  # published within this of its planned time counts as on time
 EXAMPLES = 10
 
 
 def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetime) -> DeliveryFigures:
     figures = DeliveryFigures()
-    statement = select(Delivery.state, Delivery.dry_run, Delivery.due_at, Delivery.published_at).where(
-        Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end
+    # The week holds the posts the calendar planned in it, and lateness is measured from the calendar's time:
+    # a retry or `post-now` moves a delivery's due time, never the plan.
+    statement = (
+        select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at)
+        .join(PostRecord, PostRecord.id == Delivery.post_pk)
+        .where(PostRecord.campaign == campaign, PostRecord.planned_at >= start, PostRecord.planned_at < end)
     )
     with store.transaction() as session:
         for state, dry_run, due_at, published_at in session.execute(statement):
@@ -70,19 +75,16 @@ def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetim
 def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime, zone: str) -> list[DeliveryLine]:
     """Deliveries of the week that were late, missed, failed, still pending, or dry runs."""
     with store.transaction() as session:
-        deliveries = (
-            session.execute(
-                select(Delivery)
-                .where(Delivery.campaign == campaign, Delivery.due_at >= start, Delivery.due_at < end)
-                .where(Delivery.state != State.CANCELLED)
-                .order_by(Delivery.due_at, Delivery.post_id, Delivery.platform, Delivery.part)
-            )
-            .scalars()
-            .all()
-        )
+        deliveries = session.execute(
+            select(Delivery, PostRecord.planned_at)
+            .join(PostRecord, PostRecord.id == Delivery.post_pk)
+            .where(PostRecord.campaign == campaign, PostRecord.planned_at >= start, PostRecord.planned_at < end)
+            .where(Delivery.state != State.CANCELLED)
+            .order_by(PostRecord.planned_at, Delivery.post_id, Delivery.platform, Delivery.part)
+        ).all()
         lines = []
-        for d in deliveries:
-            late = d.published_at is not None and d.published_at - d.due_at > ON_TIME
+        for d, planned in deliveries:
+            late = d.published_at is not None and d.published_at - planned > ON_TIME
             if d.state == State.PUBLISHED and not late and not d.dry_run:
                 continue
             reason = d.last_error or ""
@@ -92,7 +94,7 @@ def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime,
             elif d.state == State.PUBLISHED:
                 outcome = "late"
                 assert d.published_at is not None
-                minutes = int((d.published_at - d.due_at).total_seconds() // 60)
+                minutes = int((d.published_at - planned).total_seconds() // 60)
                 reason = f"published {minutes} min after its planned time" + (f"; {reason}" if reason else "")
             elif d.state in (State.MISSED, State.FAILED):
                 outcome = str(d.state)
@@ -114,7 +116,7 @@ def _delivery_lines(store: Store, campaign: str, start: datetime, end: datetime,
                     d.post_id,
                     d.platform,
                     d.part,
-                    local_time(d.due_at, zone),
+                    local_time(planned, zone),
                     outcome,
                     local_time(d.published_at, zone),
                     reason,
@@ -286,6 +288,10 @@ def build_weekly_report(
         demo=is_demo(store),
     )
     report.changes = _changes(figures, previous)
+    report.people = people_rows(store, campaign, posts)
+    report.went_out = went_out(store, campaign, start, end, zone)
+    report.troubles = troubles(store, campaign, start, end, zone)
+    report.summary = summary_sentences(report)
     return report
 
 

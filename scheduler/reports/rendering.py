@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from content_calendar.model import PLATFORM_NAMES
+from content_calendar.model import PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import clean_text
-from scheduler.reports.charts import growth_chart, mentions_chart
-from scheduler.reports.model import NO_EARLIER_SNAPSHOT, PostEngagement, WeeklyReport, signed
+from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale
+from scheduler.reports.engagement import TOP_POSTS
+from scheduler.reports.model import NO_EARLIER_SNAPSHOT, Change, PostEngagement, WeeklyReport, signed
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -71,6 +72,23 @@ def _environment(markdown: bool) -> Environment:
     )  # fmt: skip
 
 
+def _platforms(found: Iterable[str]) -> list[str]:
+    """The platforms of a table's columns, in the usual order."""
+    return sorted(set(found), key=lambda p: (PLATFORMS.index(p) if p in PLATFORMS else len(PLATFORMS), p))
+
+
+def hashtag_changes(report: WeeklyReport) -> list[Change]:
+    m, before = report.mentions, report.previous.mentions
+    return [
+        Change("Mentions", m.total, before.total),
+        *[Change(f"on {PLATFORM_NAMES.get(p, p)}", m.platform_total(p), before.platform_total(p)) for p in m.platforms],
+        Change("Accounts using the hashtag", m.accounts, before.accounts),
+        Change("of which new", m.new_accounts, before.new_accounts),
+        Change("of which returning", m.returning_accounts, before.returning_accounts),
+        Change("Mentions replying to our posts", m.replies_to_us, before.replies_to_us),
+    ]
+
+
 def _context(report: WeeklyReport) -> dict[str, Any]:
     return {
         "r": report,
@@ -78,13 +96,18 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
         "signed": signed,
         "no_earlier_snapshot": NO_EARLIER_SNAPSHOT,
         "generated_local": report.generated_at.astimezone(ZoneInfo(report.zone)).strftime("%a %-d %b %Y %H:%M"),
+        "people_platforms": _platforms(p for row in report.people for p in row.platforms),
+        "out_platforms": _platforms(p for row in report.went_out for p in row.platforms),
+        "hashtag_changes": hashtag_changes(report),
     }
 
 
 def render_html(report: WeeklyReport) -> str:
     context = _context(report)
-    context["mentions_chart"] = mentions_chart(report.mentions)
-    context["growth_chart"] = growth_chart(report.top_posts)
+    gains = [(row.name, row.gained) for row in report.people if row.gained > 0][:TOP_POSTS]
+    scale = mentions_scale(report.mentions, report.previous.mentions)  # the same scale as the week before
+    context["mentions_chart"], context["mentions_alt"] = mentions_chart(report.mentions, scale)
+    context["growth_chart"], context["growth_alt"] = growth_chart(gains)
     return _environment(markdown=False).get_template("weekly.html.j2").render(context)
 
 
@@ -136,6 +159,14 @@ def csv_tables(report: WeeklyReport) -> dict[str, list[list[Any]]]:
         "accounts": accounts + [[f"{a.handle} ({a.platform})", a.mentions] for a in report.named_accounts],
         "examples": [["when", "platform", "account", "text", "url"]]
         + [[e.when_local, e.platform, e.handle, e.text, e.url] for e in report.examples],
+        "people": [["post", "first words", "platform", "gained this week", "at the week's end", "url"]]
+        + [[row.post_id, row.name, g.platform, "" if g.gained is None else g.gained, g.total, g.url]
+           for row in report.people for g in row.platforms.values()],
+        "went_out": [["post", "first words", "planned", "platform", "outcome", "went out", "url"]]
+        + [[row.post_id, row.name, row.planned_local, s.platform, s.state, s.when_local, s.url]
+           for row in report.went_out for s in row.platforms.values()],
+        "went_wrong": [["when", "what", "post", "platforms", "who", "why"]]
+        + [[t.when_local, t.what, t.post, t.platforms, t.who, t.why] for t in report.troubles],
     }  # fmt: skip
     return tables
 

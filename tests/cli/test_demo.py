@@ -94,7 +94,8 @@ def test_the_weekly_report_has_mentions_and_engagement_and_the_demo_label(demo: 
     assert re.search(rf"^\| Mentions \| {sum(THE_WEEK)} \| {sum(WEEK_BEFORE)} \|", markdown, re.MULTILINE)
     gained = re.search(r"^\| Engagement gained \(likes, reposts, replies, quotes\) \| (\d+) \|", markdown, re.MULTILINE)
     assert gained and int(gained.group(1)) > 0
-    assert "50 planned: 50 published on time" in markdown
+    assert re.search(r"^(\d+) of the \1 posts planned for Monday to \w+ went out, all on time\.", markdown, re.M)
+    assert "| Published on time | 50 |" in markdown
     # Counts, never names: no made-up account is named, and the store keeps no handle, text or address of one.
     assert "demo-person" not in markdown + html
     with store_of(demo).transaction() as session:

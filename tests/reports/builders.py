@@ -58,6 +58,7 @@ class StoreBuilder:
         dry_run: bool = False,
         last_error: str | None = None,
         parent: int | None = None,
+        payload: str = "{}",
     ) -> int:
         key = hashlib.sha256(f"{self.campaign}/{post_id}/{platform}/{part}".encode()).hexdigest()[:32]
         if state == State.PUBLISHED and remote_id is None and not dry_run:
@@ -73,7 +74,7 @@ class StoreBuilder:
                 state=state,
                 due_at=due,
                 misfire_grace_s=1800,
-                payload="{}",
+                payload=payload,
                 payload_hash="0" * 64,
                 idempotency_key=key,
                 attempts=1 if state != State.SCHEDULED else 0,

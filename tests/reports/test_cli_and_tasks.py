@@ -11,13 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 from celery import Celery
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from cli.common import keep
 from cli.reports import collect, report
-from scheduler.api import latest_report
+from scheduler.api import Api, latest_report
+from scheduler.clock import FixedClock
 from scheduler.collection_models import CollectorRun
 from scheduler.db import Store
 from scheduler.embedded import ChildProcess, EmbeddedRedis, celery_env
@@ -52,12 +55,27 @@ def without_instances(campaigns: Path) -> Path:
     return campaigns
 
 
+MONDAY = datetime(2027, 2, 8, 7, tzinfo=UTC)  # 07:00 on the Monday after 2027-W05 (London: UTC in winter)
+
+
+def at(now: datetime) -> click.Group:
+    """`campaign report ...` with the application's clock fixed at `now` (the weeks of the test data are 2027)."""
+
+    @click.group()
+    def root() -> None:
+        keep(Api.from_settings(clock=FixedClock(now)))
+
+    root.add_command(report)
+    return root
+
+
 def test_report_weekly_writes_each_format(tmp_path: Path) -> None:
     known_week(Store(f"sqlite:///{tmp_path / 'campaign.db'}"))
     runner = CliRunner()
     out = tmp_path / "out"
-    result = runner.invoke(report, ["weekly", "--campaign", "sasvaw-week", "--week", "2027-W05", "--format", "md",
-                                    "--format", "csv", "-o", str(out)], env=environment(tmp_path))  # fmt: skip
+    result = runner.invoke(at(MONDAY), ["report", "weekly", "--campaign", "sasvaw-week", "--week", "2027-W05",
+                                        "--format", "md", "--format", "csv", "-o", str(out)],
+                           env=environment(tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"{out / 'sasvaw-week-2027-W05.md'}" in result.output
     markdown = (out / "sasvaw-week-2027-W05.md").read_text()
@@ -68,7 +86,7 @@ def test_report_weekly_writes_each_format(tmp_path: Path) -> None:
     assert (out / "sasvaw-week-2027-W05-summary.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 
     # Without --campaign and -o: every campaign in the store, into the reports folder `campaign status` reads.
-    result = runner.invoke(report, ["weekly", "--week", "2027-W05"], env=environment(tmp_path))
+    result = runner.invoke(at(MONDAY), ["report", "weekly", "--week", "2027-W05"], env=environment(tmp_path))
     assert result.exit_code == 0, result.output
     assert latest_report(tmp_path / "reports") == tmp_path / "reports" / "sasvaw-week" / "sasvaw-week-2027-W05.html"
 
@@ -83,6 +101,40 @@ def test_report_weekly_refuses_clearly(tmp_path: Path) -> None:
     Store(f"sqlite:///{tmp_path / 'campaign.db'}").dispose()  # a workspace whose schedule is still empty
     empty = runner.invoke(report, ["weekly"], env=environment(tmp_path))
     assert empty.exit_code == 1 and "The store has no campaigns yet" in empty.output
+
+
+def test_report_weekly_takes_a_date_or_last_and_writes_nothing_for_a_week_without_data(tmp_path: Path) -> None:
+    known_week(Store(f"sqlite:///{tmp_path / 'campaign.db'}"))
+    runner = CliRunner()
+    env = environment(tmp_path)
+    out = tmp_path / "out"
+    for week in ("2027-02-03", "last", "2027-02-07"):  # a date means the week holding it; last, the last full week
+        result = runner.invoke(at(MONDAY), ["report", "weekly", "--week", week, "--format", "md", "-o", str(out),
+                                            "--json"], env=env)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert '"week": "2027-W05"' in result.output
+    future = runner.invoke(at(MONDAY), ["report", "weekly", "--week", "2027-W07", "-o", str(tmp_path / "future")],
+                           env=env)  # fmt: skip
+    assert future.exit_code == 1 and "Week 2027-W07 (Monday 15 February 2027" in future.output
+    assert "has not started yet: nothing written." in future.output
+    empty = runner.invoke(at(MONDAY), ["report", "weekly", "--week", "2026-12-02", "-o", str(tmp_path / "empty")],
+                          env=env)  # fmt: skip
+    assert empty.exit_code == 1 and "sasvaw-week has no data for week 2026-W49" in empty.output
+    assert not (tmp_path / "future").exists() and not (tmp_path / "empty").exists()
+    bad = runner.invoke(at(MONDAY), ["report", "weekly", "--week", "soon"], env=env)
+    assert bad.exit_code == 2 and "`soon` is not a week: write 2027-W05, a date such as 2027-02-01" in bad.output
+
+
+def test_a_campaign_yaml_that_cannot_be_read_stops_its_report(tmp_path: Path) -> None:
+    known_week(Store(f"sqlite:///{tmp_path / 'campaign.db'}"))
+    campaigns = without_instances(tmp_path / "campaigns")
+    yaml = campaigns / "sasvaw-week" / "campaign.yaml"
+    yaml.write_text(yaml.read_text() + "\ntimezone: Mars/Olympus_Mons\n")
+    result = CliRunner().invoke(at(MONDAY), ["report", "weekly", "--week", "2027-W05", "-o", str(tmp_path / "out")],
+                                env=environment(tmp_path, campaigns))  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "campaign.yaml" in result.output and "The report of sasvaw-week was not made" in result.output
+    assert not (tmp_path / "out").exists()  # no report in London time without the organisation's names
 
 
 def test_collect_without_credentials_says_so_and_skips(tmp_path: Path) -> None:

@@ -135,10 +135,10 @@ def test_charts_decode_and_paint_on_a_phone_screen(tmp_path: Path, browser_profi
                            int(chart["left"] + chart["width"]), int(chart["top"] + chart["height"])))  # fmt: skip
     colours = region.getcolors(maxcolors=1 << 16) or []
     assert len(colours) > 20, "the chart region is blank"
-    # The bars themselves: Bluesky blue and Mastodon purple are painted in the chart's box.
+    # The bars themselves: Bluesky's Okabe-Ito blue and Mastodon's vermillion are painted in the chart's box.
     pixels = {colour for _, colour in colours}
-    assert any(abs(r - 0x15) < 30 and abs(g - 0x65) < 30 and abs(b - 0xC0) < 30 for r, g, b in pixels)
-    assert any(abs(r - 0x6A) < 30 and abs(g - 0x1B) < 30 and abs(b - 0x9A) < 30 for r, g, b in pixels)
+    assert any(abs(r - 0x00) < 30 and abs(g - 0x72) < 30 and abs(b - 0xB2) < 30 for r, g, b in pixels)
+    assert any(abs(r - 0xD5) < 30 and abs(g - 0x5E) < 30 and abs(b - 0x00) < 30 for r, g, b in pixels)
     # And outside any chart, a white band where nothing is drawn stays blank: the check can fail.
     blank = picture.crop((0, height - 12, PHONE_WIDTH, height - 2)).getcolors(maxcolors=1 << 16) or []
     assert len(blank) == 1
