@@ -316,6 +316,15 @@ class Trouble:
     when_local: str
 
 
+@dataclass(frozen=True)
+class DataTimes:
+    """When the data a report is made from was gathered (for its method section), in the campaign's zone."""
+
+    last_snapshot: str  # the last engagement count taken before the week ended ("" for none)
+    last_mention: str  # the newest mention in the week
+    collections: tuple[tuple[str, str, str], ...] = ()  # (platform, where it is read, last read without error)
+
+
 @dataclass
 class WeeklyReport:
     campaign: str
@@ -338,6 +347,7 @@ class WeeklyReport:
     went_out: list[OutRow] = field(default_factory=list)  # What went out, by planned time
     troubles: list[Trouble] = field(default_factory=list)  # What went wrong, by time
     summary: list[str] = field(default_factory=list)  # the plain-English sentences the report opens with
+    data_times: DataTimes = field(default_factory=lambda: DataTimes("", ""))
     demo: bool = False  # made from a demo workspace's store (`campaign demo`): every figure is made up
 
     @property

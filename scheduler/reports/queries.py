@@ -16,13 +16,20 @@ from sqlalchemy import Date, case, cast, func, select
 
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
 from scheduler.collection import account_names
-from scheduler.collection_models import MentionAuthor, MentionAuthorWeek, MentionRecord
+from scheduler.collection_models import (
+    CollectorState,
+    EngagementSnapshot,
+    MentionAuthor,
+    MentionAuthorWeek,
+    MentionRecord,
+)
 from scheduler.db import Store
 from scheduler.demo_flag import is_demo
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.reports.engagement import engagement, top_posts
 from scheduler.reports.model import (
     Change,
+    DataTimes,
     DeliveryFigures,
     DeliveryLine,
     Example,
@@ -292,7 +299,32 @@ def build_weekly_report(
     report.went_out = went_out(store, campaign, start, end, zone)
     report.troubles = troubles(store, campaign, start, end, zone)
     report.summary = summary_sentences(report)
+    report.data_times = _data_times(store, campaign, start, end, zone)
     return report
+
+
+def _data_times(store: Store, campaign: str, start: datetime, end: datetime, zone: str) -> DataTimes:
+    with store.transaction() as session:
+        snapshot = session.scalar(
+            select(func.max(EngagementSnapshot.taken_at)).where(
+                EngagementSnapshot.campaign == campaign, EngagementSnapshot.taken_at < end
+            )
+        )
+        mention = session.scalar(
+            select(func.max(MentionRecord.created_at)).where(
+                MentionRecord.campaign == campaign, MentionRecord.created_at >= start, MentionRecord.created_at < end
+            )
+        )
+        collections = session.execute(
+            select(CollectorState.platform, CollectorState.source, CollectorState.last_success_at)
+            .where(CollectorState.campaign == campaign, CollectorState.kind == "mentions")
+            .order_by(CollectorState.platform, CollectorState.source)
+        ).all()
+    return DataTimes(
+        local_time(snapshot, zone),
+        local_time(mention, zone),
+        tuple((platform, source or "search", local_time(at, zone) or "never") for platform, source, at in collections),
+    )
 
 
 def _changes(this: WeekFigures, before: WeekFigures) -> list[Change]:

@@ -89,6 +89,28 @@ def hashtag_changes(report: WeeklyReport) -> list[Change]:
     ]
 
 
+def method(report: WeeklyReport) -> list[str]:
+    """What the report counts and how, and what it cannot count: its method section, one item a line."""
+    return [
+        "Engagement is the likes, reposts, replies and quotes each platform reports for our own posts, counted by the "
+        "scheduler hourly for a week after a post goes out, then daily until day 30. What a post gained this week is "
+        "its count at the last count before the week ended, less its count at the last count before the week began "
+        "(from nothing for a post published during the week). A thread's parts are added together; a platform "
+        "counts our own next part as a reply, and those replies are taken away.",
+        "Hashtag mentions are posts by other accounts that carry one of the campaign's hashtags (in any of its "
+        "listed spellings), found by Bluesky's search and by the hashtag timelines of the Mastodon servers the "
+        "campaign lists. Our own posts are not counted. A post is counted once however many times it is found: the "
+        "same Mastodon post read on two servers, or found again on a later read, is one mention. A day is a day in "
+        f"{report.zone} time, by when the post was written.",
+        "Accounts are counted, not named: each is kept as a keyed code that cannot be turned back into a name, and "
+        "an account is new the first week it uses the hashtag. Only the accounts the campaign lists as its "
+        "organisation accounts are named, and only their words are quoted.",
+        "Not available: how many people saw a post (impressions or views) and how many followed its links (link "
+        "clicks). Neither Bluesky nor Mastodon publishes these, so this report cannot give them. Mentions on "
+        "Mastodon servers the campaign does not list, and posts Bluesky's search does not return, are not counted.",
+    ]
+
+
 def _context(report: WeeklyReport) -> dict[str, Any]:
     return {
         "r": report,
@@ -99,6 +121,7 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
         "people_platforms": _platforms(p for row in report.people for p in row.platforms),
         "out_platforms": _platforms(p for row in report.went_out for p in row.platforms),
         "hashtag_changes": hashtag_changes(report),
+        "method": method(report),
     }
 
 

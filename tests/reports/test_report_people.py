@@ -148,3 +148,23 @@ def test_what_went_wrong_says_who_why_and_when_with_pauses(store: Store) -> None
     html = render_html(r)
     assert html.index('id="went-out"') < html.index('id="went-wrong"')
     assert "<td>not recorded</td>" in html and "the helpline number was wrong" in html
+
+
+def test_the_method_says_what_is_counted_what_is_not_and_when(store: Store) -> None:
+    from scheduler.collection_models import CollectorState
+    from scheduler.reports import render_markdown
+
+    known_week(store)
+    with store.transaction() as session:
+        session.add(CollectorState(campaign="sasvaw-week", kind="mentions", platform="mastodon",
+                                   source="https://a.test", last_success_at=london(2027, 2, 8, 6, 55)))  # fmt: skip
+    r = report_of(store)
+    for text in (render_html(r), render_markdown(r)):
+        method = text[text.index("How this report is made") :]
+        assert "impressions or views" in method and "link clicks" in method and "cannot give them" in method
+        assert "the same Mastodon post read on two servers" in method and "is one mention" in method
+        assert "our own next part as a reply, and those replies are taken away" in method
+        assert "Accounts are counted, not named" in method
+        assert "the last engagement count before the week ended was taken Sat 6 Feb 10:00" in method
+        assert "the newest mention of the week was written Sun 7 Feb 23:59" in method
+        assert "Mastodon (https://a.test) last read without error Mon 8 Feb 06:55." in method
