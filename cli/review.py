@@ -13,7 +13,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from cli.calendar import _console, _indent, _post_block
+from cli.calendar_preview import _console, _indent, _post_block
 from cli.common import CampaignCommand, acted_on, api, local, person
 from scheduler.api import Decision, ReviewItem, ScheduleOutcome, UsageRefused
 

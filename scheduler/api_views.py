@@ -11,8 +11,10 @@ from content_calendar.campaign import load_campaign
 from content_calendar.model import PLATFORMS, CalendarError
 from scheduler import views
 from scheduler.api_base import ApiBase
+from scheduler.display import helpline_note
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.views import CalendarPage, Filters, PostImage, PostPage, Upcoming
+from scheduler.views.post_page import PlatformPreview
 
 
 class ViewsApi(ApiBase):
@@ -48,8 +50,15 @@ class ViewsApi(ApiBase):
             folder = load_campaign(self.settings.campaigns_dir / campaign)
         except (CalendarError, OSError):
             return page  # the previews stand without the campaign's name and handles
-        return replace(page, campaign_name=folder.name, accounts=dict(folder.accounts))
+        platforms = tuple(_with_helpline_note(preview, folder.helpline) for preview in page.platforms)
+        return replace(page, campaign_name=folder.name, accounts=dict(folder.accounts), platforms=platforms)
 
     def post_image(self, campaign: str, post_id: str, sha256: str) -> PostImage:
         """An image a part of the post sends, by its hash; NotFound for anything else."""
         return views.post_image(self.wiring.store, campaign, post_id, sha256)
+
+
+def _with_helpline_note(preview: PlatformPreview, helpline: str) -> PlatformPreview:
+    """Where the campaign's helpline line went in this platform's parts (the post, or a reply when it had no room)."""
+    note = helpline_note([part.rendered for part in preview.parts], helpline)
+    return preview if note is None else replace(preview, notes=(note, *preview.notes))

@@ -21,6 +21,7 @@ from content_calendar.images import SUPPORTED_IMAGE_SUFFIXES
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS, RenderedImage, RenderedPart
 from content_calendar.render import file_sha256
 from scheduler.db import Store
+from scheduler.display import link_notes
 from scheduler.errors import NotFound
 from scheduler.models import Delivery, Event, PostRecord, State
 from scheduler.status import part_state
@@ -202,7 +203,8 @@ def _previews(deliveries: list[Delivery], reasons: dict[int, str]) -> tuple[Plat
         live = [d for d in parts if d.state != State.CANCELLED] or parts
         views = tuple(_part_view(d, RenderedPart.from_json(json.loads(d.payload)), reasons.get(d.id)) for d in live)
         state = min((v.state for v in views), key=lambda w: STATES.index(w) if w in STATES else len(STATES))
-        previews.append(PlatformPreview(name, state, views, _notes(views[0].rendered)))
+        notes = (*_notes(views[0].rendered), *link_notes(name, [v.rendered for v in views]))
+        previews.append(PlatformPreview(name, state, views, notes))
     return tuple(previews)
 
 

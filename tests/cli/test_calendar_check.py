@@ -66,3 +66,18 @@ def test_a_required_protection_fails_the_check_and_json_has_the_counts(calendar_
     assert data["counts"]["protection-missing"] == 1 and data["errors"] == 1
     assert data["posts"][0]["post_id"] == "alt-and-tags"
     assert any("the helpline line" in finding["message"] for finding in data["posts"][0]["findings"])
+
+
+def test_calendar_show_says_what_protections_added_and_where_the_helpline_went(calendar_file: Path) -> None:
+    campaign_yaml = calendar_file.parents[1] / "campaign.yaml"
+    campaign_yaml.write_text(
+        CAMPAIGN_YAML + "protections:\n  child-sexual-abuse:\n    words: [abused as children]\n"
+        '    content_warning: "Mentions child sexual abuse"\n    helpline: true\n',
+        encoding="utf-8",
+    )
+    code, output = invoke("calendar", "show", str(calendar_file), "--platform", "bluesky")
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "note: Added by the campaign for the topic child-sexual-abuse: a content warning, the helpline line." in said
+    assert "note: The helpline line is at the end of the post." in said
+    assert said.count("note: Added by the campaign") == 1  # only the post on the topic

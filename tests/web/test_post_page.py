@@ -262,3 +262,30 @@ async def test_a_viewer_reads_the_post_page_and_a_stranger_is_sent_to_sign_in(ap
         for url in urls:
             answer = await stranger.get(url)
             assert answer.status_code == 303 and answer.headers["location"] == f"/login?next={url}", url
+
+
+async def test_the_preview_explains_shortened_links_and_where_the_helpline_went(api: Api) -> None:
+    thread_campaign(api)
+    words = "Talking about abuse can bring things up, and support is there for you whenever you need it. " * 3
+    calendar = write_campaign(api, "helplines", f"""
+        - id: full
+          at: "2027-02-02 10:00"
+          helpline: true
+          text: "{words.strip()} #ItsNotOK"
+    """, extra='helpline: "NAPAC 0808 801 0331"\n')  # fmt: skip
+    api.schedule([calendar], actor="sam")
+    async with signed_in(api) as browser:
+        thread = (await browser.get("/posts/threads/thread")).text
+        full = (await browser.get("/posts/helplines/full")).text
+    notes = html.unescape(text_of(section(thread, "bluesky").split('<ul class="notes">', 1)[1]))
+    assert (
+        f'Bluesky shows the link {LONG_URL} in the post as "{to_short_url(LONG_URL)}", and screen readers read that'
+        in notes
+    )
+    notes = html.unescape(text_of(section(thread, "mastodon").split('<ul class="notes">', 1)[1]))
+    assert f'Mastodon shows the link {LONG_URL} in the post as "example.org/a/very/long/path/f…"' in notes
+    bluesky = text_of(section(full, "bluesky").split('<ul class="notes">', 1)[1])
+    mastodon = text_of(section(full, "mastodon").split('<ul class="notes">', 1)[1])
+    assert "The helpline line is reply 1: the post had no room for it." in bluesky  # 300 characters on Bluesky
+    assert "The helpline line is at the end of the post." in mastodon  # 500 on Mastodon
+    assert len(parts_of(section(full, "bluesky"))) == 2 and len(parts_of(section(full, "mastodon"))) == 1
