@@ -303,6 +303,10 @@ def what_changed(
         k: p.get("text") for k, p in now.items() if k[0] in both
     }:
         changed.append("text")
+    if {k: p.get("video") for k, p in before.items() if k[0] in both} != {
+        k: p.get("video") for k, p in now.items() if k[0] in both
+    }:
+        changed.append("video")  # its file, alt text or captions
     return tuple(changed) or ("images or settings",)
 
 

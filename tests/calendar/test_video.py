@@ -4,13 +4,15 @@ platform's limits (real files encoded by PyAV, probed by PyAV)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from cli.calendar import calendar
-from content_calendar.model import DEFAULT_LIMITS, RenderedPart, written_alike
+from content_calendar.model import DEFAULT_LIMITS, RenderedPart, RenderedVideo, written_alike
 from content_calendar.validate import check_calendar
+from scheduler.approval import what_changed
 from tests.calendar.conftest import WriteCalendar
 from tests.support.video import write_captions, write_video
 
@@ -219,3 +221,12 @@ def test_our_spreadsheet_takes_a_video_per_row(write_calendar: WriteCalendar, ca
     bluesky = result.rendered["with-captions"]["bluesky"][0]
     assert bluesky.video is not None and [c.lang for c in bluesky.video.captions] == ["en"]
     assert result.rendered["silent"]["bluesky"][0].video is not None
+
+
+def test_a_changed_video_is_named_as_what_changed_for_approval() -> None:
+    at = datetime(2027, 2, 1, 9, tzinfo=UTC)
+    part = RenderedPart("c", "p", "bluesky", 0, at, "Film", 4, 300)
+    with_video = replace(part, video=RenderedVideo("/m/film.mp4", "Alt", "abc"))
+    other_alt = replace(part, video=RenderedVideo("/m/film.mp4", "Other alt", "abc"))
+    for before, now in ((part, with_video), (with_video, other_alt)):
+        assert what_changed({("bluesky", 0): before.to_json()}, {("bluesky", 0): now.to_json()}, at, at) == ("video",)
