@@ -1,5 +1,7 @@
 FROM python:3.11-slim-bookworm
 WORKDIR /app
+# Chromium prints the PDF report (`report weekly --format pdf`, and beside the HTML on Mondays).
+RUN apt-get update && apt-get install -y --no-install-recommends chromium && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY content_calendar ./content_calendar
 COPY scheduler ./scheduler

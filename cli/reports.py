@@ -14,8 +14,6 @@ import click
 from cli.common import CampaignCommand, CampaignGroup, actor, api
 from scheduler.api import PLATFORMS, CollectorOutcome, Refused, ReportFormats
 
-DEFAULT_FORMATS = ("html", "md", "csv")
-
 
 @click.group("report", cls=CampaignGroup)
 def report() -> None:
@@ -39,8 +37,8 @@ def report() -> None:
     "formats",
     type=click.Choice(ReportFormats),
     multiple=True,
-    help="html (one self-contained file), md (to paste into an email) or csv (for a spreadsheet); "
-    "repeat for several. Default: all three.",
+    help="html (one self-contained file), md (to paste into an email), csv (for a spreadsheet) or pdf (A4, to "
+    "forward: printed by Chromium); repeat for several. Default: html, md and csv.",
 )
 @click.option(
     "-o", "--output", type=click.Path(file_okay=False, path_type=Path),
@@ -72,7 +70,7 @@ def weekly(
     Examples:
       campaign report weekly
       campaign report weekly --campaign sasvaw-week --week 2027-W05 --format html -o reports/
-      campaign report weekly --week 2027-02-03
+      campaign report weekly --week 2027-02-03 --format pdf
     """
     app = api()
     chosen_week = app.report_week(week)
@@ -87,7 +85,7 @@ def weekly(
     for slug in campaigns:
         try:
             paths = app.weekly_report(
-                slug, chosen_week, output=output, formats=formats or DEFAULT_FORMATS, include_handles=include_handles
+                slug, chosen_week, output=output, formats=formats or None, include_handles=include_handles
             )
         except Refused as error:  # this campaign's report only: the others are still written
             refused += error.lines

@@ -214,7 +214,7 @@ class ReportsApi(ApiBase):
         week: reports.IsoWeek,
         *,
         output: Path | None = None,
-        formats: Sequence[str] = reports.FORMATS,
+        formats: Sequence[str] | None = None,
         include_handles: bool = False,
     ) -> list[Path]:
         """Write one campaign's report of `week`. NothingToReport (nothing written) when the week has not begun
@@ -227,7 +227,8 @@ class ReportsApi(ApiBase):
             include_handles=include_handles, now=now,
         )  # fmt: skip
         reports.require_data(report)
-        return reports.write_report(report, output or self.settings.reports_dir / campaign, formats)
+        folder = output or self.settings.reports_dir / campaign
+        return reports.write_report(report, folder, formats or reports.DEFAULT_FORMATS)
 
     def write_due_reports(self, campaign: str | None = None) -> list[Path]:
         """Last week's report of every campaign once it is due (Monday 07:00 in the campaign's zone) and not

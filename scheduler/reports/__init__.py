@@ -15,7 +15,9 @@ from content_calendar.model import PLATFORM_NAMES
 from scheduler.reports.charts import COLOURS, growth_chart, mentions_chart
 from scheduler.reports.engagement import TOP_POSTS, TRACKING_DAYS
 from scheduler.reports.files import (
+    DEFAULT_FORMATS,
     FORMATS,
+    MONDAY_FORMATS,
     REPORT_DUE,
     NothingToReport,
     ReportSubject,
@@ -55,8 +57,10 @@ from scheduler.reports.rendering import (
 
 __all__ = [
     "COLOURS",
+    "DEFAULT_FORMATS",
     "EXAMPLES",
     "FORMATS",
+    "MONDAY_FORMATS",
     "NO_EARLIER_SNAPSHOT",
     "ON_TIME",
     "PLATFORM_NAMES",

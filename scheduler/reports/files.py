@@ -14,10 +14,13 @@ from content_calendar.model import DEFAULT_TIMEZONE
 from scheduler.db import Store
 from scheduler.errors import Refused
 from scheduler.reports.model import IsoWeek, WeeklyReport
+from scheduler.reports.pdf import print_pdf
 from scheduler.reports.queries import build_weekly_report
 from scheduler.reports.rendering import csv_tables, render_csv, render_html, render_markdown
 
-FORMATS = ("html", "md", "csv")
+FORMATS = ("html", "md", "csv", "pdf")
+DEFAULT_FORMATS = ("html", "md", "csv")  # a PDF is asked for (--format pdf), and made on Mondays
+MONDAY_FORMATS = FORMATS
 
 
 def _write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
@@ -33,8 +36,8 @@ def _write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
         raise
 
 
-def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write the report in each format into `out_dir`: <campaign>-<week>.html / .md, and the CSV tables as
+def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
+    """Write the report in each format into `out_dir`: <campaign>-<week>.html / .md / .pdf, and the CSV tables as
     <campaign>-<week>-<table>.csv (UTF-8 with a BOM, which Excel needs to read UTF-8)."""
     written = []
     for fmt in formats:
@@ -50,9 +53,12 @@ def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = F
         path = out_dir / f"{report.file_stem}.md"
         _write_atomic(path, render_markdown(report))
         written.append(path)
+    html = render_html(report) if "html" in formats or "pdf" in formats else ""
+    if "pdf" in formats:  # printed from the same page, before the HTML lands
+        written.append(print_pdf(html, out_dir / f"{report.file_stem}.pdf"))
     if "html" in formats:
         path = out_dir / f"{report.file_stem}.html"
-        _write_atomic(path, render_html(report))
+        _write_atomic(path, html)
         written.append(path)
     return written
 
@@ -133,7 +139,13 @@ def report_path(reports_dir: Path, slug: str, week: IsoWeek) -> Path:
 
 
 def write_due_reports(
-    store: Store, reports_dir: Path, campaigns: Sequence[str], now: datetime, *, campaigns_dir: Path | None
+    store: Store,
+    reports_dir: Path,
+    campaigns: Sequence[str],
+    now: datetime,
+    *,
+    campaigns_dir: Path | None,
+    formats: Sequence[str] = MONDAY_FORMATS,
 ) -> list[Path]:
     """Last week's report for each campaign, once it is Monday 07:00 (campaign zone) or later and the report is
     not there yet: beat calls this every few minutes; it writes each report once and catches up after downtime."""
@@ -156,8 +168,15 @@ def write_due_reports(
             store, slug, week, campaign_name=subject.name, organisation_accounts=subject.organisation_accounts,
             zone=subject.zone, now=now,
         )  # fmt: skip
-        if report.has_data:  # a week with nothing in it (a campaign over, or not begun) has no report
-            written += write_report(report, reports_dir / slug)
+        if not report.has_data:  # a week with nothing in it (a campaign over, or not begun) has no report
+            continue
+        others = [fmt for fmt in formats if fmt != "pdf"]
+        written += write_report(report, reports_dir / slug, others)
+        if "pdf" in formats:  # beside the HTML; a PDF that cannot be printed is said, the rest is written
+            try:
+                written += write_report(report, reports_dir / slug, ["pdf"])
+            except Refused as error:
+                refused.append(error)
     if refused:
         raise Refused(*[line for error in refused for line in error.lines])
     return written

@@ -28,7 +28,12 @@ from scheduler.reports import (
 )
 from tests.reports.builders import ORGS, StoreBuilder, add_mentions, known_week, london, mention
 
-W05 = IsoWeek.parse("2027-W05")  # Monday 1 to Sunday 7 February 2027 (GMT: London = UTC)
+W05 = IsoWeek.parse("2027-W05")
+HTML_MD_CSV = (
+    "html",
+    "md",
+    "csv",
+)  # the Monday PDF is printed in test_report_browser.py  # Monday 1 to Sunday 7 February 2027 (GMT: London = UTC)
 
 
 @pytest.fixture
@@ -307,11 +312,20 @@ def test_csv_guards_against_formula_injection(store: Store) -> None:
 
 def test_monday_report_is_written_once_when_due(known: Store, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    before = write_due_reports(known, reports, ["sasvaw-week"], london(2027, 2, 8, 6, 59), campaigns_dir=None)
+    before = write_due_reports(
+        known, reports, ["sasvaw-week"], london(2027, 2, 8, 6, 59), campaigns_dir=None, formats=HTML_MD_CSV
+    )
     assert [p.name for p in before if p.suffix == ".html"] == ["sasvaw-week-2027-W04.html"]
-    due = write_due_reports(known, reports, ["sasvaw-week"], london(2027, 2, 8, 7), campaigns_dir=None)
+    due = write_due_reports(
+        known, reports, ["sasvaw-week"], london(2027, 2, 8, 7), campaigns_dir=None, formats=HTML_MD_CSV
+    )
     assert [p.name for p in due if p.suffix == ".html"] == ["sasvaw-week-2027-W05.html"]
-    assert write_due_reports(known, reports, ["sasvaw-week"], london(2027, 2, 9, 12), campaigns_dir=None) == []
+    assert (
+        write_due_reports(
+            known, reports, ["sasvaw-week"], london(2027, 2, 9, 12), campaigns_dir=None, formats=HTML_MD_CSV
+        )
+        == []
+    )
     from scheduler.api import latest_report
 
     assert latest_report(reports) == reports / "sasvaw-week" / "sasvaw-week-2027-W05.html"

@@ -19,7 +19,7 @@ from PIL import Image
 
 from scheduler.db import Store
 from scheduler.models import State
-from scheduler.reports import IsoWeek, build_weekly_report, write_report
+from scheduler.reports import IsoWeek, build_weekly_report, write_due_reports, write_report
 from tests.reports.builders import ORGS, StoreBuilder, add_mentions, known_week, london, mention
 
 pytestmark = pytest.mark.integration
@@ -164,3 +164,65 @@ def test_hostile_mention_stays_text_in_the_browser(tmp_path: Path, browser_profi
         assert element not in dom, element
     assert '&lt;script&gt;document.title="pwned"&lt;/script&gt;' in dom  # shown as the text it is
     assert "\u202e" not in dom
+
+
+AXE = Path(__file__).resolve().parents[2] / "tests/web/node_modules/axe-core/axe.min.js"
+
+
+def test_the_monday_pdf_reads_well_and_the_page_passes_axe(tmp_path: Path) -> None:
+    """The Monday report (write_due_reports, as beat runs it) with a PDF beside its HTML: A4, numbered pages,
+    the summary on page one, a long table's headings repeated on the next page; and the HTML has no serious or
+    critical accessibility violation (axe-core in headless Chromium)."""
+    chromium = chromium_binary()
+    for tool in ("pdftoppm", "pdftotext", "pdfinfo"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: scripts/bootstrap test installs poppler-utils", pytrace=False)
+    store = known_week(Store(f"sqlite:///{tmp_path / 'c.db'}"))
+    builder = StoreBuilder(store)
+    for index in range(40):  # enough posts for "What went out" to run onto a second page
+        moment = london(2027, 2, 1 + index % 7, 8 + index % 10, index)
+        pk = builder.post(f"extra-{index}", moment, f"Extra post number {index} about the helpline")
+        builder.delivery(pk, f"extra-{index}", "bluesky", moment, State.PUBLISHED, published=moment)
+    written = write_due_reports(store, tmp_path / "reports", ["sasvaw-week"], london(2027, 2, 8, 7),
+                                campaigns_dir=None)  # fmt: skip
+    folder = tmp_path / "reports" / "sasvaw-week"
+    pdf, page = folder / "sasvaw-week-2027-W05.pdf", folder / "sasvaw-week-2027-W05.html"
+    assert pdf in written and page in written
+
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+    assert "(A4)" in info and pages >= 3, info
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    images = sorted(tmp_path.glob("page-*.png"))
+    assert len(images) == pages
+    for image in images:
+        assert len(Image.open(image).convert("L").getcolors(maxcolors=1 << 16) or []) > 10, f"{image.name} is blank"
+
+    def text(first: int, last: int) -> str:
+        return subprocess.run(["pdftotext", "-layout", "-f", str(first), "-l", str(last), str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    one = text(1, 1)
+    assert "The week in brief" in one and "of the 45 posts planned for Monday to Sunday went out" in one
+    assert f"Page 1 of {pages}" in one
+    assert f"Page {pages} of {pages}" in text(pages, pages)
+    headings = [n for n in range(1, pages + 1) if re.search(r"Post\s+Planned\s+Bluesky\s+Mastodon", text(n, n))]
+    assert len(headings) >= 2 and headings == list(range(headings[0], headings[-1] + 1)), headings
+
+    if not AXE.is_file():
+        pytest.fail(f"axe-core is missing ({AXE}): scripts/test installs it with `npm ci` in tests/web", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(bypass_csp=True)  # the report allows no script: axe is ours, injected
+            tab = context.new_page()
+            tab.goto(page.as_uri())
+            tab.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+            result = tab.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        finally:
+            browser.close()
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]  # fmt: skip
+    assert serious == []
