@@ -7,9 +7,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import av.error
-
 from content_calendar.model import VideoLimits
 
 SUPPORTED_VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".webm"})
@@ -57,6 +54,9 @@ def _container(path: Path, format_name: str) -> str:
 
 def probe_video(path: Path) -> VideoFacts:
     """What the file is, read from its headers. Raises VideoProblem when it is missing or not a video."""
+    import av  # FFmpeg's libraries take a tenth of a second to load: only when a video is checked
+    import av.error
+
     try:
         size = path.stat().st_size
         container = av.open(str(path), metadata_errors="ignore")
