@@ -17,8 +17,9 @@ event written, or since it last found the stream with nothing waiting, whichever
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,12 +48,14 @@ from scheduler.collection import (
 from scheduler.collection.sql import insert_ignore, utc
 from scheduler.collection_models import CollectorState, EngagementEvent
 from scheduler.db import Store
+from scheduler.listening_state import LISTEN, PLATFORM, Position, owner_gone, parse_instant
+from scheduler.listening_state import ListeningView as ListeningView
+from scheduler.listening_state import lag_of as lag_of
+from scheduler.listening_state import listening as listening
 from scheduler.models import Delivery
 
 log = logging.getLogger("campaign.listen")
 
-LISTEN = "listen"  # the collector kind of a listener's state rows
-PLATFORM = "bluesky"
 
 Frames = Callable[[int | None], Iterator[bytes | None]]  # cursor -> frames (None: nothing waiting just now)
 Backfill = Callable[[datetime], None]  # read back by search everything since this instant
@@ -79,58 +82,6 @@ class ListenTotals:
     writes: int = 0
 
 
-@dataclass(frozen=True)
-class Position:
-    """What a listener's state row's cursor holds."""
-
-    seq: int | None = None
-    event_time: datetime | None = None  # the relay's time of the newest event written
-    head_at: datetime | None = None  # when the listener last found nothing waiting (it was at the head)
-    backfill: str = ""  # why and from when search reads a gap back, if it had to
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "seq": self.seq,
-                "time": self.event_time.isoformat() if self.event_time else None,
-                "head_at": self.head_at.isoformat() if self.head_at else None,
-                "backfill": self.backfill or None,
-            }
-        )
-
-    @classmethod
-    def parse(cls, cursor: str | None) -> Position:
-        try:
-            data = json.loads(cursor or "{}")
-        except ValueError:
-            return cls()
-        if not isinstance(data, dict):
-            return cls()
-        seq = data.get("seq")
-        return cls(
-            seq if isinstance(seq, int) else None,
-            _instant(data.get("time")),
-            _instant(data.get("head_at")),
-            str(data.get("backfill") or ""),
-        )
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def lag_of(position: Position, now: datetime) -> timedelta | None:
-    """How far behind the stream's head: since the newest event written or since the listener last found
-    nothing waiting, whichever is later (a quiet stream is not a late listener; a stopped one grows late)."""
-    known = [moment for moment in (position.event_time, position.head_at) if moment is not None]
-    return max(timedelta(0), now - max(known)) if known else None
-
-
 class _OurPosts:
     """Our published Bluesky posts: URI -> [(delivery id, campaign)], and the DIDs that wrote them."""
 
@@ -155,8 +106,9 @@ class _OurPosts:
 
 
 class Listener:
-    """Follows one relay's stream for `campaigns`. `owner` names this listener in the collectors' leases: a
-    listener restarted under the same name takes its state back at once."""
+    """Follows one relay's stream for `campaigns`. `owner` names this listener in the collectors' leases (default
+    listener@host:pid): a listener started while another holds them is refused, unless that one's process is
+    gone (same host, its pid no longer running, or this very process)."""
 
     def __init__(
         self,
@@ -166,7 +118,7 @@ class Listener:
         *,
         source: str,
         clock: Clock,
-        owner: str = "listener",
+        owner: str | None = None,
         options: ListenOptions | None = None,
         backfill: Backfill | None = None,
     ):
@@ -175,7 +127,7 @@ class Listener:
         self.own_accounts = own_accounts
         self.source = source.rstrip("/")
         self.clock = clock
-        self.owner = owner
+        self.owner = owner or f"listener@{socket.gethostname()}:{os.getpid()}"
         self.options = options or ListenOptions()
         self.backfill = backfill
         self.totals = ListenTotals()
@@ -212,10 +164,12 @@ class Listener:
         when another listener holds them."""
         now = self.clock.now()
         claims = []
+        holders = self._holders()
         for key in self.keys():
-            claim = claim_collector(
-                self.store, key, now, owner=self.owner, lease=self.options.lease, ignore_backoff=True, resume_own=True
-            )
+            holder = holders.get(key.campaign)
+            gone = holder if holder and owner_gone(holder) else None
+            claim = claim_collector(self.store, key, now, owner=self.owner, lease=self.options.lease,
+                                    ignore_backoff=True, take_over=gone)  # fmt: skip
             if not claim.granted:
                 raise RuntimeError(f"{key.describe()}: {claim.reason}")
             claims.append(claim)
@@ -230,6 +184,17 @@ class Listener:
         if stopped is not None and now - stopped > self.options.replay_window:
             self._gap(stopped, "listening stopped for longer than the relay keeps events")
         return earliest.seq
+
+    def _holders(self) -> dict[str, str]:
+        """campaign -> the owner of its listener state's lease, where there is one."""
+        with self.store.transaction() as session:
+            rows = session.execute(
+                select(CollectorState.campaign, CollectorState.lease_owner).where(
+                    CollectorState.kind == LISTEN, CollectorState.platform == PLATFORM,
+                    CollectorState.source == self.source, CollectorState.lease_owner.is_not(None),
+                )
+            ).all()  # fmt: skip
+        return {campaign: owner for campaign, owner in rows if owner}
 
     def _gap(self, since: datetime, why: str) -> None:
         """Mentions between `since` and now are read back by search: recorded in the state, then done."""
@@ -288,7 +253,7 @@ class Listener:
         newest = self._newest(events)
         position = self.position
         if newest is not None and newest.seq is not None and (position.seq is None or newest.seq > position.seq):
-            position = Position(newest.seq, _instant(newest.time) or position.event_time, position.head_at,
+            position = Position(newest.seq, parse_instant(newest.time) or position.event_time, position.head_at,
                                 position.backfill)  # fmt: skip
         if head:
             position = Position(position.seq, position.event_time, clock_now, position.backfill)
@@ -396,62 +361,3 @@ class Listener:
         if self._pending or self._pending_events:
             self._write(self._take_pending(), head=False)
         return self.totals
-
-
-@dataclass(frozen=True)
-class ListeningView:
-    """One campaign's listener as status shows it."""
-
-    campaign: str
-    source: str
-    seq: int | None
-    lag: timedelta | None
-    last_error: str | None
-    backfill: str
-
-    @property
-    def lag_words(self) -> str:
-        return "not started" if self.lag is None else _span(self.lag)
-
-    def describe(self) -> str:
-        behind = "not started" if self.lag is None else f"{_span(self.lag)} behind"
-        extra = f"; {self.last_error}" if self.last_error else ""
-        note = f"; {self.backfill}" if self.backfill else ""
-        return f"{self.campaign}: listening to {self.source}, {behind}{extra}{note}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "source": self.source,
-            "seq": self.seq,
-            "lag_seconds": None if self.lag is None else round(self.lag.total_seconds(), 1),
-            "last_error": self.last_error,
-            "backfill": self.backfill or None,
-        }
-
-
-def _span(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
-
-
-def listening(store: Store, now: datetime, campaign: str | None = None) -> list[ListeningView]:
-    """Every listener's state: where it is in the stream and how far behind."""
-    with store.transaction() as session:
-        statement = select(CollectorState).where(CollectorState.kind == LISTEN).order_by(CollectorState.campaign)
-        if campaign:
-            statement = statement.where(CollectorState.campaign == campaign)
-        rows = list(session.execute(statement).scalars())
-    views = []
-    for row in rows:
-        position = Position.parse(row.cursor)
-        views.append(
-            ListeningView(
-                row.campaign, row.source, position.seq, lag_of(position, now), row.last_error, position.backfill
-            )
-        )
-    return views

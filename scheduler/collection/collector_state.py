@@ -75,12 +75,12 @@ def claim_collector(
     owner: str,
     lease: timedelta,
     ignore_backoff: bool = False,
-    resume_own: bool = False,
+    take_over: str | None = None,
 ) -> Claim:
     """Take the collector for `lease` unless another run holds it or it is backing off after a failure.
     A guarded UPDATE, so two workers (or a worker and `campaign collect`) never read the same cursor at once.
-    `resume_own`: a lease `owner` still holds is taken back at once (a long-running collector restarted after
-    a crash, under the same owner name, need not wait for its own lease to run out)."""
+    `take_over`: an owner whose lease is taken at once, as if it had run out (a long-running collector whose
+    process is known to be gone: restarted after a crash, it need not wait for the dead one's lease)."""
     with store.transaction() as session:
         session.execute(
             insert_ignore(store, CollectorState, ["campaign", "kind", "platform", "source"]).values(
@@ -98,7 +98,7 @@ def claim_collector(
             or_(
                 CollectorState.lease_until.is_(None),
                 CollectorState.lease_until < now,
-                *([CollectorState.lease_owner == owner] if resume_own else []),
+                *([CollectorState.lease_owner == take_over] if take_over else []),
             ),
         ]
         if not ignore_backoff:

@@ -5,12 +5,18 @@ clock is the test's; a gap longer than the replay window is read back by search,
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from sqlalchemy import update
 
 from content_calendar.model import Campaign
 from scheduler.api import Api
 from scheduler.clock import FixedClock
+from scheduler.collection_models import CollectorState
 from scheduler.listening import Listener, ListenOptions, listening
 from tests.alerts.receivers import HttpReceiver, SmtpReceiver
 from tests.alerts.test_alerts import make_api
@@ -21,9 +27,9 @@ RELAY = "https://relay.example"
 CAMPAIGN = Campaign(slug="act-on-iicsa", name="Act", directory=Path("."), hashtags=("#ActOnIICSA",))
 
 
-def listener(api: Api, **options: object) -> Listener:
+def listener(api: Api, owner: str | None = None, **options: object) -> Listener:
     backfills: list[datetime] = []
-    made = Listener(api.wiring.store, [CAMPAIGN], {}, source=RELAY, clock=api.clock,
+    made = Listener(api.wiring.store, [CAMPAIGN], {}, source=RELAY, clock=api.clock, owner=owner,
                     options=ListenOptions(**options), backfill=backfills.append)  # type: ignore[arg-type]  # fmt: skip
     made.backfills = backfills  # type: ignore[attr-defined]
     return made
@@ -111,3 +117,18 @@ def test_a_gap_longer_than_the_replay_window_is_read_back_by_search_and_says_so(
     third.take(info_frame("OutdatedCursor"))
     assert third.backfills == [T0]  # type: ignore[attr-defined]
     assert "the relay no longer has the events" in api.listening()[0].backfill
+
+
+def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(tmp_path: Path) -> None:
+    api = make_api(tmp_path, [], FixedClock(T0))
+    elsewhere = listener(api, owner="listener@another-host:4242")
+    elsewhere.start()
+    elsewhere.take(tagged(3, T0))
+    with pytest.raises(RuntimeError, match="another run holds it"):
+        listener(api).start()  # it may still run on the other host: refused
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = listener(api, owner=f"listener@{socket.gethostname()}:{dead.pid}")
+    with api.wiring.store.transaction() as session:  # as if that process had taken it and then died
+        session.execute(update(CollectorState).values(lease_owner=gone.owner))
+    assert listener(api).start() == 3  # its process is gone: taken over at once, where it stopped

@@ -169,7 +169,7 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
 
     first = start("first")
     try:
-        poll_until(lambda: at_head(store, campaign.slug), timeout=20, what="the first listener at the stream's head")
+        poll_until(lambda: at_head(store, campaign.slug), timeout=90, what="the first listener at the stream's head")
         posted = 0
         for _ in range(3):
             tagged(fan, f"Before the crash {posted} #{tag}")
@@ -192,13 +192,13 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
     second = start("second")
     try:
         expected = (posted, {"like": 1, "repost": 1})
-        poll_until(lambda: counts(store, campaign.slug) == expected, timeout=20,
+        poll_until(lambda: counts(store, campaign.slug) == expected, timeout=90,
                    what=f"{expected} after the restart (now {counts(store, campaign.slug)})")  # fmt: skip
         tagged(fan, f"After the restart #{tag}")
         poll_until(lambda: counts(store, campaign.slug)[0] == posted + 1, timeout=10, what="a post after the restart")
     finally:
         second.send_signal(signal.SIGTERM)
-        code = second.wait(timeout=15)
+        code = second.wait(timeout=30)
     log = (tmp_path / "second.log").read_text(encoding="utf-8")
     assert code == 0, log
     assert "after event" in log  # it resumed from the stored position, not from the head
