@@ -9,6 +9,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from content_calendar.model import Problem
+from content_calendar.validate.accessibility import ACCESSIBILITY_CODES
+from content_calendar.validate.findings import KIND_NAMES
 from scheduler import audit, dispatch, heartbeat, resuming
 from scheduler.api_base import ApiBase
 from scheduler.audit import AuditEntry, AuditPage
@@ -114,6 +117,22 @@ class CalendarFileCheck:
     @property
     def ok(self) -> bool:
         return self.errors == 0
+
+    @property
+    def access_posts(self) -> list[tuple[str | None, list[ShownProblem]]]:
+        """The accessibility and safe-messaging findings (alt text, hashtags, emoji, captions, topic protections)
+        grouped by post, in the order found."""
+        groups: dict[str | None, list[ShownProblem]] = {}
+        for problem in self.problems:
+            if problem.code in ACCESSIBILITY_CODES:
+                groups.setdefault(problem.post_id, []).append(problem)
+        return list(groups.items())
+
+    @property
+    def access_kinds(self) -> list[tuple[str, int]]:
+        """How many findings of each kind, in plain words, most first."""
+        counts = Counter(p.code for p in self.problems if p.code in ACCESSIBILITY_CODES)
+        return [(KIND_NAMES.get(code, code), count) for code, count in counts.most_common()]
 
 
 @dataclass(frozen=True)
