@@ -38,7 +38,10 @@ def listen(relay: str | None) -> None:
         where = "from now on" if cursor is None else f"after event {cursor}"
         click.echo(f"Listening to {getattr(listener, 'source', relay)} {where}. Stop with Ctrl+C.", err=True)
 
-    totals = app.listen(actor=actor(), relay=relay, stop=stopping.is_set, on_start=started)
+    def waiting(message: str) -> None:
+        click.echo(f"{message} Stop with Ctrl+C.", err=True)
+
+    totals = app.listen(actor=actor(), relay=relay, stop=stopping.is_set, on_start=started, on_wait=waiting)
     click.echo(
         f"Stopped listening: {totals.events} event(s) read, {totals.mentions.stored} new mention(s), "
         f"{totals.interactions} new like(s), repost(s), replies and quote(s) of our posts.",

@@ -4,6 +4,7 @@ and how far behind it each campaign's listener is."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from scheduler.listening import PLATFORM, Listener, ListeningView, ListenOptions
 log = logging.getLogger("campaign.listen")
 
 IDLE_SECONDS = 1.0  # no frame for this long: the listener is at the stream's head
+BUSY_RETRY_SECONDS = 5.0  # another listener holds the schedule: ask again this often
 
 
 class ListeningApi(ApiBase):
@@ -74,13 +76,26 @@ class ListeningApi(ApiBase):
         stop: Callable[[], bool],
         relay: str | None = None,
         on_start: Callable[[Listener, int | None], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> ListenTotals:
-        """Follow the relay's stream until `stop()` says so (`campaign listen`, and `campaign run`'s listener)."""
+        """Follow the relay's stream until `stop()` says so (`campaign listen`, and `campaign run`'s listener).
+        While another listener holds the schedule (one on another machine, or one whose container was replaced
+        and whose hold has not run out yet), waits for it, saying so once through `on_wait`."""
         listener = self.listener(actor=actor, relay=relay)
-        try:
-            cursor = listener.start()
-        except RuntimeError as busy:
-            raise Refused(f"Another listener is running on this schedule: {busy}") from None
+        said = False
+        while True:
+            try:
+                cursor = listener.start()
+                break
+            except RuntimeError as busy:
+                if not said and on_wait is not None:
+                    on_wait(f"Another listener is running on this schedule ({busy}): waiting until it stops.")
+                said = True
+                deadline = time.monotonic() + BUSY_RETRY_SECONDS
+                while time.monotonic() < deadline:
+                    if stop():
+                        return listener.totals
+                    time.sleep(0.2)
         if on_start is not None:
             on_start(listener, cursor)
         source = listener.source

@@ -126,6 +126,12 @@ def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(t
     elsewhere.take(tagged(3, T0))
     with pytest.raises(RuntimeError, match="another run holds it"):
         listener(api).start()  # it may still run on the other host: refused
+    folder = tmp_path / "campaigns" / CAMPAIGN.slug
+    folder.mkdir(parents=True)
+    (folder / "campaign.yaml").write_text(f'slug: {CAMPAIGN.slug}\nname: "Act"\nhashtags: ["#ActOnIICSA"]\n')
+    said: list[str] = []
+    api.listen(actor="test", relay=RELAY, stop=lambda: bool(said), on_wait=said.append)  # `campaign listen` waits
+    assert said and said[0].startswith("Another listener is running on this schedule")
     dead = subprocess.Popen(["true"])
     dead.wait()
     gone = listener(api, owner=f"listener@{socket.gethostname()}:{dead.pid}")
