@@ -196,19 +196,27 @@ def test_collect_queue_tasks_in_a_real_worker(tmp_path: Path, redis: EmbeddedRed
     worker.start()
     client = Celery(broker=redis.url)
     try:
-        # A given week, now.
-        client.send_task("campaign.report_weekly", kwargs={"week": "2027-W05"}, queue="collect")
-        chosen = tmp_path / "reports" / "sasvaw-week" / "sasvaw-week-2027-W05.html"
-        wait_for(chosen.exists, timeout=60, what=f"{chosen} written by the worker")
-        # With no arguments, as beat calls it: last week's report, since it is due.
+        # The worker runs on the real clock: the weeks it reports are the last two, each given a post.
         now = datetime.now(ZoneInfo("Europe/London"))
         monday = now.date() - timedelta(days=now.weekday())
         if now.hour < 7 and now.weekday() == 0:
             monday -= timedelta(days=7)
         due = IsoWeek.containing(monday - timedelta(days=7))
+        builder = StoreBuilder(store)
+        for week in (due.previous(), due):
+            planned = datetime.combine(week.monday, datetime.min.time(), ZoneInfo("Europe/London")) + timedelta(hours=9)
+            pk = builder.post(f"post-{week.label}", planned.astimezone(UTC))
+            builder.delivery(pk, f"post-{week.label}", "bluesky", planned.astimezone(UTC), State.PUBLISHED,
+                             published=planned.astimezone(UTC))  # fmt: skip
+        # A given week, now.
+        client.send_task("campaign.report_weekly", kwargs={"week": due.previous().label}, queue="collect")
+        chosen = tmp_path / "reports" / "sasvaw-week" / f"sasvaw-week-{due.previous().label}.html"
+        wait_for(chosen.exists, timeout=60, what=f"{chosen} written by the worker")
+        # With no arguments, as beat calls it: last week's report, since it is due, with its PDF beside it.
         client.send_task("campaign.report_weekly", queue="collect")
         expected = tmp_path / "reports" / "sasvaw-week" / f"sasvaw-week-{due.label}.html"
-        wait_for(expected.exists, timeout=60, what=f"{expected} written by the worker")
+        pdf = expected.with_suffix(".pdf")
+        wait_for(lambda: expected.exists() and pdf.exists(), timeout=90, what=f"{expected} and {pdf} written")
 
         # Beat's collection calls fan out one task per campaign and platform; without credentials each says so.
         client.send_task("campaign.collect_mentions", queue="collect")
