@@ -273,6 +273,12 @@ class PlatformLimits:
     mastodon_characters: int = 500
     mastodon_url_weight: int = 23
     mastodon_attachments: int = 4
+    # Mastodon's media description (alt text) limit when our instance has not said its own; the core passes the
+    # figure its /api/v2/instance gives (configuration.media_attachments.description_limit), see
+    # scheduler/instance_facts.py. 1,500 is MediaAttachment::MAX_DESCRIPTION_LENGTH as Mastodon 4 long shipped
+    # it and the figure its API documentation shows; newer releases advertise 10,000 (4.7.3, as recorded in
+    # Mastodon.py's test cassettes, and mastodon.social). The smaller is the default: what it accepts, any
+    # Mastodon 4 instance accepts.
     mastodon_alt_characters: int = 1500
     mastodon_image_bytes: int = 16 * 1024 * 1024
     max_images: int = 4

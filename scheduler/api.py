@@ -59,6 +59,7 @@ from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
 from scheduler.heartbeat import Heartbeat
 from scheduler.hold_actions import PassedPost
+from scheduler.instance_facts import calendar_limits
 from scheduler.publishing import Outcome, claim_post_now, publish_delivery
 from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
@@ -171,6 +172,7 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         limits: PlatformLimits = DEFAULT_LIMITS,
     ) -> CheckedCalendars:
         roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
+        limits = self.calendar_limits(limits)
         return check_calendars(paths, now=now, campaigns_roots=roots, limits=limits, secrets=secrets)
 
     def check_calendar(
@@ -182,7 +184,13 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         limits: PlatformLimits = DEFAULT_LIMITS,
     ) -> CheckResult:
         roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
+        limits = self.calendar_limits(limits)
         return check_calendar(path, now=now, limits=limits, campaigns_roots=roots, secrets=secrets)
+
+    def calendar_limits(self, limits: PlatformLimits = DEFAULT_LIMITS) -> PlatformLimits:
+        """`limits` with what our Mastodon instance last said of itself (its alt text limit), as the store keeps
+        it since the adapter last read it (scheduler/instance_facts.py): no credentials, no request."""
+        return calendar_limits(self.wiring.store, self.settings.mastodon_api_base_url, limits)
 
     def export_ical(self, path: Path, *, campaigns_dir: Path | None = None) -> tuple[CheckResult, bytes | None]:
         """The calendar as iCalendar bytes, or None (with the check's problems) when it has errors."""
@@ -198,7 +206,9 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         campaign, with its next post."""
         w, now = self.wiring, self.wiring.clock.now()
         roots, secrets = self.campaigns_roots(), self.settings.secrets()
-        scheduled = schedule_paths(w.store, paths, now=now, campaigns_roots=roots, actor=actor, secrets=secrets)
+        scheduled = schedule_paths(
+            w.store, paths, now=now, campaigns_roots=roots, actor=actor, secrets=secrets, limits=self.calendar_limits()
+        )
         return summarise(w.store, scheduled, now)
 
     def status(self, *, campaign: str | None = None, limit: int = 20) -> StatusReport:

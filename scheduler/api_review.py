@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS, ApprovalRule, Post, RenderedPart
+from content_calendar.model import DEFAULT_LIMITS, DEFAULT_TIMEZONE, PLATFORMS, ApprovalRule, Post, RenderedPart
 from scheduler import approval, users
 from scheduler.api_base import ApiBase
 from scheduler.approval import (
@@ -31,6 +31,7 @@ from scheduler.calendars import CalendarRefused, check_calendars
 from scheduler.dispatch.operator_actions import first_words
 from scheduler.dispatch.transitions import for_update
 from scheduler.errors import NotFound, UsageRefused
+from scheduler.instance_facts import calendar_limits
 from scheduler.models import Delivery, PostRecord, State
 from scheduler.review_models import Approval
 from scheduler.review_findings import Finding, with_findings
@@ -194,7 +195,11 @@ class ReviewApi(ApiBase):
         Their own posts are left for someone else (unless their campaign allows it)."""
         who = self._approver(person)
         checked = check_calendars(
-            [path], now=None, campaigns_roots=self.campaigns_roots(), secrets=self.settings.secrets()
+            [path],
+            now=None,
+            campaigns_roots=self.campaigns_roots(),
+            secrets=self.settings.secrets(),
+            limits=calendar_limits(self.wiring.store, self.settings.mastodon_api_base_url, DEFAULT_LIMITS),
         )
         if checked.errors:
             raise CalendarRefused(checked.errors)

@@ -117,9 +117,10 @@ def schedule_paths(
     campaigns_roots: Sequence[Path],
     actor: str,
     secrets: Sequence[str] = (),
+    limits: PlatformLimits = DEFAULT_LIMITS,
 ) -> Scheduled:
     """Validate every calendar, then sync them all in one transaction. Any error: nothing is written."""
-    checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots, secrets=secrets)
+    checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots, limits=limits, secrets=secrets)
     if checked.errors:
         raise CalendarRefused(checked.errors)
     report = schedule_calendars(store, checked.inputs, now, actor=actor)

@@ -22,6 +22,7 @@ from scheduler.collecting import NO_CREDENTIALS, EngagementReader, MentionSource
 from scheduler.collection import search_tags
 from scheduler.db import Store
 from scheduler.dispatch import DispatchPolicy
+from scheduler.instance_facts import MastodonInstanceRecorder
 from scheduler.ratelimit import RateLimiter
 from scheduler.redaction import Redactor
 from scheduler.settings import Settings
@@ -218,27 +219,32 @@ class Wiring:
     limiter: RateLimiter | None
     redact: Redactor
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    instance_recorder: MastodonInstanceRecorder | None = None
 
     @classmethod
     def from_settings(
         cls, settings: Settings, *, clock: Clock | None = None, limiter: bool = True, create_store: bool = True
     ) -> Wiring:
         """`create_store=False`: the store creates no database, and is checked when first used."""
+        store = Store(
+            settings.database_url, create=create_store, refusal=settings.unplaced(), label=settings.database_label()
+        )
+        clock = clock or SystemClock()
+        # What the Mastodon adapter reads of its instance is kept for checking calendars (instance_facts.py).
+        recorder = MastodonInstanceRecorder(store, clock, settings.mastodon_api_base_url)
         return cls(
             settings=settings,
-            store=Store(
-                settings.database_url,
-                create=create_store,
-                refusal=settings.unplaced(),
-                label=settings.database_label(),
-            ),
-            clock=clock or SystemClock(),
+            store=store,
+            clock=clock,
             policy=policy_from(settings),
-            adapters=Adapters(settings),
+            adapters=Adapters(settings, mastodon_options={"on_limits": recorder}),
             limiter=RateLimiter(settings.redis_url) if limiter and settings.redis_url else None,
             redact=Redactor.for_settings(settings),
+            instance_recorder=recorder,
         )
 
     def close(self) -> None:
+        if self.instance_recorder is not None:
+            self.instance_recorder.flush()  # what the adapter last read of its instance is kept before the store goes
         self.adapters.close()
         self.store.dispose()

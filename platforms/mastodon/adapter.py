@@ -54,7 +54,9 @@ class MastodonAdapter:
         cursor_overlap: timedelta = timedelta(minutes=10),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        on_limits: Callable[[InstanceLimits], None] | None = None,
     ):
+        """`on_limits` is called with the instance's limits each time they are read from /api/v2/instance."""
         if not api_base_url or not access_token:
             raise CredentialsError(f"Mastodon is not configured: set MASTODON_API_BASE_URL. {FIX_TOKEN}")
         self._connection = Connection(
@@ -63,6 +65,7 @@ class MastodonAdapter:
             request_timeout=request_timeout,
             limits_ttl=limits_ttl,
             monotonic=monotonic,
+            on_limits=on_limits,
         )
         self.api_base_url = self._connection.api_base_url
         self.account = self._connection.account

@@ -34,8 +34,10 @@ class Connection:
         request_timeout: float,
         limits_ttl: float,
         monotonic: Callable[[], float],
+        on_limits: Callable[[InstanceLimits], None] | None = None,
     ):
         self.api_base_url = api_base_url
+        self._on_limits = on_limits  # told each time the instance's limits are read (the core keeps them)
         self.account = host_of(api_base_url)
         self._token = access_token
         self.request_timeout = request_timeout
@@ -123,6 +125,8 @@ class Connection:
         with self._lock:
             self._limits = limits
             self._limits_read_at = self._monotonic()
+        if self._on_limits is not None:
+            self._on_limits(limits)
         return limits
 
     def me(self) -> Any:
