@@ -155,65 +155,52 @@ def test_worker_killed_between_claim_and_publish_loses_nothing(engine: Engine) -
 
 
 def test_killed_mid_publish_after_the_write_retry_finds_the_post_without_reposting(engine: Engine) -> None:
-    """The hard case, three times over: the platform stored the post, the worker died before recording it.
-    The outbox's file lock and SQLite's write lock, both held by the test, stop the worker at exactly that
-    point; then it is killed with SIGKILL."""
+    """The hard case, three times over at once: the platform stored each post, the worker died before recording
+    any of them. The outbox's file lock and SQLite's write lock, both held by the test, stop the worker's three
+    publish tasks at exactly that point (proven from its thread stacks); then it is killed with SIGKILL."""
     store = Store(engine.database_url)
     camp = campaign(engine.directory)
-    posts = []
-    victims = []
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    posts = [post(f"victim{n}", at, platforms=("mastodon",)) for n in range(3)]
+    schedule_calendars(
+        store, [calendar_input(engine.directory / "cal.yaml", posts, camp=camp)], datetime.now(UTC), actor="test"
+    )
     fast = {"CAMPAIGN_PUBLISH_LEASE_SECONDS": "3", "CAMPAIGN_LEASE_SECONDS": "3"}
     with contextmanager(started)([engine.beat(**fast)]):
-        for round_number in range(3):
-            posts.append(
-                post(f"victim{round_number}", datetime.now(UTC) + timedelta(seconds=1), platforms=("mastodon",))
-            )
-            schedule_calendars(
-                store,
-                [calendar_input(engine.directory / "cal.yaml", posts, camp=camp)],
-                datetime.now(UTC),
-                actor="test",
-            )
-            worker = engine.worker(f"victim{round_number}", concurrency=1, **fast)
-            with open(engine.outbox.with_name(engine.outbox.name + ".lock"), "a") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)
-                worker.start()
-                try:
-                    victim = wait_for(
-                        lambda: next((d for d in all_deliveries(store) if d.state == State.PUBLISHING), None),
+        worker = engine.worker("victim", concurrency=3, **fast)
+        with open(engine.outbox.with_name(engine.outbox.name + ".lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            worker.start()
+            try:
+
+                def three_publishing() -> list[Delivery] | None:
+                    found = [d for d in all_deliveries(store) if d.state == State.PUBLISHING]
+                    return found if len(found) == 3 else None
+
+                victims = wait_for(three_publishing, timeout=30, what="the three deliveries being published")
+                assert sorted(d.post_id for d in victims) == ["victim0", "victim1", "victim2"]
+                with database_held(engine) as state_of:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)  # the adapter writes their lines ...
+                    keys = {d.idempotency_key for d in victims}
+                    wait_for(
+                        lambda: keys <= {e["idempotency_key"] for e in read_outbox(engine.outbox)},
                         timeout=30,
-                        what="the delivery being published",
+                        what="the adapter's three writes",
                     )
-                    assert victim.post_id == f"victim{round_number}"
-                    with database_held(engine) as state_of:
-                        fcntl.flock(lock_file, fcntl.LOCK_UN)  # the adapter writes its line ...
-                        wait_for(
-                            lambda key=victim.idempotency_key: any(
-                                e["idempotency_key"] == key for e in read_outbox(engine.outbox)
-                            ),
-                            timeout=30,
-                            what="the adapter's write",
-                        )
-                        # ... and is now blocked recording the outcome: proven from its stacks, then killed there
-                        wait_until_blocked_recording(worker, deliveries=1)
-                        worker.kill()
-                        assert state_of(victim.id) == State.PUBLISHING
-                finally:
+                    # ... and each task is now blocked recording its outcome: proven from the stacks, killed there
+                    wait_until_blocked_recording(worker, deliveries=3)
                     worker.kill()
-            victims.append(victim.id)
-            survivor = engine.worker(f"survivor{round_number}", **fast)
-            with contextmanager(started)([survivor]):
-                wait_for(
-                    lambda n=round_number + 1: published_count(store) == n,
-                    timeout=60,
-                    what="the victim published after the kill",
-                )
+                    assert [state_of(d.id) for d in victims] == [State.PUBLISHING] * 3
+            finally:
+                worker.kill()
+        with contextmanager(started)([engine.worker("survivor", **fast)]):
+            wait_for(lambda: published_count(store) == 3, timeout=60, what="the victims published after the kill")
     assert_exactly_once(engine, store)
     with store.transaction() as session:
         found = session.scalars(
             select(Event.delivery_id).where(Event.reason.like("found the earlier attempt's post%"))
         ).all()
-    assert sorted(found) == sorted(victims)
+    assert sorted(found) == sorted(d.id for d in victims)
 
 
 def test_two_beats_at_once_never_claim_the_same_delivery_twice(engine: Engine) -> None:
