@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from scheduler.collection.sql import utc
-from scheduler.collection_models import CollectorState
+from scheduler.collection_models import CollectorState, EngagementEvent
 from scheduler.db import Store
 
 LISTEN = "listen"  # the collector kind of a listener's state rows
@@ -146,3 +146,25 @@ def listening(store: Store, now: datetime, campaign: str | None = None) -> list[
             )
         )
     return views
+
+
+def engagement_heard(
+    store: Store, campaign: str, start: datetime | None = None, end: datetime | None = None
+) -> dict[int, dict[str, int]]:
+    """Likes, reposts, replies and quotes of each of our posts as listening heard them (created in [start, end)
+    when given): delivery id -> kind -> count. Taken-back likes and reposts are not in it. For reports, next to
+    the snapshots' totals (which also count what happened before listening began)."""
+    statement = select(EngagementEvent.delivery_id, EngagementEvent.kind, func.count()).where(
+        EngagementEvent.campaign == campaign
+    )
+    if start is not None:
+        statement = statement.where(EngagementEvent.created_at >= start)
+    if end is not None:
+        statement = statement.where(EngagementEvent.created_at < end)
+    heard: dict[int, dict[str, int]] = {}
+    with store.transaction() as session:
+        for delivery_id, kind, count in session.execute(
+            statement.group_by(EngagementEvent.delivery_id, EngagementEvent.kind)
+        ):
+            heard.setdefault(delivery_id, {})[kind] = count
+    return heard

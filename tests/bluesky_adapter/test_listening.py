@@ -29,6 +29,7 @@ from scheduler.clock import SystemClock
 from scheduler.collection_models import EngagementEvent, MentionRecord
 from scheduler.db import Store
 from scheduler.listening import Listener, ListenOptions, listening
+from scheduler.listening_state import engagement_heard
 from scheduler.models import State
 from tests.bluesky_adapter.conftest import Publisher
 from tests.bluesky_adapter.test_read import tagged
@@ -144,6 +145,8 @@ def test_hashtag_posts_and_engagement_with_our_post_arrive_within_seconds(
     fan.delete_like(like.uri)  # taken back: no longer counted
     poll_until(lambda: counts(store, campaign.slug)[1].get("like", 0) == 0, timeout=10, what="the like removed")
     assert counts(store, campaign.slug) == (3, {"repost": 1, "reply": 1, "quote": 1})
+    (ours,) = engagement_heard(store, campaign.slug).items()  # what reports read: per post of ours, by kind
+    assert ours[1] == {"repost": 1, "reply": 1, "quote": 1}
     view = listening(store, datetime.now(UTC), campaign.slug)[0]
     assert view.seq is not None and view.lag is not None and view.lag.total_seconds() < 10
 
