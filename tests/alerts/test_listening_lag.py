@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from content_calendar.model import Campaign
+from platforms.base import TransientError
 from scheduler.api import Api
 from scheduler.clock import FixedClock
 from scheduler.collection_models import CollectorState
@@ -138,3 +140,29 @@ def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(t
     with api.wiring.store.transaction() as session:  # as if that process had taken it and then died
         session.execute(update(CollectorState).values(lease_owner=gone.owner))
     assert listener(api).start() == 3  # its process is gone: taken over at once, where it stopped
+
+
+def test_a_dropped_stream_is_joined_again_from_where_it_stopped_losing_and_doubling_nothing(tmp_path: Path) -> None:
+    api = make_api(tmp_path, [], FixedClock(T0))
+    frames = [tagged(seq, T0) for seq in range(1, 11)]
+    asked: list[int | None] = []
+    seen: list[str] = []
+
+    def stream(cursor: int | None) -> Iterator[bytes | None]:
+        """A relay: from after `cursor`; the first connection drops after four frames."""
+        asked.append(cursor)
+        for n, frame in enumerate(frames[cursor or 0 :]):
+            if len(asked) == 1 and n == 4:
+                raise TransientError("the repository stream of https://relay.example closed: reset")
+            yield frame
+        yield None  # nothing more waiting
+        seen.append(listening(api.wiring.store, T0)[0].last_error or "")
+
+    made = listener(api, reconnect_base=0.01, flush_seconds=0.0)
+    made.start()
+    totals = made.run(stream, stop=lambda: bool(seen))
+    assert asked[0] is None and asked[1] is not None and 1 <= asked[1] <= 4  # joined again after what was written
+    assert totals.mentions.stored == 10 and totals.mentions.duplicates == 4 - asked[1]
+    assert seen == [""]  # the drop was recorded, then cleared by the next write
+    (view,) = listening(api.wiring.store, T0)
+    assert view.seq == 10
