@@ -105,6 +105,47 @@ def weekly(
         sys.exit(1)
 
 
+@report.command("campaign")
+@click.option("--campaign", help="Only this campaign (its folder name). Default: every campaign in the store.")
+@click.option("--from", "start", help="From the week holding this date (2027-02-01) or week (2027-W05). "
+              "Default: the campaign's first week.")  # fmt: skip
+@click.option("--to", "end", help="To the week holding this date or week, or last. Default: the last full week.")
+@click.option("--format", "formats", type=click.Choice(ReportFormats), multiple=True,
+              help="html, md, csv or pdf; repeat for several. Default: html, md and csv.")  # fmt: skip
+@click.option(
+    "-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into. Default: the reports folder (CAMPAIGN_REPORTS_DIR)/<campaign>.",
+)  # fmt: skip
+def campaign_report(
+    campaign: str | None, start: str | None, end: str | None, formats: tuple[str, ...], output: Path | None
+) -> None:
+    """Write the campaign to date: every week of the range side by side (posts, on time, engagement gained,
+    hashtag mentions, accounts and new accounts), its totals and the best posts of the whole range.
+
+    \b
+    Examples:
+      campaign report campaign --campaign sasvaw-week
+      campaign report campaign --campaign sasvaw-week --from 2027-01-25 --to 2027-02-14 --format pdf
+    """
+    app = api()
+    campaigns = app.report_campaigns(campaign)
+    if not campaigns:
+        raise Refused("The store has no campaigns yet: schedule a calendar (`campaign schedule PATH`).")
+    refused = False
+    for slug in campaigns:
+        try:
+            paths = app.campaign_report(slug, start=start, end=end, output=output, formats=formats or None)
+        except Refused as error:
+            refused = True
+            click.echo("\n".join(error.lines), err=True)
+            continue
+        click.echo(f"{slug}:")
+        for path in paths:
+            click.echo(f"  {path}")
+    if refused:
+        sys.exit(1)
+
+
 def _parse_since(text: str | None, zone: str) -> datetime | None:
     if not text:
         return None

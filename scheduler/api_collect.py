@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from content_calendar.campaign import load_campaign
 from content_calendar.model import PLATFORMS, CalendarError
@@ -229,6 +230,34 @@ class ReportsApi(ApiBase):
         reports.require_data(report)
         folder = output or self.settings.reports_dir / campaign
         return reports.write_report(report, folder, formats or reports.DEFAULT_FORMATS)
+
+    def campaign_report(
+        self,
+        campaign: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        output: Path | None = None,
+        formats: Sequence[str] | None = None,
+    ) -> list[Path]:
+        """Write the campaign to date: every week from the one holding `start` (default: the campaign's first)
+        to the one holding `end` (default: the last full week). Refused for a date that is not one, a range not
+        begun or without data."""
+        now = self.clock.now()
+        try:
+            first = reports.IsoWeek.chosen(start, now, self.settings.timezone) if start else None
+            last = reports.IsoWeek.chosen(end, now, self.settings.timezone)
+        except ValueError as error:
+            raise UsageRefused(f"--from/--to: {error}") from None
+        if not is_demo(self.wiring.store):
+            reports.check_week(first or last, now, self.settings.timezone)
+            if not last.started(now, self.settings.timezone):
+                last = reports.IsoWeek.containing(now.astimezone(ZoneInfo(self.settings.timezone)).date())
+        report = reports.campaign_report_for(
+            self.wiring.store, campaign, first, last, campaigns_dir=self.settings.campaigns_dir, now=now
+        )
+        folder = output or self.settings.reports_dir / campaign
+        return reports.write_campaign_report(report, folder, formats or reports.DEFAULT_FORMATS)
 
     def write_due_reports(self, campaign: str | None = None) -> list[Path]:
         """Last week's report of every campaign once it is due (Monday 07:00 in the campaign's zone) and not

@@ -12,6 +12,7 @@ store holds: collection keeps a third party's handle only when told to, and neve
 """
 
 from content_calendar.model import PLATFORM_NAMES
+from scheduler.reports.campaign import CampaignReport, build_campaign_report
 from scheduler.reports.charts import COLOURS, growth_chart, mentions_chart
 from scheduler.reports.engagement import TOP_POSTS, TRACKING_DAYS
 from scheduler.reports.files import (
@@ -21,11 +22,13 @@ from scheduler.reports.files import (
     REPORT_DUE,
     NothingToReport,
     ReportSubject,
+    campaign_report_for,
     check_week,
     report_path,
     report_subject,
     require_data,
     weekly_report_for,
+    write_campaign_report,
     write_due_reports,
     write_report,
 )
@@ -68,6 +71,7 @@ __all__ = [
     "TEMPLATES",
     "TOP_POSTS",
     "TRACKING_DAYS",
+    "CampaignReport",
     "Change",
     "DeliveryFigures",
     "DeliveryLine",
@@ -81,7 +85,9 @@ __all__ = [
     "TopPost",
     "WeekFigures",
     "WeeklyReport",
+    "build_campaign_report",
     "build_weekly_report",
+    "campaign_report_for",
     "check_week",
     "csv_cell",
     "csv_tables",
@@ -96,6 +102,7 @@ __all__ = [
     "require_data",
     "signed",
     "weekly_report_for",
+    "write_campaign_report",
     "write_due_reports",
     "write_report",
 ]

@@ -13,10 +13,19 @@ from zoneinfo import ZoneInfo
 from content_calendar.model import DEFAULT_TIMEZONE
 from scheduler.db import Store
 from scheduler.errors import Refused
+from scheduler.reports.campaign import CampaignReport, build_campaign_report, first_week
 from scheduler.reports.model import IsoWeek, WeeklyReport
 from scheduler.reports.pdf import print_pdf
 from scheduler.reports.queries import build_weekly_report
-from scheduler.reports.rendering import csv_tables, render_csv, render_html, render_markdown
+from scheduler.reports.rendering import (
+    campaign_csv_tables,
+    csv_tables,
+    render_campaign_html,
+    render_campaign_markdown,
+    render_csv,
+    render_html,
+    render_markdown,
+)
 
 FORMATS = ("html", "md", "csv", "pdf")
 DEFAULT_FORMATS = ("html", "md", "csv")  # a PDF is asked for (--format pdf), and made on Mondays
@@ -61,6 +70,54 @@ def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = D
         _write_atomic(path, html)
         written.append(path)
     return written
+
+
+def write_campaign_report(
+    report: CampaignReport, out_dir: Path, formats: Sequence[str] = DEFAULT_FORMATS
+) -> list[Path]:
+    """The campaign to date in each format: <campaign>-campaign-<first>-to-<last>.html / .md / .pdf and its CSV
+    tables (weeks, best)."""
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
+    written = []
+    if "csv" in formats:
+        for name, rows in campaign_csv_tables(report).items():
+            path = out_dir / f"{report.file_stem}-{name}.csv"
+            _write_atomic(path, render_csv(rows), encoding="utf-8-sig")
+            written.append(path)
+    if "md" in formats:
+        path = out_dir / f"{report.file_stem}.md"
+        _write_atomic(path, render_campaign_markdown(report))
+        written.append(path)
+    html = render_campaign_html(report) if "html" in formats or "pdf" in formats else ""
+    if "pdf" in formats:
+        written.append(print_pdf(html, out_dir / f"{report.file_stem}.pdf"))
+    if "html" in formats:
+        path = out_dir / f"{report.file_stem}.html"
+        _write_atomic(path, html)
+        written.append(path)
+    return written
+
+
+def campaign_report_for(
+    store: Store,
+    slug: str,
+    first: IsoWeek | None,
+    last: IsoWeek,
+    *,
+    campaigns_dir: Path | None,
+    now: datetime,
+) -> CampaignReport:
+    """The campaign from `first` (default: its first week) to `last`. NothingToReport when it has no data."""
+    subject = report_subject(campaigns_dir, slug)
+    began = first or first_week(store, slug, subject.zone)
+    if began is None:
+        raise NothingToReport(f"{slug} has nothing to report yet: no post planned and no mention. Nothing written.")
+    report = build_campaign_report(store, slug, began, last, campaign_name=subject.name, zone=subject.zone, now=now)
+    if not any(w.planned or w.total_mentions or w.engagement_gained for w in report.weeks):
+        raise NothingToReport(f"{slug} has no data from {report.period}. Nothing written.")
+    return report
 
 
 # --- the campaign's settings, and the Monday report ------------------------------------------------------------

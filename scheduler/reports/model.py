@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -348,6 +349,7 @@ class WeeklyReport:
     troubles: list[Trouble] = field(default_factory=list)  # What went wrong, by time
     summary: list[str] = field(default_factory=list)  # the plain-English sentences the report opens with
     data_times: DataTimes = field(default_factory=lambda: DataTimes("", ""))
+    campaign_so_far: Any = None  # a CampaignReport from the campaign's first week to this one (campaign.py)
     demo: bool = False  # made from a demo workspace's store (`campaign demo`): every figure is made up
 
     @property

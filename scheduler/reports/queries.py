@@ -26,6 +26,7 @@ from scheduler.collection_models import (
 from scheduler.db import Store
 from scheduler.demo_flag import is_demo
 from scheduler.models import Delivery, Event, PostRecord, State
+from scheduler.reports.campaign import build_campaign_report, first_week
 from scheduler.reports.engagement import engagement, top_posts
 from scheduler.reports.model import (
     Change,
@@ -300,6 +301,10 @@ def build_weekly_report(
     report.troubles = troubles(store, campaign, start, end, zone)
     report.summary = summary_sentences(report)
     report.data_times = _data_times(store, campaign, start, end, zone)
+    began = first_week(store, campaign, zone)
+    if began is not None and began < week:  # the campaign so far: only once it is more than this one week
+        report.campaign_so_far = build_campaign_report(store, campaign, began, week, campaign_name=campaign_name,
+                                                       zone=zone, now=report.generated_at)  # fmt: skip
     return report
 
 

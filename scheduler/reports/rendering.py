@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from content_calendar.model import PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import clean_text
+from scheduler.reports.campaign import CampaignReport
 from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale
 from scheduler.reports.engagement import TOP_POSTS
 from scheduler.reports.model import NO_EARLIER_SNAPSHOT, Change, PostEngagement, WeeklyReport, signed
@@ -89,7 +90,7 @@ def hashtag_changes(report: WeeklyReport) -> list[Change]:
     ]
 
 
-def method(report: WeeklyReport) -> list[str]:
+def method(zone: str, include_handles: bool = False) -> list[str]:
     """What the report counts and how, and what it cannot count: its method section, one item a line."""
     return [
         "Engagement is the likes, reposts, replies and quotes each platform reports for our own posts, counted by the "
@@ -101,7 +102,7 @@ def method(report: WeeklyReport) -> list[str]:
         "listed spellings), found by Bluesky's search and by the hashtag timelines of the Mastodon servers the "
         "campaign lists. Our own posts are not counted. A post is counted once however many times it is found: the "
         "same Mastodon post read on two servers, or found again on a later read, is one mention. A day is a day in "
-        f"{report.zone} time, by when the post was written.",
+        f"{zone} time, by when the post was written.",
         "Accounts are counted, not named: each is kept as a keyed code that cannot be turned back into a name, and "
         "an account is new the first week it uses the hashtag. Only the accounts the campaign lists as its "
         "organisation accounts are named, and only their words are quoted.",
@@ -121,7 +122,8 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
         "people_platforms": _platforms(p for row in report.people for p in row.platforms),
         "out_platforms": _platforms(p for row in report.went_out for p in row.platforms),
         "hashtag_changes": hashtag_changes(report),
-        "method": method(report),
+        "method": method(report.zone, report.include_handles),
+        "so_far": report.campaign_so_far,
     }
 
 
@@ -200,3 +202,65 @@ def render_csv(rows: Sequence[Sequence[Any]]) -> str:
     for row in rows:
         writer.writerow([csv_cell(cell) for cell in row])
     return buffer.getvalue()
+
+
+# --- the campaign to date ---------------------------------------------------------------------------------------
+
+
+def campaign_summary(c: CampaignReport) -> list[str]:
+    """The campaign report's opening sentences, from its own figures."""
+    t = c.total
+    weeks = f"{len(c.weeks)} week{'s' if len(c.weeks) != 1 else ''}"
+    sentences = [
+        f"Over {weeks}, {t.published:,} of {t.planned:,} posts planned on the platforms went out"
+        + (f", {t.on_time_share}% of them on time." if t.on_time_share is not None else ".")
+    ]
+    if c.best:
+        sentences.append(
+            f"People liked, reposted, replied to or quoted our posts {t.engagement_gained:,} times; the most engaged "
+            f"post was \u201c{c.best[0].name}\u201d ({c.best[0].gained:,})."
+        )
+    else:
+        sentences.append("Our posts gained no likes, reposts, replies or quotes that we could measure.")
+    total_mentions = sum(t.mentions.values())
+    if total_mentions:
+        busiest = max(c.weeks, key=lambda w: w.total_mentions)
+        sentences.append(
+            f"The campaign hashtags were used {total_mentions:,} times by {t.accounts_so_far:,} accounts; the busiest "
+            f"week was {busiest.week.label} ({busiest.total_mentions:,})."
+        )
+    else:
+        sentences.append("Nobody used the campaign hashtags, as far as collection could find.")
+    return sentences
+
+
+def _campaign_context(c: CampaignReport) -> dict[str, Any]:
+    return {
+        "c": c,
+        "platform_names": PLATFORM_NAMES,
+        "summary": campaign_summary(c),
+        "method": method(c.zone),
+        "generated_local": c.generated_at.astimezone(ZoneInfo(c.zone)).strftime("%a %-d %b %Y %H:%M"),
+    }
+
+
+def render_campaign_html(c: CampaignReport) -> str:
+    return _environment(markdown=False).get_template("campaign.html.j2").render(_campaign_context(c))
+
+
+def render_campaign_markdown(c: CampaignReport) -> str:
+    return _environment(markdown=True).get_template("campaign.md.j2").render(_campaign_context(c))
+
+
+def campaign_csv_tables(c: CampaignReport) -> dict[str, list[list[Any]]]:
+    platforms = c.platforms
+    return {
+        "weeks": [["week", "monday", "posts planned", "published", "on time", "engagement gained",
+                   *[f"mentions on {PLATFORM_NAMES.get(p, p)}" for p in platforms], "accounts", "new accounts",
+                   "accounts so far"]]
+        + [[w.week.label, w.week.monday.isoformat(), w.planned, w.published, w.on_time, w.engagement_gained,
+            *[w.mentions.get(p, 0) for p in platforms], w.accounts, w.new_accounts, w.accounts_so_far]
+           for w in c.weeks],
+        "best": [["post", "first words", "gained", "by platform"]]
+        + [[b.post_id, b.name, b.gained, "; ".join(f"{p} {n}" for p, n in b.by_platform.items())] for b in c.best],
+    }  # fmt: skip

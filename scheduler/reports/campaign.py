@@ -1,0 +1,304 @@
+"""The campaign to date: every week of a range side by side (posts, on time, engagement gained, hashtag mentions,
+accounts and new accounts), its totals, and the posts that gained most over the whole range.
+
+Built for long ranges and big stores: mentions are counted in SQL by platform and hour (one pass over the
+covering index, never loaded), each hour placed in its local week here; accounts come from the small tables
+collection keeps (mention_author_weeks, mention_authors); engagement is read one post's snapshots at a time.
+Weeks are Monday to Sunday in the campaign's zone, so a week with a clock change has 167 or 169 hours.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, cast, func, select
+
+from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS
+from scheduler.collection_models import EngagementSnapshot, MentionAuthor, MentionAuthorWeek, MentionRecord
+from scheduler.db import Store
+from scheduler.demo_flag import is_demo
+from scheduler.models import Delivery, PostRecord, State
+from scheduler.reports.engagement import METRICS, own_replies
+from scheduler.reports.model import IsoWeek
+from scheduler.reports.posts import ON_TIME, first_words
+
+BEST_POSTS = 10
+
+
+@dataclass
+class WeekLine:
+    week: IsoWeek
+    planned: int = 0  # posts on platforms (one a platform and part), not cancelled
+    published: int = 0
+    on_time: int = 0
+    engagement_gained: int = 0
+    mentions: dict[str, int] = field(default_factory=dict)  # platform -> mentions
+    accounts: int = 0
+    new_accounts: int = 0
+    accounts_so_far: int = 0  # distinct accounts from the range's first week to this one (new accounts added up)
+
+    @property
+    def total_mentions(self) -> int:
+        return sum(self.mentions.values())
+
+    @property
+    def on_time_share(self) -> int | None:
+        """Percent of what was published that went out on time (None: nothing published)."""
+        return round(100 * self.on_time / self.published) if self.published else None
+
+
+@dataclass(frozen=True)
+class BestPost:
+    post_id: str
+    name: str
+    gained: int
+    by_platform: dict[str, int]
+
+
+@dataclass
+class CampaignReport:
+    campaign: str
+    campaign_name: str
+    zone: str
+    first: IsoWeek
+    last: IsoWeek
+    generated_at: datetime
+    weeks: list[WeekLine]
+    best: list[BestPost]
+    demo: bool = False
+
+    @property
+    def total(self) -> WeekLine:
+        total = WeekLine(self.last)
+        for line in self.weeks:
+            total.planned += line.planned
+            total.published += line.published
+            total.on_time += line.on_time
+            total.engagement_gained += line.engagement_gained
+            for platform, count in line.mentions.items():
+                total.mentions[platform] = total.mentions.get(platform, 0) + count
+            total.new_accounts += line.new_accounts
+        total.accounts = total.accounts_so_far = self.weeks[-1].accounts_so_far if self.weeks else 0
+        return total
+
+    @property
+    def platforms(self) -> list[str]:
+        seen = {p for line in self.weeks for p, n in line.mentions.items() if n}
+        return [p for p in PLATFORMS if p in seen] + sorted(seen - set(PLATFORMS))
+
+    @property
+    def title(self) -> str:
+        return f"{self.campaign_name}: the campaign from {self.first.label} to {self.last.label}"
+
+    @property
+    def period(self) -> str:
+        end = self.last.monday + timedelta(days=6)
+        return f"Monday {self.first.monday:%-d %B %Y} to Sunday {end:%-d %B %Y} ({self.zone}), {len(self.weeks)} weeks"
+
+    @property
+    def file_stem(self) -> str:
+        return f"{self.campaign}-campaign-{self.first.label}-to-{self.last.label}"
+
+
+def weeks_between(first: IsoWeek, last: IsoWeek) -> list[IsoWeek]:
+    weeks, week = [], first
+    while week <= last:
+        weeks.append(week)
+        week = IsoWeek.containing(week.monday + timedelta(days=7))
+    return weeks
+
+
+def first_week(store: Store, campaign: str, zone: str = DEFAULT_TIMEZONE) -> IsoWeek | None:
+    """The week of the campaign's first planned post or first mention (None: nothing yet)."""
+    with store.transaction() as session:
+        planned = session.scalar(select(func.min(PostRecord.planned_at)).where(PostRecord.campaign == campaign))
+        mentioned = session.scalar(
+            select(func.min(MentionAuthor.first_mention_at)).where(MentionAuthor.campaign == campaign)
+        )
+    moments = [m for m in (planned, mentioned) if m is not None]
+    if not moments:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return IsoWeek.containing(min(moments).astimezone(ZoneInfo(zone)).date())
+
+
+def _week_starts(weeks: Sequence[IsoWeek], zone: str) -> list[datetime]:
+    """Each week's first instant (UTC), and the end of the last: len(weeks) + 1 instants."""
+    return [w.boundaries(zone)[0] for w in weeks] + [weeks[-1].boundaries(zone)[7]]
+
+
+def _mentions(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime], zone: str) -> None:
+    start, end = starts[0], starts[-1]
+    created = MentionRecord.created_at
+    first = MentionAuthor.first_mention_at
+    if store.dialect == "postgresql":  # local dates, computed by PostgreSQL
+        bucket: Any = cast(func.timezone(zone, created), Date)
+        new_bucket: Any = cast(func.timezone(zone, first), Date)
+        mondays = [line.week.monday for line in lines]
+
+        def week_of(value: Any) -> int:
+            return bisect_right(mondays, value) - 1
+    else:  # UTC hours (minutes for zones whose midnights are not on the hour), placed in local weeks here
+        on_the_hour = all(s.minute == 0 and s.second == 0 for s in starts)
+        width, pattern = (13, "%Y-%m-%d %H") if on_the_hour else (16, "%Y-%m-%d %H:%M")
+        bucket, new_bucket = func.substr(created, 1, width), func.substr(first, 1, width)
+
+        def week_of(value: Any) -> int:
+            return bisect_right(starts, datetime.strptime(value, pattern).replace(tzinfo=UTC)) - 1
+
+    with store.transaction() as session:
+        for platform, value, count in session.execute(
+            select(MentionRecord.platform, bucket, func.count())
+            .where(MentionRecord.campaign == campaign, created >= start, created < end)
+            .group_by(MentionRecord.platform, bucket)
+        ):
+            line = lines[week_of(value)]
+            line.mentions[platform] = line.mentions.get(platform, 0) + int(count)
+        index = {line.week.monday: line for line in lines}
+        for monday, accounts in session.execute(
+            select(MentionAuthorWeek.week_start, func.count())
+            .where(MentionAuthorWeek.campaign == campaign, MentionAuthorWeek.week_start >= lines[0].week.monday,
+                   MentionAuthorWeek.week_start <= lines[-1].week.monday)
+            .group_by(MentionAuthorWeek.week_start)
+        ):  # fmt: skip
+            if monday in index:
+                index[monday].accounts = int(accounts)
+        before = session.scalar(
+            select(func.count()).select_from(MentionAuthor).where(MentionAuthor.campaign == campaign, first < start)
+        )
+        for value, count in session.execute(
+            select(new_bucket, func.count())
+            .where(MentionAuthor.campaign == campaign, first >= start, first < end)
+            .group_by(new_bucket)
+        ):
+            lines[week_of(value)].new_accounts += int(count)
+    so_far = int(before or 0)
+    for line in lines:
+        so_far += line.new_accounts
+        line.accounts_so_far = so_far
+
+
+def _deliveries(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime]) -> None:
+    with store.transaction() as session:
+        for state, dry_run, planned, published_at in session.execute(
+            select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at)
+            .join(PostRecord, PostRecord.id == Delivery.post_pk)
+            .where(PostRecord.campaign == campaign, PostRecord.planned_at >= starts[0],
+                   PostRecord.planned_at < starts[-1], Delivery.state != State.CANCELLED)
+        ):  # fmt: skip
+            line = lines[bisect_right(starts, planned) - 1]
+            line.planned += 1
+            if state == State.PUBLISHED and not dry_run:
+                line.published += 1
+                line.on_time += int(published_at is not None and published_at - planned <= ON_TIME)
+
+
+def _snapshots(store: Store, campaign: str, end: datetime) -> Iterator[tuple[Any, list[Any]]]:
+    """Each published delivery of the campaign with its snapshots before `end`, oldest first, one at a time."""
+    with store.transaction() as session:
+        deliveries = session.execute(
+            select(Delivery.id, Delivery.post_id, Delivery.platform, Delivery.published_at, PostRecord.summary)
+            .join(PostRecord, PostRecord.id == Delivery.post_pk)
+            .where(Delivery.campaign == campaign, Delivery.state == State.PUBLISHED, Delivery.dry_run.is_(False),
+                   Delivery.published_at.is_not(None), Delivery.published_at < end)
+            .order_by(Delivery.id)
+        ).all()  # fmt: skip
+    for delivery in deliveries:
+        with store.transaction() as session:
+            rows = session.execute(
+                select(EngagementSnapshot.taken_at, *[getattr(EngagementSnapshot, m) for m in METRICS])
+                .where(EngagementSnapshot.delivery_id == delivery.id, EngagementSnapshot.taken_at < end)
+                .order_by(EngagementSnapshot.taken_at, EngagementSnapshot.id)
+            ).all()
+        yield delivery, list(rows)
+
+
+def _engagement(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime]) -> list[BestPost]:
+    """Each week's gain (the same rule as the weekly report: a week's gain is the last count before its end less
+    the last count before its start, own-thread replies taken away, unknown when a post published before the
+    week had no count before it), and each post's gain over the range."""
+    by_post: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    names: dict[str, str] = {}
+    batch: list[tuple[Any, list[Any]]] = []
+    for delivery, rows in _snapshots(store, campaign, starts[-1]):
+        batch.append((delivery, rows))
+        if len(batch) == 200:
+            _fold(store, batch, lines, starts, by_post, names)
+            batch = []
+    _fold(store, batch, lines, starts, by_post, names)
+    best = [
+        BestPost(post_id, first_words(names[post_id]) or post_id, sum(gains.values()), dict(gains))
+        for post_id, gains in by_post.items()
+        if sum(gains.values()) > 0
+    ]
+    best.sort(key=lambda b: (-b.gained, b.name.lower(), b.post_id))
+    return best[:BEST_POSTS]
+
+
+def _total_before(moment: datetime, taken: list[datetime], rows: list[Any], parts: list[datetime]) -> int | None:
+    """A delivery's engagement at its last count strictly before `moment`, our own thread's replies taken away."""
+    index = bisect_right(taken, moment - timedelta(microseconds=1)) - 1
+    if index < 0:
+        return None
+    row = rows[index]
+    return sum(int(v) for v in row[1:]) - bisect_right(parts, row[0])
+
+
+def _fold(
+    store: Store,
+    batch: list[tuple[Any, list[Any]]],
+    lines: list[WeekLine],
+    starts: list[datetime],
+    by_post: dict[str, dict[str, int]],
+    names: dict[str, str],
+) -> None:
+    if not batch:
+        return
+    ours = own_replies(store, [delivery.id for delivery, _ in batch])
+    for delivery, rows in batch:
+        names.setdefault(delivery.post_id, delivery.summary or "")
+        if not rows:
+            continue
+        taken = [row[0] for row in rows]
+        parts = ours.get(delivery.id, [])
+
+        counts = [_total_before(moment, taken, rows, parts) for moment in starts]
+        for i, line in enumerate(lines):
+            at_end, at_start = counts[i + 1], counts[i]
+            if at_end is None:
+                continue
+            if at_start is None and delivery.published_at < starts[i]:
+                continue  # published before the week and first counted during it: its gain is unknown
+            line.engagement_gained += at_end - (at_start or 0)
+        if counts[-1] is not None and (counts[0] is not None or delivery.published_at >= starts[0]):
+            by_post[delivery.post_id][delivery.platform] += counts[-1] - (counts[0] or 0)
+
+
+def build_campaign_report(
+    store: Store,
+    campaign: str,
+    first: IsoWeek,
+    last: IsoWeek,
+    *,
+    campaign_name: str | None = None,
+    zone: str = DEFAULT_TIMEZONE,
+    now: datetime | None = None,
+) -> CampaignReport:
+    """Every week from `first` to `last` (inclusive) of one campaign, with totals and the best posts."""
+    if last < first:
+        first, last = last, first
+    weeks = weeks_between(first, last)
+    starts = _week_starts(weeks, zone)
+    lines = [WeekLine(week) for week in weeks]
+    _mentions(store, campaign, lines, starts, zone)
+    _deliveries(store, campaign, lines, starts)
+    best = _engagement(store, campaign, lines, starts)
+    return CampaignReport(
+        campaign, campaign_name or campaign, zone, first, last, now or datetime.now(UTC), lines, best, is_demo(store)
+    )
