@@ -67,6 +67,26 @@ _UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u
 _HASHTAG = re.compile(r"(?:^|(?<=[\s(\[{\"'“‘«]))[#＃](\w+)")
 _SHEET_NOTE = " (a spreadsheet row can only set a content warning: move the post to a YAML calendar for the rest)"
 _NOT_EMOJI = frozenset("©®™‼⁉")  # text symbols the emoji list also has
+# Every character an emoji can start with, as one character class: a text with none of them (most texts, and
+# accented or right-to-left ones too) skips the emoji library's tokenizer, which reads character by character.
+# (A keycap emoji starts with an ASCII digit, # or *, and always carries U+20E3.) Ranges, not single characters:
+# re matches a class of a few dozen ranges quickly, and one of a thousand characters slowly.
+
+
+def _ranges(starts: set[str]) -> str:
+    points = sorted(map(ord, starts))
+    spans: list[list[int]] = []
+    for point in points:
+        if spans and point == spans[-1][1] + 1:
+            spans[-1][1] = point
+        else:
+            spans.append([point, point])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in spans)
+
+
+_EMOJI_START = re.compile(
+    "[\\u20e3" + _ranges({e[0] for e in emoji.EMOJI_DATA if not e[0].isascii()} - _NOT_EMOJI) + "]"
+)
 
 
 def _plain(text: str) -> str:
@@ -82,7 +102,7 @@ def words(text: str) -> list[str]:
 
 def emoji_in(text: str) -> list[tuple[int, str]]:
     """(position, emoji) for each emoji as a person sees it: a ZWJ family, a flag, a skin tone count once."""
-    if text.isascii():
+    if text.isascii() or not _EMOJI_START.search(text):
         return []
     return [(m["match_start"], m["emoji"]) for m in emoji.emoji_list(text) if m["emoji"] not in _NOT_EMOJI]
 
