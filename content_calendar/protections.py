@@ -48,10 +48,29 @@ def why_on_topic(post: Post, protection: TopicProtection) -> str | None:
 
 
 def _carries_helpline(post: Post, campaign: Campaign) -> bool:
+    """`helpline: true`, or the helpline written out in the text on every platform: the line itself, or each of
+    its phone numbers (a post listing support lines in its own words carries them)."""
     helpline = campaign.helpline.strip()
     if post.helpline:
         return True
-    return bool(helpline) and all(helpline in _text_for(post, platform) for platform in post.targets())
+    if not helpline:
+        return False
+    numbers = [_digits(number) for number in _PHONE.findall(helpline)]
+    for platform in post.targets():
+        text = _text_for(post, platform)
+        if helpline in text:
+            continue
+        if not numbers or any(number not in _digits(text) for number in numbers):
+            return False
+    return True
+
+
+_PHONE = re.compile(r"\+?\d[\d ]{4,}\d")  # "0808 801 0331", "116 123"
+
+
+def _digits(text: str) -> str:
+    """Digits with the spaces between them taken out: "0808 801 0331" and "08088010331" read alike."""
+    return re.sub(r"(?<=\d) (?=\d)", "", text)
 
 
 def _text_for(post: Post, platform: str) -> str:

@@ -308,3 +308,14 @@ def test_a_post_already_carrying_the_helpline_in_its_text_is_not_given_it_twice(
     campaign = replace(_campaign(), protections=(protection,))
     post = Post("p", datetime(2027, 2, 1, tzinfo=UTC), f"On abuse.\n\n{HELPLINE}", ("bluesky",))
     assert lacking(post, protection, campaign) == [] and apply_protections(post, campaign) is post
+
+
+def test_a_post_listing_the_helplines_numbers_in_its_own_words_carries_them() -> None:
+    protection = TopicProtection("child-sexual-abuse", ("abuse",), "require", helpline=True)
+    helpline = "Rape Crisis 0808 500 2222 · NAPAC 0808 801 0331"
+    campaign = replace(_campaign(), helpline=helpline, protections=(protection,))
+    at = datetime(2027, 2, 1, tzinfo=UTC)
+    listed = Post("p", at, "On abuse. Rape Crisis 24/7: 0808 500 2222\nNAPAC (adults): 08088010331", ("bluesky",))
+    one_only = replace(listed, text="On abuse. Rape Crisis 24/7: 0808 500 2222")
+    assert lacking(listed, protection, campaign) == []
+    assert lacking(one_only, protection, campaign) == ["the helpline line"]

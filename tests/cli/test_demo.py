@@ -69,7 +69,7 @@ def test_status_in_the_demo_shows_the_week_published_to_the_outbox_under_the_dem
     with store.transaction() as session:
         parts = session.scalars(select(Delivery)).all()
         demo_row = session.get(Setting, "demo")
-    assert len(parts) == 50 and {p.state for p in parts} == {State.PUBLISHED}
+    assert len(parts) == 52 and {p.state for p in parts} == {State.PUBLISHED}
     assert demo_row is not None and demo_row.value == "1"
     outbox = read_outbox(demo / "var" / "outbox.jsonl")
     assert sorted((e["post_id"], e["platform"], e["part"]) for e in outbox) == sorted(
@@ -95,7 +95,7 @@ def test_the_weekly_report_has_mentions_and_engagement_and_the_demo_label(demo: 
     gained = re.search(r"^\| Engagement gained \(likes, reposts, replies, quotes\) \| (\d+) \|", markdown, re.MULTILINE)
     assert gained and int(gained.group(1)) > 0
     assert re.search(r"^(\d+) of the \1 posts planned for Monday to \w+ went out, all on time\.", markdown, re.M)
-    assert "| Published on time | 50 |" in markdown
+    assert "| Published on time | 52 |" in markdown
     # Counts, never names: no made-up account is named, and the store keeps no handle, text or address of one.
     assert "demo-person" not in markdown + html
     with store_of(demo).transaction() as session:
@@ -143,8 +143,8 @@ def test_demo_again_on_a_demo_makes_it_afresh_and_a_folder_of_other_things_is_re
     assert f"{LABEL}: {folder} (made afresh)" in again.stdout
     assert made_up(folder) == first  # the same made-up week (seeded), and not twice
     with store_of(folder).transaction() as session:
-        assert session.scalar(select(func.count()).select_from(Delivery)) == 50
-    assert len(read_outbox(folder / "var" / "outbox.jsonl")) == 50
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 52
+    assert len(read_outbox(folder / "var" / "outbox.jsonl")) == 52
     assert (folder / "notes.txt").read_text() == "mine"  # only the demo's own files were made afresh
 
     other = tmp_path / "my-campaign"
