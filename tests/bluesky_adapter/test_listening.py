@@ -4,8 +4,8 @@ the real listener into a real SQLite store while a second account posts, likes, 
 - In one process: posts using the campaign hashtag (a tag facet, the `tags` field, only the text; any case) are
   mentions within seconds, others are not; each like, repost, reply and quote of our post is one engagement event
   (our own reply in our thread is not), and a like taken back is removed.
-- As a real process (`campaign listen`): killed with SIGKILL while posts arrive, more posted while it is down,
-  started again: every post is a mention once, every like counted once."""
+- As a real process (`campaign listen`, as `campaign run` starts it): killed with SIGKILL while posts arrive,
+  more posted while it is down, started again: every post is a mention once, every like counted once."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from platforms.bluesky.firehose import read_frames
 from scheduler.clock import SystemClock
 from scheduler.collection_models import EngagementEvent, MentionRecord
 from scheduler.db import Store
+from scheduler.embedded import listener_process
 from scheduler.listening import Listener, ListenOptions, listening
 from scheduler.listening_state import engagement_heard
 from scheduler.models import State
@@ -35,7 +36,7 @@ from tests.bluesky_adapter.conftest import Publisher
 from tests.bluesky_adapter.test_read import tagged
 from tests.reports.builders import StoreBuilder
 from tests.support.bluesky_fixtures import BlueskyNetwork, poll_until
-from tests.support.workspaces import campaign_command, child_env
+from tests.support.workspaces import child_env
 
 pytestmark = pytest.mark.integration
 
@@ -167,8 +168,10 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
     )
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        return subprocess.Popen(campaign_command("listen"), cwd=tmp_path, env=env, stdout=log, stderr=log)
+        child = listener_process(env, log_path=tmp_path / f"{name}.log")  # the child `campaign run` starts
+        child.start()
+        assert child.process is not None
+        return child.process
 
     first = start("first")
     try:
