@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Date, cast, func, select
@@ -23,11 +24,12 @@ from scheduler.collection_models import EngagementSnapshot, MentionAuthor, Menti
 from scheduler.db import Store
 from scheduler.demo_flag import is_demo
 from scheduler.models import Delivery, PostRecord, State
-from scheduler.reports.engagement import METRICS, own_replies
+from scheduler.reports.engagement import METRICS
 from scheduler.reports.model import IsoWeek
 from scheduler.reports.posts import ON_TIME, first_words
 
 BEST_POSTS = 10
+SNAPSHOT_CHUNK = 200
 
 
 @dataclass
@@ -128,13 +130,40 @@ def first_week(store: Store, campaign: str, zone: str = DEFAULT_TIMEZONE) -> Iso
     return IsoWeek.containing(min(moments).astimezone(ZoneInfo(zone)).date())
 
 
+def last_week(store: Store, campaign: str, zone: str = DEFAULT_TIMEZONE) -> IsoWeek | None:
+    """The week of the campaign's last planned post or last mention (None: nothing yet)."""
+    with store.transaction() as session:
+        planned = session.scalar(select(func.max(PostRecord.planned_at)).where(PostRecord.campaign == campaign))
+        mentioned = session.scalar(
+            select(func.max(MentionAuthor.first_mention_at)).where(MentionAuthor.campaign == campaign)
+        )
+    moments = [m for m in (planned, mentioned) if m is not None]
+    if not moments:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return IsoWeek.containing(max(moments).astimezone(ZoneInfo(zone)).date())
+
+
 def _week_starts(weeks: Sequence[IsoWeek], zone: str) -> list[datetime]:
     """Each week's first instant (UTC), and the end of the last: len(weeks) + 1 instants."""
     return [w.boundaries(zone)[0] for w in weeks] + [weeks[-1].boundaries(zone)[7]]
 
 
-def _mentions(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime], zone: str) -> None:
-    start, end = starts[0], starts[-1]
+def _mentions(
+    store: Store,
+    campaign: str,
+    lines: list[WeekLine],
+    starts: list[datetime],
+    zone: str,
+    known: dict[IsoWeek, dict[str, int]],
+) -> None:
+    # The last weeks whose counts the caller already has (the weekly report's own two) are not counted again.
+    scanned = len(lines)
+    while scanned > 0 and lines[scanned - 1].week in known:
+        scanned -= 1
+        lines[scanned].mentions = {p: n for p, n in known[lines[scanned].week].items() if n}
+    start, end = starts[0], starts[scanned]
     created = MentionRecord.created_at
     first = MentionAuthor.first_mention_at
     if store.dialect == "postgresql":  # local dates, computed by PostgreSQL
@@ -153,11 +182,16 @@ def _mentions(store: Store, campaign: str, lines: list[WeekLine], starts: list[d
             return bisect_right(starts, datetime.strptime(value, pattern).replace(tzinfo=UTC)) - 1
 
     with store.transaction() as session:
-        for platform, value, count in session.execute(
-            select(MentionRecord.platform, bucket, func.count())
-            .where(MentionRecord.campaign == campaign, created >= start, created < end)
-            .group_by(MentionRecord.platform, bucket)
-        ):
+        counted: Iterable[Any] = (
+            session.execute(
+                select(MentionRecord.platform, bucket, func.count())
+                .where(MentionRecord.campaign == campaign, created >= start, created < end)
+                .group_by(MentionRecord.platform, bucket)
+            )
+            if scanned
+            else []
+        )
+        for platform, value, count in counted:
             line = lines[week_of(value)]
             line.mentions[platform] = line.mentions.get(platform, 0) + int(count)
         index = {line.week.monday: line for line in lines}
@@ -170,11 +204,11 @@ def _mentions(store: Store, campaign: str, lines: list[WeekLine], starts: list[d
             if monday in index:
                 index[monday].accounts = int(accounts)
         before = session.scalar(
-            select(func.count()).select_from(MentionAuthor).where(MentionAuthor.campaign == campaign, first < start)
+            select(func.count()).select_from(MentionAuthor).where(MentionAuthor.campaign == campaign, first < starts[0])
         )
         for value, count in session.execute(
             select(new_bucket, func.count())
-            .where(MentionAuthor.campaign == campaign, first >= start, first < end)
+            .where(MentionAuthor.campaign == campaign, first >= starts[0], first < starts[-1])
             .group_by(new_bucket)
         ):
             lines[week_of(value)].new_accounts += int(count)
@@ -199,24 +233,40 @@ def _deliveries(store: Store, campaign: str, lines: list[WeekLine], starts: list
                 line.on_time += int(published_at is not None and published_at - planned <= ON_TIME)
 
 
-def _snapshots(store: Store, campaign: str, end: datetime) -> Iterator[tuple[Any, list[Any]]]:
-    """Each published delivery of the campaign with its snapshots before `end`, oldest first, one at a time."""
+def _snapshots(store: Store, campaign: str, end: datetime) -> Iterator[tuple[Any, list[Any], list[datetime]]]:
+    """Each published delivery of the campaign with its snapshots before `end`, oldest first, and when our own
+    parts answering it went out; read SNAPSHOT_CHUNK deliveries at a time (memory bounded by the chunk)."""
     with store.transaction() as session:
-        deliveries = session.execute(
-            select(Delivery.id, Delivery.post_id, Delivery.platform, Delivery.published_at, PostRecord.summary)
-            .join(PostRecord, PostRecord.id == Delivery.post_pk)
-            .where(Delivery.campaign == campaign, Delivery.state == State.PUBLISHED, Delivery.dry_run.is_(False),
-                   Delivery.published_at.is_not(None), Delivery.published_at < end)
-            .order_by(Delivery.id)
-        ).all()  # fmt: skip
-    for delivery in deliveries:
+        deliveries = {
+            row.id: row
+            for row in session.execute(
+                select(Delivery.id, Delivery.post_id, Delivery.platform, Delivery.published_at, PostRecord.summary)
+                .join(PostRecord, PostRecord.id == Delivery.post_pk)
+                .where(Delivery.campaign == campaign, Delivery.state == State.PUBLISHED, Delivery.dry_run.is_(False),
+                       Delivery.published_at.is_not(None), Delivery.published_at < end)
+            )
+        }  # fmt: skip
+        ours: dict[int, list[datetime]] = defaultdict(list)  # our own thread's parts, by the part they answer
+        for parent_id, published_at in session.execute(
+            select(Delivery.parent_id, Delivery.published_at).where(
+                Delivery.campaign == campaign, Delivery.parent_id.is_not(None), Delivery.state == State.PUBLISHED,
+                Delivery.dry_run.is_(False), Delivery.published_at.is_not(None),
+            )
+        ):  # fmt: skip
+            if parent_id is not None and published_at is not None:
+                ours[parent_id].append(published_at)
+    ids = sorted(deliveries)
+    for chunk in range(0, len(ids), SNAPSHOT_CHUNK):  # short transactions: a writer never waits long on a report
+        wanted = ids[chunk : chunk + SNAPSHOT_CHUNK]
         with store.transaction() as session:
             rows = session.execute(
-                select(EngagementSnapshot.taken_at, *[getattr(EngagementSnapshot, m) for m in METRICS])
-                .where(EngagementSnapshot.delivery_id == delivery.id, EngagementSnapshot.taken_at < end)
-                .order_by(EngagementSnapshot.taken_at, EngagementSnapshot.id)
-            ).all()
-        yield delivery, list(rows)
+                select(EngagementSnapshot.delivery_id, EngagementSnapshot.taken_at,
+                       *[getattr(EngagementSnapshot, m) for m in METRICS])
+                .where(EngagementSnapshot.delivery_id.in_(wanted), EngagementSnapshot.taken_at < end)
+                .order_by(EngagementSnapshot.delivery_id, EngagementSnapshot.taken_at, EngagementSnapshot.id)
+            ).all()  # fmt: skip
+        for delivery_id, group in groupby(rows, key=lambda row: row[0]):
+            yield deliveries[delivery_id], [row[1:] for row in group], sorted(ours.get(delivery_id, []))
 
 
 def _engagement(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime]) -> list[BestPost]:
@@ -225,13 +275,8 @@ def _engagement(store: Store, campaign: str, lines: list[WeekLine], starts: list
     week had no count before it), and each post's gain over the range."""
     by_post: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     names: dict[str, str] = {}
-    batch: list[tuple[Any, list[Any]]] = []
-    for delivery, rows in _snapshots(store, campaign, starts[-1]):
-        batch.append((delivery, rows))
-        if len(batch) == 200:
-            _fold(store, batch, lines, starts, by_post, names)
-            batch = []
-    _fold(store, batch, lines, starts, by_post, names)
+    for delivery, rows, ours in _snapshots(store, campaign, starts[-1]):
+        _fold(delivery, rows, ours, lines, starts, by_post, names)
     best = [
         BestPost(post_id, first_words(names[post_id]) or post_id, sum(gains.values()), dict(gains))
         for post_id, gains in by_post.items()
@@ -247,37 +292,34 @@ def _total_before(moment: datetime, taken: list[datetime], rows: list[Any], part
     if index < 0:
         return None
     row = rows[index]
-    return sum(int(v) for v in row[1:]) - bisect_right(parts, row[0])
+    counts = dict(zip(METRICS, (int(v) for v in row[1:]), strict=True))
+    counts["replies"] = max(0, counts["replies"] - bisect_right(parts, row[0]))  # as engagement.py counts them
+    return sum(counts.values())
 
 
 def _fold(
-    store: Store,
-    batch: list[tuple[Any, list[Any]]],
+    delivery: Any,
+    rows: list[Any],
+    parts: list[datetime],
     lines: list[WeekLine],
     starts: list[datetime],
     by_post: dict[str, dict[str, int]],
     names: dict[str, str],
 ) -> None:
-    if not batch:
+    names.setdefault(delivery.post_id, delivery.summary or "")
+    if not rows:
         return
-    ours = own_replies(store, [delivery.id for delivery, _ in batch])
-    for delivery, rows in batch:
-        names.setdefault(delivery.post_id, delivery.summary or "")
-        if not rows:
+    taken = [row[0] for row in rows]
+    counts = [_total_before(moment, taken, rows, parts) for moment in starts]
+    for i, line in enumerate(lines):
+        at_end, at_start = counts[i + 1], counts[i]
+        if at_end is None:
             continue
-        taken = [row[0] for row in rows]
-        parts = ours.get(delivery.id, [])
-
-        counts = [_total_before(moment, taken, rows, parts) for moment in starts]
-        for i, line in enumerate(lines):
-            at_end, at_start = counts[i + 1], counts[i]
-            if at_end is None:
-                continue
-            if at_start is None and delivery.published_at < starts[i]:
-                continue  # published before the week and first counted during it: its gain is unknown
-            line.engagement_gained += at_end - (at_start or 0)
-        if counts[-1] is not None and (counts[0] is not None or delivery.published_at >= starts[0]):
-            by_post[delivery.post_id][delivery.platform] += counts[-1] - (counts[0] or 0)
+        if at_start is None and delivery.published_at < starts[i]:
+            continue  # published before the week and first counted during it: its gain is unknown
+        line.engagement_gained += at_end - (at_start or 0)
+    if counts[-1] is not None and (counts[0] is not None or delivery.published_at >= starts[0]):
+        by_post[delivery.post_id][delivery.platform] += counts[-1] - (counts[0] or 0)
 
 
 def build_campaign_report(
@@ -289,14 +331,16 @@ def build_campaign_report(
     campaign_name: str | None = None,
     zone: str = DEFAULT_TIMEZONE,
     now: datetime | None = None,
+    known_mentions: dict[IsoWeek, dict[str, int]] | None = None,
 ) -> CampaignReport:
-    """Every week from `first` to `last` (inclusive) of one campaign, with totals and the best posts."""
+    """Every week from `first` to `last` (inclusive) of one campaign, with totals and the best posts.
+    `known_mentions`: mentions per platform of the range's last weeks, already counted by the caller."""
     if last < first:
         first, last = last, first
     weeks = weeks_between(first, last)
     starts = _week_starts(weeks, zone)
     lines = [WeekLine(week) for week in weeks]
-    _mentions(store, campaign, lines, starts, zone)
+    _mentions(store, campaign, lines, starts, zone, known_mentions or {})
     _deliveries(store, campaign, lines, starts)
     best = _engagement(store, campaign, lines, starts)
     return CampaignReport(

@@ -303,8 +303,11 @@ def build_weekly_report(
     report.data_times = _data_times(store, campaign, start, end, zone)
     began = first_week(store, campaign, zone)
     if began is not None and began < week:  # the campaign so far: only once it is more than this one week
+        known = {w: {p: m.platform_total(p) for p in m.per_day}
+                 for w, m in ((week, this_mentions), (week.previous(), previous_mentions))}  # fmt: skip
         report.campaign_so_far = build_campaign_report(store, campaign, began, week, campaign_name=campaign_name,
-                                                       zone=zone, now=report.generated_at)  # fmt: skip
+                                                       zone=zone, now=report.generated_at,
+                                                       known_mentions=known)  # fmt: skip
     return report
 
 

@@ -28,6 +28,9 @@ def test_ingest_bench_runs() -> None:
 
 
 def test_report_bench_runs() -> None:
-    output = run("bench/report.py", "--mentions", "3000", "--small", "1000")
+    output = run("bench/report.py", "--mentions", "3000", "--small", "1000", "--campaign-mentions", "3000",
+                 "--campaign-small", "300", "--weeks", "3")  # fmt: skip
     assert re.search(r"ratio at 3,000 \(report / plain GROUP BY\): \d+\.\d\d cold", output)
     assert re.search(r"memory as mentions grow x3: peak Python [\d.]+ -> [\d.]+ MB", output)
+    assert re.search(r"campaign ratio at 3,000 \(report / plain GROUP BY\): \d+\.\d\d cold", output)
+    assert re.search(r"campaign memory as mentions grow x10: peak Python [\d.]+ -> [\d.]+ MB", output)

@@ -119,3 +119,18 @@ def test_report_campaign_through_the_cli(store: Store, tmp_path: Path) -> None:
                                 ["report", "campaign", "--from", "2027-05-01", "-o", str(tmp_path / "none")],
                                 env=environment(tmp_path))  # fmt: skip
     assert future.exit_code == 1 and "has not started yet" in future.output and not (tmp_path / "none").exists()
+
+
+def test_a_reply_count_without_our_own_part_is_not_taken_below_zero(tmp_path: Path) -> None:
+    """Some counts do not include our own next part (a platform that has not caught up, the demo's made-up
+    ones): the weekly report and the campaign take away at most the replies there are, alike."""
+    store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    b = StoreBuilder(store)
+    pk = b.post("t", london(2027, 3, 22, 9), "A thread")
+    t0 = b.delivery(pk, "t", "bluesky", london(2027, 3, 22, 9), State.PUBLISHED, published=london(2027, 3, 22, 9))
+    b.delivery(pk, "t", "bluesky", london(2027, 3, 22, 9), State.PUBLISHED, part=1,
+               published=london(2027, 3, 22, 9, 0, 5), parent=t0)  # fmt: skip
+    b.snapshot(t0, "bluesky", "bluesky-remote-t-0", london(2027, 3, 23, 9), 4, 1, 0)
+    week = build_weekly_report(store, "sasvaw-week", W12, now=datetime(2027, 4, 5, 7, tzinfo=UTC))
+    campaign = build_campaign_report(store, "sasvaw-week", W12, W12)
+    assert week.figures.engagement_growth == campaign.weeks[0].engagement_gained == 5
