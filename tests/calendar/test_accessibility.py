@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from content_calendar.care import TopicProtection
 from content_calendar.model import Campaign, PlatformOverride, Post, ThreadPart
-from content_calendar.protections import apply_protections, helpline_part, lacking
+from content_calendar.protections import apply_protections, helpline_part, lacking, why_on_topic
 from content_calendar.render import render_post
 from content_calendar.validate import check_calendar
 from content_calendar.validate.accessibility import emoji_in, hashtag_forms, one_case_hashtags, words
@@ -319,3 +319,24 @@ def test_a_post_listing_the_helplines_numbers_in_its_own_words_carries_them() ->
     one_only = replace(listed, text="On abuse. Rape Crisis 24/7: 0808 500 2222")
     assert lacking(listed, protection, campaign) == []
     assert lacking(one_only, protection, campaign) == ["the helpline line"]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "calendar",
+    ["act-on-iicsa/calendars/jan-mar-2027.yaml", "sasvaw-week/calendars/week-2027.yaml",
+     "sasvaw-week/calendars/week-2027-day1.csv"],
+)  # fmt: skip
+def test_the_shipped_calendars_pass_clean_with_their_topics_mapped(calendar: str) -> None:
+    result = check_calendar(ROOT / "campaigns" / calendar)
+    assert result.campaign is not None and result.calendar is not None
+    assert [p.format() for p in result.problems if p.code in ACCESS_CODES] == []
+    topics = {p.topic: p for p in result.campaign.protections}
+    assert "suicide-and-self-harm" in topics
+    abuse = topics.get("child-sexual-abuse") or topics["sexual-abuse-and-violence"]
+    assert abuse.helpline and abuse.content_warning and abuse.reply_rules is not None
+    for post in result.calendar.posts:  # every post on the topic carries what it asks for, by hand or applied
+        if why_on_topic(post, abuse) is not None:
+            assert lacking(post, abuse, result.campaign) == [], post.id
