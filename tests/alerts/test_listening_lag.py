@@ -12,17 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from content_calendar.model import Campaign
 from platforms.base import TransientError
 from scheduler.api import Api
 from scheduler.clock import FixedClock
-from scheduler.collection_models import CollectorState
+from scheduler.collection_models import CollectorState, MentionRecord
+from scheduler.db import Store
 from scheduler.listening import Listener, ListenOptions, listening
+from scheduler.listening_state import engagement_heard
+from scheduler.models import State
 from tests.alerts.receivers import HttpReceiver, SmtpReceiver
 from tests.alerts.test_alerts import make_api
-from tests.support.firehose_frames import commit_frame, info_frame, post
+from tests.reports.builders import StoreBuilder
+from tests.support.firehose_frames import commit_frame, info_frame, post, subject_record
 
 T0 = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 RELAY = "https://relay.example"
@@ -166,3 +170,37 @@ def test_a_dropped_stream_is_joined_again_from_where_it_stopped_losing_and_doubl
     assert seen == [""]  # the drop was recorded, then cleared by the next write
     (view,) = listening(api.wiring.store, T0)
     assert view.seq == 10
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_engagement_is_counted_once_and_taken_back_on_either_database(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if database == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        server.create_database("listening")
+        store = Store(server.url("listening", driver="psycopg"))
+    else:
+        store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    ours = "at://did:plc:ours/app.bsky.feed.post/3ours"
+    build = StoreBuilder(store, CAMPAIGN.slug)
+    build.delivery(build.post("p1", T0), "p1", "bluesky", T0, State.PUBLISHED, published=T0, remote_id=ours)
+    made = Listener(store, [CAMPAIGN], {}, source=RELAY, clock=FixedClock(T0), options=ListenOptions(flush_seconds=0))
+    made.start()
+    reply = {"root": {"uri": ours, "cid": "bafy"}, "parent": {"uri": ours, "cid": "bafy"}}
+    fan = "did:plc:fan"
+    for frame in (
+        commit_frame(1, fan, [("create", "app.bsky.feed.like/3b", subject_record("like", ours, at=T0))], time=T0),
+        commit_frame(2, fan, [("create", "app.bsky.feed.post/3c", post("Thank you", at=T0, reply=reply))], time=T0),
+        commit_frame(3, fan, [("create", "app.bsky.feed.like/3b", subject_record("like", ours, at=T0))], time=T0),
+        commit_frame(4, "did:plc:ours", [("create", "app.bsky.feed.post/3d", post("Part 2", at=T0, reply=reply))],
+                     time=T0),  # our own thread: not engagement
+        tagged(5, T0),
+        commit_frame(6, fan, [("delete", "app.bsky.feed.post/3c", None)], time=T0),  # the reply taken back
+    ):  # fmt: skip
+        made.take(frame)
+    (heard,) = engagement_heard(store, CAMPAIGN.slug).values()
+    assert heard == {"like": 1}
+    assert listening(store, T0)[0].seq == 6
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(MentionRecord)) == 1
