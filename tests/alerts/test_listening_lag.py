@@ -1,7 +1,8 @@
 """How far behind listening to Bluesky is, where people see it: `campaign status` (and --json), the banner of
 every web page, and one alert (at a real webhook receiver) when it falls further behind than
 CAMPAIGN_LISTEN_LAG_ALERT_SECONDS. The listener is the real one on a real store, fed frames made here so the
-clock is the test's; a gap longer than the replay window is read back by search, and the state says so."""
+clock is the test's; a gap longer than the replay window is read back by search, and the state says so. Also:
+one listener per relay and schedule, a dropped stream joined again, engagement on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
