@@ -284,6 +284,16 @@ class PlatformLimits:
     max_images: int = 4
     bluesky_video: VideoLimits = BLUESKY_VIDEO
     mastodon_video: VideoLimits = MASTODON_VIDEO
+    # Where the Mastodon figures above come from, as messages name it after a limit: "" for the defaults here;
+    # the core says which instance gave them and when (scheduler/instance_facts.py), or that they are defaults.
+    mastodon_source: str = ""
+    mastodon_characters_source: str = ""  # when the character limit was given apart (it wins over the instance's)
+
+    def mastodon_from(self, *, characters: bool = False) -> str:
+        """Where a Mastodon limit came from, as a message says it in brackets after the figure."""
+        if characters and self.mastodon_characters_source:
+            return self.mastodon_characters_source
+        return self.mastodon_source or "Mastodon's default"
 
 
 DEFAULT_LIMITS = PlatformLimits()

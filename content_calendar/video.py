@@ -96,9 +96,11 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
-def video_problems(facts: VideoFacts, limits: VideoLimits, platform: str) -> list[VideoProblem]:
-    """What `platform` (its name as people read it) would refuse in this video, each with a fix."""
+def video_problems(facts: VideoFacts, limits: VideoLimits, platform: str, source: str = "") -> list[VideoProblem]:
+    """What `platform` (its name as people read it) would refuse in this video, each with a fix. `source`: where
+    its size, pixel and frame rate limits came from (Mastodon's instance, or its defaults), said after them."""
     problems: list[VideoProblem] = []
+    said = f" ({source})" if source else ""
     if facts.container not in limits.containers:
         kinds = ", ".join(name.upper() for name in limits.containers)
         problems.append(
@@ -121,7 +123,7 @@ def video_problems(facts: VideoFacts, limits: VideoLimits, platform: str) -> lis
         problems.append(
             VideoProblem(
                 "video-too-large",
-                f"is {_megabytes(facts.size)}; {platform} takes at most {_megabytes(limits.max_bytes)}.",
+                f"is {_megabytes(facts.size)}; {platform} takes at most {_megabytes(limits.max_bytes)}{said}.",
                 "Export it at a lower quality or resolution (e.g. 720p), or shorten it.",
             )
         )
@@ -138,7 +140,7 @@ def video_problems(facts: VideoFacts, limits: VideoLimits, platform: str) -> lis
             VideoProblem(
                 "video-too-many-pixels",
                 f"is {facts.width}x{facts.height} pixels; {platform} takes at most {limits.max_pixels:,} "
-                "pixels a frame.",
+                f"pixels a frame{said}.",
                 "Export it at 1080p (1920x1080) or smaller.",
             )
         )
@@ -146,7 +148,8 @@ def video_problems(facts: VideoFacts, limits: VideoLimits, platform: str) -> lis
         problems.append(
             VideoProblem(
                 "video-frame-rate",
-                f"has {facts.frame_rate:.0f} frames a second; {platform} takes at most {limits.max_frame_rate:.0f}.",
+                f"has {facts.frame_rate:.0f} frames a second; {platform} takes at most "
+                f"{limits.max_frame_rate:.0f}{said}.",
                 "Export it at 30 or 60 frames a second.",
             )
         )

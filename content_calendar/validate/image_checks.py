@@ -56,14 +56,17 @@ class ImageChecks(CheckContext):
     ) -> None:
         if not images:
             return
-        maximum = self.limits.max_images
-        if "mastodon" in targets:
-            maximum = min(maximum, self.limits.mastodon_attachments)
+        # Bluesky takes max_images; Mastodon as many attachments as the instance says (the smaller binds).
+        bluesky = self.limits.max_images if "bluesky" in targets or "mastodon" not in targets else None
+        mastodon = self.limits.mastodon_attachments if "mastodon" in targets else None
+        maximum = min(n for n in (bluesky, mastodon) if n is not None)
         if len(images) > maximum:
+            by_mastodon = bluesky is None or (mastodon is not None and mastodon < bluesky)
+            source = f" on Mastodon ({self.limits.mastodon_from()})" if by_mastodon else ""
             self.add(
                 "error",
                 "too-many-images",
-                f"{owner} has {len(images)} images; at most {maximum} can be posted.",
+                f"{owner} has {len(images)} images; at most {maximum} can be posted{source}.",
                 f"Keep {maximum} and move the rest into a thread reply.",
                 list_line,
                 post_id,
@@ -93,7 +96,7 @@ class ImageChecks(CheckContext):
                     "error",
                     "alt-too-long",
                     f"{label}: the alt text is {len(image.alt)} characters, {over} over Mastodon's limit of "
-                    f"{self.limits.mastodon_alt_characters}.",
+                    f"{self.limits.mastodon_alt_characters} ({self.limits.mastodon_from()}).",
                     f"Shorten the alt text{'' if self.source == 'yaml' else ' (`image_alt`)'} by at least "
                     f"{over} characters; put long transcripts in the post"
                     f"{' or a thread reply' if self.source == 'yaml' else ' text'}.",

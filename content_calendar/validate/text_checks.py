@@ -201,7 +201,7 @@ class TextChecks(CheckContext):
                 "error",
                 f"{platform}-too-long",
                 f"{where} is {part.length} {unit} on {name}: {part.length - part.limit} over the limit "
-                f"of {part.limit}{_length_note(post, platform, part)}.",
+                f"of {part.limit}{_length_note(post, platform, part, self.limits)}.",
                 f"{shorten} (Cut at least {part.length - part.limit}.)",
                 line,
                 post_id,
@@ -256,7 +256,9 @@ def _effective_text(text: str, override: str | None) -> str:
     return (override if override is not None else text).strip()
 
 
-def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
+def _length_note(post: Post, platform: str, part: RenderedPart, limits: PlatformLimits) -> str:
+    """Where Mastodon's limit came from, and what the count includes."""
+    source = f" ({limits.mastodon_from(characters=True)})" if platform == "mastodon" else ""
     notes = []
     if part.part == 0 and post.helpline:
         notes.append("the helpline")
@@ -265,5 +267,8 @@ def _length_note(post: Post, platform: str, part: RenderedPart) -> str:
     if platform == "mastodon" and part.spoiler_text:
         notes.append("the content warning")
     if platform == "mastodon" and part.part == 0 and post.link is not None:
-        notes.append("the link (23)")
-    return f" (counting {' and '.join(notes)})" if notes else ""
+        notes.append(f"the link ({limits.mastodon_url_weight})")
+    counting = f"counting {' and '.join(notes)}" if notes else ""
+    if not source:
+        return f" ({counting})" if counting else ""
+    return source + (f", {counting}" if counting else "")

@@ -66,7 +66,7 @@ class VideoChecks(CheckContext):
                 "error",
                 "alt-too-long",
                 f"{label}: the alt text is {len(video.alt)} characters, {over} over Mastodon's limit of "
-                f"{self.limits.mastodon_alt_characters}.",
+                f"{self.limits.mastodon_alt_characters} ({self.limits.mastodon_from()}).",
                 f"Shorten the alt text by at least {over} characters; put a transcript in the captions.",
                 line,
                 post_id,
@@ -135,7 +135,8 @@ class VideoChecks(CheckContext):
         seen: set[tuple[str, str]] = set()
         for platform in targets:
             limits = self.limits.bluesky_video if platform == "bluesky" else self.limits.mastodon_video
-            for problem in video_problems(found, limits, PLATFORM_NAMES.get(platform, platform)):
+            source = self.limits.mastodon_from() if platform == "mastodon" else ""
+            for problem in video_problems(found, limits, PLATFORM_NAMES.get(platform, platform), source):
                 if (problem.code, problem.message) not in seen:
                     seen.add((problem.code, problem.message))
                     self.add("error", problem.code, f"{label} {problem.message}", problem.fix, line, post_id)

@@ -138,7 +138,7 @@ def test_mastodon_counts_urls_as_23_and_the_content_warning(write_calendar: Writ
     result = check_calendar(path, limits=PlatformLimits())
     assert result.rendered["fits"]["mastodon"][0].length == 500
     assert [(p.code, p.post_id, p.line) for p in result.errors] == [("mastodon-too-long", "cw-tips-it-over", 8)]
-    assert "502 characters on Mastodon: 2 over the limit of 500 (counting the content warning)" in (
+    assert "502 characters on Mastodon: 2 over the limit of 500 (Mastodon's default), counting the content warning" in (
         result.errors[0].message
     )
     smaller_instance = check_calendar(path, limits=PlatformLimits(mastodon_characters=400))
