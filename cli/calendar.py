@@ -22,13 +22,7 @@ from rich.text import Text
 
 from cli.calendar_preview import _console, _post_block
 from cli.common import CampaignGroup, api, debug_detail
-from content_calendar.model import (
-    DEFAULT_LIMITS,
-    PLATFORMS,
-    PlatformLimits,
-    Post,
-    Problem,
-)
+from content_calendar.model import PLATFORMS, Post, Problem
 from scheduler.api import CheckResult
 
 
@@ -57,12 +51,6 @@ class _Day(click.ParamType):
             return date.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a date such as 2027-02-01.", param, ctx)
-
-
-def _limits(mastodon_max_characters: int | None) -> PlatformLimits:
-    if mastodon_max_characters is None:
-        return DEFAULT_LIMITS
-    return PlatformLimits(mastodon_characters=mastodon_max_characters)
 
 
 def _problem_text(problem: Problem) -> Text:
@@ -108,7 +96,8 @@ mastodon_limit_option = click.option(
     "--mastodon-max-characters",
     type=click.IntRange(min=1),
     default=None,
-    help="The Mastodon instance's max_characters (from /api/v2/instance). Default: 500.",
+    help="Check Mastodon posts against this many characters instead. Default: what your Mastodon instance said "
+    "when last read (by `campaign accounts check`, or before posting), else Mastodon's default of 500.",
 )
 
 
@@ -150,10 +139,14 @@ def validate_command(
     calendar file inside them is checked).
     Checks: ids (unique within each campaign, across the files given), times (including times that do not
     exist or happen twice when the clocks change), platforms, text length as Bluesky (300 characters) and
-    Mastodon (500 characters, links count 23) count it, content warnings, alt text, images (inside the
+    Mastodon count it, content warnings, alt text, images (inside the
     campaign folder, supported type, small enough after resizing, at most 4), links, hashtags, posts already in
     the past, and accessibility and safe messaging (alt text that describes, hashtags screen readers can say,
     emoji, what the campaign's topics require: `campaign calendar check --accessibility` lists those by post).
+
+    Mastodon's limits (characters, the weight of a link Mastodon recognises, images, alt text, video) are those
+    your instance gave when last read (by `campaign accounts check`, or before posting); until then Mastodon's
+    defaults (500 characters, links 23, alt text 1,500). Each message says which applied.
 
     Exit status: 0 when there are no errors (warnings are printed but allowed), 1 when there is any error,
     2 when the command itself is used wrongly (including a path that does not exist or a folder without
@@ -166,7 +159,7 @@ def validate_command(
     """
     app = api()
     checked = app.check_calendars(
-        paths, now=now or app.clock.now(), campaigns_dir=campaigns_dir, limits=_limits(mastodon_max_characters)
+        paths, now=now or app.clock.now(), campaigns_dir=campaigns_dir, mastodon_max_characters=mastodon_max_characters
     )
     results, problems, errors = checked.results, checked.problems, len(checked.errors)
     if as_json:
@@ -226,7 +219,7 @@ def show_command(
     """
     app = api()
     result = app.check_calendar(
-        path, now=now or app.clock.now(), campaigns_dir=campaigns_dir, limits=_limits(mastodon_max_characters)
+        path, now=now or app.clock.now(), campaigns_dir=campaigns_dir, mastodon_max_characters=mastodon_max_characters
     )
     console = _console()
     by_post: dict[str, list[Problem]] = defaultdict(list)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import make_url
 
 from content_calendar.ical import to_ical
-from content_calendar.model import DEFAULT_LIMITS, PLATFORMS, PlatformLimits
+from content_calendar.model import PLATFORMS
 from content_calendar.validate import CheckResult, check_calendar
 from platforms.outbox import read_outbox
 from scheduler import dispatch, heartbeat, resuming
@@ -59,7 +59,6 @@ from scheduler.errors import NotFound, Refused, UsageRefused
 from scheduler.executor import Executor, InlineExecutor
 from scheduler.heartbeat import Heartbeat
 from scheduler.hold_actions import PassedPost
-from scheduler.instance_facts import calendar_limits
 from scheduler.publishing import Outcome, claim_post_now, publish_delivery
 from scheduler.reports import FORMATS as ReportFormats
 from scheduler.reports import IsoWeek
@@ -169,10 +168,10 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         *,
         now: datetime | None = None,
         campaigns_dir: Path | None = None,
-        limits: PlatformLimits = DEFAULT_LIMITS,
+        mastodon_max_characters: int | None = None,
     ) -> CheckedCalendars:
         roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
-        limits = self.calendar_limits(limits)
+        limits = self.calendar_limits(mastodon_max_characters=mastodon_max_characters)
         return check_calendars(paths, now=now, campaigns_roots=roots, limits=limits, secrets=secrets)
 
     def check_calendar(
@@ -181,16 +180,11 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         *,
         now: datetime | None = None,
         campaigns_dir: Path | None = None,
-        limits: PlatformLimits = DEFAULT_LIMITS,
+        mastodon_max_characters: int | None = None,
     ) -> CheckResult:
         roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
-        limits = self.calendar_limits(limits)
+        limits = self.calendar_limits(mastodon_max_characters=mastodon_max_characters)
         return check_calendar(path, now=now, limits=limits, campaigns_roots=roots, secrets=secrets)
-
-    def calendar_limits(self, limits: PlatformLimits = DEFAULT_LIMITS) -> PlatformLimits:
-        """`limits` with what our Mastodon instance last said of itself (its alt text limit), as the store keeps
-        it since the adapter last read it (scheduler/instance_facts.py): no credentials, no request."""
-        return calendar_limits(self.wiring.store, self.settings.mastodon_api_base_url, limits)
 
     def export_ical(self, path: Path, *, campaigns_dir: Path | None = None) -> tuple[CheckResult, bytes | None]:
         """The calendar as iCalendar bytes, or None (with the check's problems) when it has errors."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from content_calendar.model import PlatformLimits
 from scheduler.clock import Clock
+from scheduler.instance_facts import calendar_limits
 from scheduler.settings import Settings
 from scheduler.wiring import Wiring
 
@@ -29,3 +31,11 @@ class ApiBase:
             return [campaigns_dir]
         default = self.settings.campaigns_dir
         return [default] if default.is_dir() else []
+
+    def calendar_limits(self, *, mastodon_max_characters: int | None = None) -> PlatformLimits:
+        """The limits every check of a calendar here uses: the defaults with what our Mastodon instance last said
+        of itself, as the store keeps it since the adapter last read it (scheduler/instance_facts.py): no
+        credentials, no request. `mastodon_max_characters`, given by the person checking, wins."""
+        return calendar_limits(
+            self.wiring.store, self.settings.mastodon_api_base_url, mastodon_max_characters=mastodon_max_characters
+        )

@@ -42,8 +42,8 @@ class DemoApi(ApiBase):
             raise unplaced
         directory = settings.data_dir / "rehearsals" / self.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
         return rehearse(
-            paths, speed=speed, start=start, settings=settings, directory=directory, on_plan=on_plan,
-            on_delivery=on_delivery, max_real_seconds=max_real_seconds, real_gaps=real_gaps,
+            paths, speed=speed, start=start, settings=settings, limits=self.calendar_limits(), directory=directory,
+            on_plan=on_plan, on_delivery=on_delivery, max_real_seconds=max_real_seconds, real_gaps=real_gaps,
         )  # fmt: skip
 
     def is_demo(self) -> bool:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from content_calendar.model import DEFAULT_LIMITS, DEFAULT_TIMEZONE, PLATFORMS, ApprovalRule, Post, RenderedPart
+from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS, ApprovalRule, Post, RenderedPart
 from scheduler import approval, users
 from scheduler.api_base import ApiBase
 from scheduler.approval import (
@@ -31,7 +31,6 @@ from scheduler.calendars import CalendarRefused, check_calendars
 from scheduler.dispatch.operator_actions import first_words
 from scheduler.dispatch.transitions import for_update
 from scheduler.errors import NotFound, UsageRefused
-from scheduler.instance_facts import calendar_limits
 from scheduler.models import Delivery, PostRecord, State
 from scheduler.review_models import Approval
 from scheduler.review_findings import Finding, with_findings
@@ -199,7 +198,7 @@ class ReviewApi(ApiBase):
             now=None,
             campaigns_roots=self.campaigns_roots(),
             secrets=self.settings.secrets(),
-            limits=calendar_limits(self.wiring.store, self.settings.mastodon_api_base_url, DEFAULT_LIMITS),
+            limits=self.calendar_limits(),
         )
         if checked.errors:
             raise CalendarRefused(checked.errors)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from content_calendar.model import Problem
+from content_calendar.model import PlatformLimits, Problem
 from content_calendar.validate.accessibility import ACCESSIBILITY_CODES
 from content_calendar.validate.findings import KIND_NAMES
 from scheduler import audit, dispatch, heartbeat, resuming
@@ -146,7 +146,7 @@ class WorkspaceCalendars:
 class WorkspaceReads(ApiBase):
     """Reads for the web workspace (a part of `Api`)."""
 
-    _calendars_memo: tuple[str, float, WorkspaceCalendars] | None = None
+    _calendars_memo: tuple[tuple[str, PlatformLimits], float, WorkspaceCalendars] | None = None
     _calendars_lock = threading.Lock()
 
     def banner(self) -> SchedulerBanner:
@@ -214,10 +214,10 @@ class WorkspaceReads(ApiBase):
         `campaign calendar validate` checks them. Checked again when any file of a campaign folder changes."""
         settings = self.wiring.settings
         folder = settings.campaigns_dir
-        fingerprint = self.calendars_fingerprint()
+        fingerprint, limits = self.calendars_fingerprint(), self.calendar_limits()
         with self._calendars_lock:
             memo = self._calendars_memo
-            if memo is not None and memo[0] == fingerprint and time.monotonic() - memo[1] < RECHECK_SECONDS:
+            if memo is not None and memo[0] == (fingerprint, limits) and time.monotonic() - memo[1] < RECHECK_SECONDS:
                 return memo[2]
         files: list[Path] = []
         for calendars in sorted(folder.glob("*/calendars")) if folder.is_dir() else []:
@@ -227,7 +227,11 @@ class WorkspaceReads(ApiBase):
                 continue  # a campaign with no calendar yet
         roots = [folder] if folder.is_dir() else []
         now = self.wiring.clock.now()
-        checked = check_calendars(files, now=now, campaigns_roots=roots, secrets=settings.secrets()) if files else None
+        checked = (
+            check_calendars(files, now=now, campaigns_roots=roots, limits=limits, secrets=settings.secrets())
+            if files
+            else None
+        )
         results = checked.results if checked else []
         names = {str(result.path): _shown(result.path, folder) for result in results}
         shown = []
@@ -249,7 +253,7 @@ class WorkspaceReads(ApiBase):
             )
         answer = WorkspaceCalendars(folder, now, fingerprint, tuple(shown))
         with self._calendars_lock:
-            self._calendars_memo = (fingerprint, time.monotonic(), answer)
+            self._calendars_memo = ((fingerprint, limits), time.monotonic(), answer)
         return answer
 
     def calendars_fingerprint(self) -> str:

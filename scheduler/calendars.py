@@ -10,7 +10,7 @@ from pathlib import Path
 
 from content_calendar.campaign import CAMPAIGN_FILE
 from content_calendar.loaders import is_calendar_file
-from content_calendar.model import DEFAULT_LIMITS, PlatformLimits, Problem
+from content_calendar.model import PlatformLimits, Problem
 from content_calendar.validate import CheckResult, check_calendar, cross_file_problems
 from scheduler.capacity import rate_limit_warnings
 from scheduler.db import Store
@@ -70,7 +70,7 @@ def check_calendars(
     *,
     now: datetime | None,
     campaigns_roots: Sequence[Path],
-    limits: PlatformLimits = DEFAULT_LIMITS,
+    limits: PlatformLimits,
     secrets: Sequence[str] = (),
 ) -> CheckedCalendars:
     """Check every calendar (folders expanded) and the ids across them; each cross-file problem is also kept
@@ -116,8 +116,8 @@ def schedule_paths(
     now: datetime,
     campaigns_roots: Sequence[Path],
     actor: str,
+    limits: PlatformLimits,
     secrets: Sequence[str] = (),
-    limits: PlatformLimits = DEFAULT_LIMITS,
 ) -> Scheduled:
     """Validate every calendar, then sync them all in one transaction. Any error: nothing is written."""
     checked = check_calendars(paths, now=now, campaigns_roots=campaigns_roots, limits=limits, secrets=secrets)

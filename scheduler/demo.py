@@ -35,6 +35,7 @@ from scheduler.db import Store
 from scheduler.demo_flag import DEMO_DOMAIN, DEMO_LABEL, mark_demo
 from scheduler.errors import Refused
 from scheduler.heartbeat import HEARTBEAT_KEY
+from scheduler.instance_facts import calendar_limits
 from scheduler.models import Delivery, Setting, State
 from scheduler.rehearse import play
 from scheduler.settings import Settings, load_settings
@@ -102,11 +103,12 @@ def build_demo(folder: Path, *, source: Path, on_step: Callable[[str], None] = l
     store = Store(settings.database_url, create=True, label=settings.database_label())
     try:
         mark_demo(store, _report_morning())
+        limits = calendar_limits(store, settings.mastodon_api_base_url)
     finally:
         store.dispose()
     on_step("Rehearsing the awareness week into the demo's outbox (nothing reaches any platform)")
     files = calendar_files([folder / "campaigns" / CAMPAIGN / "calendars"])
-    checked = check_calendars(files, now=None, campaigns_roots=[settings.campaigns_dir])
+    checked = check_calendars(files, now=None, campaigns_roots=[settings.campaigns_dir], limits=limits)
     if checked.errors:
         raise CalendarRefused(checked.errors)
     rehearsal = play(checked.inputs, settings, directory=settings.data_dir, speed=SPEED, pause=0.0,

@@ -4,8 +4,9 @@ instance's own limits without credentials or network.
 Where the figures come from: the Mastodon adapter reads /api/v2/instance with the account's token (some
 instances hide it from anonymous readers) before it first posts, again every ten minutes while posting, and on
 `campaign accounts check`; each time it hands what it read to the recorder here, which keeps it in the
-store (`settings` table, one row per instance). Checking a calendar (`calendar validate`, `schedule`,
-approving a file) then reads that row: no token, no request, and the same answer offline and in CI. Asking
+store (`settings` table, one row per instance). Every check of a calendar (`calendar validate` and `show`,
+`schedule`, approving a file, `rehearse`, the demo, the web workspace's calendar page) then reads that row through
+calendar_limits below: no token, no request, and the same answer offline and in CI. Asking
 the instance anonymously at validate time was the other choice; it was not taken because validate must work
 without network, and an instance in limited-federation mode refuses the anonymous read anyway.
 
@@ -20,12 +21,13 @@ import json
 import logging
 import threading
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from content_calendar.model import PlatformLimits
+from content_calendar.model import DEFAULT_LIMITS, PlatformLimits
 from scheduler.clock import Clock
 from scheduler.db import Store, StoreUnavailable
 from scheduler.errors import Refused
@@ -120,13 +122,55 @@ def known_mastodon_instance(store: Store, base_url: str) -> dict[str, Any] | Non
     return facts if isinstance(facts, dict) else None
 
 
-def calendar_limits(store: Store, base_url: str, limits: PlatformLimits) -> PlatformLimits:
-    """`limits` with what the Mastodon instance at `base_url` has said of itself: the longest media description
-    (alt text) it takes. Unchanged when the instance has not been read yet."""
+# Said after a limit when the instance has not been read (or no Mastodon account is set up).
+DEFAULT_SOURCE = "Mastodon's default; `campaign accounts check` reads your instance's own"
+GIVEN_SOURCE = "the --mastodon-max-characters given"
+
+
+def calendar_limits(store: Store, base_url: str, *, mastodon_max_characters: int | None = None) -> PlatformLimits:
+    """The limits every check of a calendar uses (validate, show, schedule, approving a file, rehearse, the demo,
+    the web workspace's calendar page): content_calendar's defaults with what the Mastodon instance at `base_url`
+    last said of itself (characters a post, a link's weight, attachments, alt text, image and video sizes, video
+    pixels and frame rate), each message naming where its limit came from. `mastodon_max_characters`, given by
+    the person checking, wins over the instance's figure."""
+    limits = replace(DEFAULT_LIMITS, mastodon_source=DEFAULT_SOURCE)
     facts = known_mastodon_instance(store, base_url)
-    if facts is None:
-        return limits
-    description_limit = facts.get("description_limit")
-    if isinstance(description_limit, int) and description_limit > 0:
-        limits = replace(limits, mastodon_alt_characters=description_limit)
+    if facts is not None:
+        limits = _with_facts(limits, facts, base_url)
+    if mastodon_max_characters is not None:
+        limits = replace(limits, mastodon_characters=mastodon_max_characters, mastodon_characters_source=GIVEN_SOURCE)
     return limits
+
+
+def _with_facts(limits: PlatformLimits, facts: dict[str, Any], base_url: str) -> PlatformLimits:
+    def number(name: str) -> int | None:
+        value = facts.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    video = limits.mastodon_video
+    video = replace(
+        video,
+        max_bytes=number("video_size_limit") or video.max_bytes,
+        max_pixels=number("video_matrix_limit") or video.max_pixels,
+        max_frame_rate=float(number("video_frame_rate_limit") or video.max_frame_rate or 0) or None,
+    )
+    return replace(
+        limits,
+        mastodon_characters=number("max_characters") or limits.mastodon_characters,
+        mastodon_url_weight=number("characters_reserved_per_url") or limits.mastodon_url_weight,
+        mastodon_attachments=number("max_media_attachments") or limits.mastodon_attachments,
+        mastodon_alt_characters=number("description_limit") or limits.mastodon_alt_characters,
+        mastodon_image_bytes=number("image_size_limit") or limits.mastodon_image_bytes,
+        mastodon_video=video,
+        mastodon_source=_source(facts, base_url),
+    )
+
+
+def _source(facts: dict[str, Any], base_url: str) -> str:
+    """Says "the limit mastodon.social gave on 6 December 2026": the instance's name, and the day it was read (UTC)."""
+    name = str(facts.get("domain") or "") or _key(base_url).removeprefix(_PREFIX)
+    try:
+        read = datetime.fromisoformat(str(facts.get("read_at"))).astimezone(UTC)
+    except ValueError:
+        return f"the limit {name} gave"
+    return f"the limit {name} gave on {read.day} {read:%B %Y}"

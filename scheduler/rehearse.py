@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from content_calendar.model import DEFAULT_TIMEZONE
+from content_calendar.model import DEFAULT_TIMEZONE, PlatformLimits
 from platforms.base import Secret
 from scheduler.api import Api
 from scheduler.calendars import CalendarRefused, check_calendars
@@ -209,6 +209,7 @@ def rehearse(
     speed: float,
     start: datetime | None,
     settings: Settings,
+    limits: PlatformLimits,
     directory: Path,
     on_plan: Callable[[RehearsalPlan], None] = lambda _p: None,
     on_delivery: Callable[[RehearsedDelivery], None] = lambda _d: None,
@@ -221,7 +222,7 @@ def rehearse(
     if speed <= 0:
         raise ValueError("speed must be positive")
     roots = [settings.campaigns_dir] if settings.campaigns_dir.is_dir() else []
-    checked = check_calendars(paths, now=None, campaigns_roots=roots, secrets=settings.secrets())
+    checked = check_calendars(paths, now=None, campaigns_roots=roots, limits=limits, secrets=settings.secrets())
     if checked.errors:
         raise CalendarRefused(checked.errors)
     directory.mkdir(parents=True, exist_ok=True)

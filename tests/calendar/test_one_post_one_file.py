@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from content_calendar.model import DEFAULT_LIMITS
 from content_calendar.validate import check_calendar, cross_file_problems
 from scheduler.calendars import schedule_paths
 from scheduler.db import Store
@@ -43,7 +44,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def _schedule(store: Store, *paths: Path) -> None:
-    schedule_paths(store, list(paths), now=NOW, campaigns_roots=[], actor="test")
+    schedule_paths(store, list(paths), now=NOW, campaigns_roots=[], actor="test", limits=DEFAULT_LIMITS)
 
 
 def _sources(store: Store) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from content_calendar.model import RenderedPart
+from content_calendar.model import DEFAULT_LIMITS, RenderedPart
 from platforms.base import PlatformAdapter, PublishOutcome, RemotePost, ThreadRefs, TransientError
 from scheduler import dispatch
 from scheduler.calendars import schedule_paths
@@ -311,7 +311,7 @@ def test_schedule_warns_of_each_post_the_limits_would_keep_past_its_grace(store:
     at = datetime(2027, 3, 1, 12, 0, tzinfo=LONDON)
     path = write_calendar(folder, "burst.yaml", [(f"p{n:03d}", at, f"Post {n} #ActOnIICSA") for n in range(130)])
     scheduled = schedule_paths(store, [path], now=at - timedelta(days=1), campaigns_roots=[tmp_path / "campaigns"],
-                               actor="t")  # fmt: skip
+                               actor="t", limits=DEFAULT_LIMITS)  # fmt: skip
     warnings = [w for w in scheduled.warnings if w.code == "rate-limit"]
     # 60 at 12:00, 60 at 12:05 (5 minutes late: within the grace), the last 10 not before 12:10.
     assert [w.post_id for w in warnings] == [f"p{n:03d}" for n in range(120, 130)]
@@ -329,7 +329,7 @@ def test_schedule_says_nothing_when_the_limits_allow_every_post_in_its_grace(sto
     at = datetime(2027, 3, 1, 12, 0, tzinfo=LONDON)
     path = write_calendar(folder, "burst.yaml", [(f"p{n:03d}", at, f"Post {n} #ActOnIICSA") for n in range(200)])
     scheduled = schedule_paths(store, [path], now=at - timedelta(days=1), campaigns_roots=[tmp_path / "campaigns"],
-                               actor="t")  # fmt: skip
+                               actor="t", limits=DEFAULT_LIMITS)  # fmt: skip
     assert not [w for w in scheduled.warnings if w.code == "rate-limit"]
 
 

@@ -47,6 +47,8 @@ class ServerConfig:
     image_size_limit: int = 16 * 1024 * 1024
     image_matrix_limit: int = 33177600
     video_size_limit: int = 99 * 1024 * 1024
+    video_frame_rate_limit: int = 120
+    video_matrix_limit: int = 8_294_400  # pixels a frame (4096x2160)
     # GET /api/v1/media/:id calls before an upload counts as processed (0: POST /api/v2/media answers 200
     # at once). Mastodon processes images synchronously and video/audio/gifv in the background.
     image_processing_polls: int = 0

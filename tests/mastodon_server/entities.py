@@ -341,8 +341,8 @@ def instance_v2_json(inst: Instance) -> dict[str, Any]:
                 "image_matrix_limit": c.image_matrix_limit,
                 "image_size_limit": c.image_size_limit,
                 "supported_mime_types": list(_SUPPORTED_MIME_TYPES),
-                "video_frame_rate_limit": 120,
-                "video_matrix_limit": 8294400,
+                "video_frame_rate_limit": c.video_frame_rate_limit,
+                "video_matrix_limit": c.video_matrix_limit,
                 "video_size_limit": c.video_size_limit,
             },
             "polls": {
@@ -407,8 +407,8 @@ def instance_v1_json(inst: Instance) -> dict[str, Any]:
                 "image_size_limit": c.image_size_limit,
                 "image_matrix_limit": c.image_matrix_limit,
                 "video_size_limit": c.video_size_limit,
-                "video_frame_rate_limit": 120,
-                "video_matrix_limit": 8294400,
+                "video_frame_rate_limit": c.video_frame_rate_limit,
+                "video_matrix_limit": c.video_matrix_limit,
             },
             "polls": {
                 "max_options": 4,
