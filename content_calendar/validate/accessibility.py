@@ -8,6 +8,7 @@ alt-missing-card-text, hashtag-one-case, too-many-emoji, emoji-starts-line, prot
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -84,8 +85,16 @@ def _ranges(starts: set[str]) -> str:
     return "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in spans)
 
 
-_EMOJI_START = re.compile(
-    "[\\u20e3" + _ranges({e[0] for e in emoji.EMOJI_DATA if not e[0].isascii()} - _NOT_EMOJI) + "]"
+_EMOJI_STARTS = _ranges({e[0] for e in emoji.EMOJI_DATA if not e[0].isascii()})  # "™️" is an emoji, "™" is not
+_EMOJI_START = re.compile("[\\u20e3" + _EMOJI_STARTS + "]")
+# A stretch of emoji and what joins them (zero-width joiner, variation selector, keycap mark, the tags of a flag
+# such as Wales'; skin tones are emoji themselves): only these stretches go to the library, not the whole text.
+_EMOJI_RUN = re.compile(
+    "(?:[0-9#*]\\ufe0f?\\u20e3|["
+    + _EMOJI_STARTS
+    + "])[\\u200d\\ufe0f\\u20e3\\U000e0020-\\U000e007f"
+    + _EMOJI_STARTS
+    + "]*"
 )
 
 
@@ -104,7 +113,12 @@ def emoji_in(text: str) -> list[tuple[int, str]]:
     """(position, emoji) for each emoji as a person sees it: a ZWJ family, a flag, a skin tone count once."""
     if text.isascii() or not _EMOJI_START.search(text):
         return []
-    return [(m["match_start"], m["emoji"]) for m in emoji.emoji_list(text) if m["emoji"] not in _NOT_EMOJI]
+    return [
+        (run.start() + m["match_start"], m["emoji"])
+        for run in _EMOJI_RUN.finditer(text)
+        for m in emoji.emoji_list(run.group())
+        if m["emoji"] not in _NOT_EMOJI
+    ]
 
 
 def emoji_name(found: str) -> str:
@@ -113,10 +127,15 @@ def emoji_name(found: str) -> str:
 
 def hashtag_forms(campaign: Campaign | None) -> dict[str, str]:
     """The campaign's hashtags written with capitals marking the words (#ItsNotOK), by their letters in any case."""
-    forms: dict[str, str] = {}
     if campaign is None:
-        return forms
-    for tag in (*campaign.hashtags, *campaign.hashtag_variants):
+        return {}
+    return _forms((*campaign.hashtags, *campaign.hashtag_variants))
+
+
+@functools.lru_cache(maxsize=64)
+def _forms(tags: tuple[str, ...]) -> dict[str, str]:  # worked out once per campaign, not once per post
+    forms: dict[str, str] = {}
+    for tag in tags:
         name = tag.lstrip("#＃")
         if _marks_words(name):
             forms.setdefault(name.casefold(), name)
@@ -131,7 +150,7 @@ def _marks_words(name: str) -> bool:
 def one_case_hashtags(text: str, forms: dict[str, str]) -> Iterator[tuple[str, str]]:
     """(as written, as it should be) for each of the campaign's multi-word hashtags written without capitals
     marking its words. A tag the campaign does not list is never guessed at."""
-    if "#" not in text and "＃" not in text:
+    if not forms or ("#" not in text and "＃" not in text):
         return
     for match in _HASHTAG.finditer(text):
         name = match.group(1)
