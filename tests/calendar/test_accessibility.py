@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import emoji
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -340,3 +341,12 @@ def test_the_shipped_calendars_pass_clean_with_their_topics_mapped(calendar: str
     for post in result.calendar.posts:  # every post on the topic carries what it asks for, by hand or applied
         if why_on_topic(post, abuse) is not None:
             assert lacking(post, abuse, result.campaign) == [], post.id
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Ring 1️⃣ or #️⃣ now", "Dev 👩🏽‍💻 at work ™️ ™ ©", "Cymru 🏴󠁧󠁢󠁷󠁬󠁳󠁿🏴󠁧󠁢󠁷󠁬󠁳󠁿 x\u200d🇬🇧", "نحن ❤️‍🩹 هنا", "no emoji at all → …"],
+)
+def test_emoji_found_in_stretches_are_those_the_library_finds_in_the_whole_text(text: str) -> None:
+    whole = [(m["match_start"], m["emoji"]) for m in emoji.emoji_list(text) if m["emoji"] not in "©®™‼⁉"]
+    assert emoji_in(text) == whole
