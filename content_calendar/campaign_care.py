@@ -140,16 +140,18 @@ def _protection(reader: CampaignReading, topic: str, node: Node) -> TopicProtect
             node_line(entries["mode"][1]),
         )
         mode = "apply"
-    helpline = False
+    helpline, helpline_line = False, ""
     if "helpline" in entries:
         value = reader.doc.value(entries["helpline"][1])
         if isinstance(value, bool):
             helpline = value
+        elif isinstance(value, str) and value.strip():
+            helpline, helpline_line = True, " ".join(value.split())
         else:
             reader.error(
                 "wrong-type",
-                f"`{where}: helpline` must be true or false.",
-                "Write `helpline: true`.",
+                f"`{where}: helpline` must be true, false or the topic's own support line.",
+                'Write `helpline: true` (the campaign\'s helpline line) or `helpline: "Samaritans 116 123"`.',
                 node_line(entries["helpline"][1]),
             )
     labels: tuple[str, ...] = ()
@@ -189,6 +191,7 @@ def _protection(reader: CampaignReading, topic: str, node: Node) -> TopicProtect
         mode=mode,  # type: ignore[arg-type]
         content_warning=reader.string(entries, "content_warning", "") or "",
         helpline=helpline,
+        helpline_line=helpline_line,
         labels=labels,
         reply_rules=reply_rules,
         bluesky_quotes=bluesky_quotes,

@@ -38,6 +38,7 @@ class TopicProtection:
     mode: ProtectionMode = "apply"
     content_warning: str = ""  # "" = not asked for
     helpline: bool = False
+    helpline_line: str = ""  # the topic's own support line (e.g. "Samaritans 116 123"), sent instead of the campaign's
     labels: tuple[str, ...] = ()  # Bluesky self-labels
     reply_rules: tuple[str, ...] | None = None  # Bluesky: who may reply at most (() = nobody); None = not asked
     bluesky_quotes: bool | None = None  # False: quotes off on Bluesky; None = not asked

@@ -110,6 +110,9 @@ class Post:
     topics: tuple[str, ...] = ()
     # What the campaign's topic protections added (`apply`), in plain words, for previews. Nothing sent as such.
     protected: tuple[str, ...] = ()
+    # Support lines a topic's protection adds (its own helpline, e.g. "Samaritans 116 123"), sent after the text as
+    # the campaign's helpline line is (and with it, as the thread's last reply when the post is full).
+    support_lines: tuple[str, ...] = ()
 
     def override(self, platform: str) -> PlatformOverride:
         return self.overrides.get(platform, NO_OVERRIDE)

@@ -47,6 +47,18 @@ def why_on_topic(post: Post, protection: TopicProtection) -> str | None:
     return None
 
 
+def _carries_line(post: Post, line: str) -> bool:
+    """A topic's support line: added to the post, or written in its text on every platform (or its numbers)."""
+    if line in post.support_lines:
+        return True
+    numbers = [_digits(number) for number in _PHONE.findall(line)]
+    for platform in post.targets():
+        text = _text_for(post, platform)
+        if line not in text and (not numbers or any(number not in _digits(text) for number in numbers)):
+            return False
+    return True
+
+
 def _carries_helpline(post: Post, campaign: Campaign) -> bool:
     """`helpline: true`, or the helpline written out in the text on every platform: the line itself, or each of
     its phone numbers (a post listing support lines in its own words carries them)."""
@@ -99,7 +111,9 @@ def lacking(post: Post, protection: TopicProtection, campaign: Campaign) -> list
     missing: list[str] = []
     if protection.content_warning and any(not _warning_on(post, p).strip() for p in targets):
         missing.append("a content warning")
-    if protection.helpline and not _carries_helpline(post, campaign):
+    if protection.helpline_line and not _carries_line(post, protection.helpline_line):
+        missing.append(f'the line "{protection.helpline_line}"')
+    elif protection.helpline and not protection.helpline_line and not _carries_helpline(post, campaign):
         missing.append("the helpline line")
     if "bluesky" in targets:
         labels = post.override("bluesky").labels or ()
@@ -136,6 +150,8 @@ def protect(post: Post, protection: TopicProtection, campaign: Campaign) -> Post
                 post = _with_override(post, platform, content_warning=None)  # the topic asks for one everywhere
     if "the helpline line" in missing:
         post = replace(post, helpline=True)
+    if protection.helpline_line and f'the line "{protection.helpline_line}"' in missing:
+        post = replace(post, support_lines=(*post.support_lines, protection.helpline_line))
     if "bluesky" in post.targets():
         labels = post.override("bluesky").labels or ()
         if any(label not in labels for label in protection.labels):
@@ -176,5 +192,10 @@ def helpline_part(parts: list[RenderedPart], helpline: str) -> int | None:
 
 
 def helpline_as_reply(post: Post, campaign: Campaign) -> Post:
-    """The post with its helpline line as the thread's last reply instead of at the end of its text."""
-    return replace(post, helpline=False, thread=(*post.thread, ThreadPart(campaign.helpline.strip())))
+    """The post with its helpline line (and a topic's support lines) as the thread's last reply instead of at the
+    end of its text."""
+    helpline = campaign.helpline.strip()
+    lines = [helpline] if post.helpline and helpline else []
+    lines.extend(line for line in post.support_lines if line not in lines)
+    reply = ThreadPart("\n\n".join(lines))
+    return replace(post, helpline=False, support_lines=(), thread=(*post.thread, reply))

@@ -196,9 +196,9 @@ def _content_warning(post: Post, override: PlatformOverride) -> str:
 
 def _with_helpline(body: str, post: Post, campaign: Campaign) -> str:
     helpline = campaign.helpline.strip()
-    if post.helpline and helpline:
-        return f"{body}\n\n{helpline}" if body else helpline
-    return body
+    lines = [helpline] if post.helpline and helpline else []
+    lines.extend(line for line in post.support_lines if line not in lines)
+    return "\n\n".join([body, *lines] if body else lines)
 
 
 def _thread_texts(post: Post, platform: str) -> list[tuple[str, tuple[Image, ...]]]:
@@ -317,7 +317,8 @@ def render_post(
         renderer = _RENDERERS.get(platform)
         if renderer is not None:
             parts = renderer(post, campaign, limits)
-            if post.helpline and campaign.helpline.strip() and parts[0].length > parts[0].limit:
+            has_lines = (post.helpline and campaign.helpline.strip()) or post.support_lines
+            if has_lines and parts[0].length > parts[0].limit:
                 parts = _helpline_as_last_reply(post, campaign, limits, parts)
             rendered[platform] = parts
     return rendered

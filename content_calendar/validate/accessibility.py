@@ -325,6 +325,8 @@ def _check_protections(ctx: CheckContext, post: Post, lines: PostLines, campaign
                 keys.append(f'`content_warning: "{protection.content_warning}"`')
             elif thing == "the helpline line":
                 keys.append("`helpline: true`")
+            elif thing.startswith("the line "):
+                keys.append(f'"{protection.helpline_line}" at the end of its text')
             elif thing.startswith("the Bluesky self-label"):
                 keys.append(f"`bluesky: {{labels: [{', '.join(protection.labels)}]}}`")
             elif thing.startswith("Bluesky replies"):

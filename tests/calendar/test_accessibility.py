@@ -260,6 +260,7 @@ _protections = st.builds(
     words=st.sampled_from([(), ("child sexual abuse",)]),
     content_warning=st.sampled_from(["", "Mentions child sexual abuse"]),
     helpline=st.booleans(),
+    helpline_line=st.sampled_from(["", "Samaritans 116 123"]),
     labels=st.sampled_from([(), ("sexual",), ("sexual", "graphic-media")]),
     reply_rules=st.sampled_from([None, (), ("following",), ("following", "mentioned")]),
     bluesky_quotes=st.sampled_from([None, False]),
@@ -350,3 +351,38 @@ def test_the_shipped_calendars_pass_clean_with_their_topics_mapped(calendar: str
 def test_emoji_found_in_stretches_are_those_the_library_finds_in_the_whole_text(text: str) -> None:
     whole = [(m["match_start"], m["emoji"]) for m in emoji.emoji_list(text) if m["emoji"] not in "©®™‼⁉"]
     assert emoji_in(text) == whole
+
+
+def test_a_topic_with_its_own_support_line(write_calendar: WriteCalendar, campaign_dir: Path) -> None:
+    _set_campaign(
+        campaign_dir,
+        "protections:\n  suicide:\n    words: [suicide]\n    mode: MODE\n    content_warning: Mentions suicide\n"
+        '    helpline: "Samaritans 116 123"\n',
+    )
+    text = "Talking about suicide saves lives. #DemoCampaign"
+    path = write_calendar(
+        "own-line.yaml",
+        f"""
+        campaign: demo-campaign
+        posts:
+          - {{id: short, at: "2027-02-01 09:00", text: "{text}"}}
+          - {{id: full, at: "2027-02-01 10:00", helpline: true, text: "{"x" * 200} {text}"}}
+          - {{id: written, at: "2027-02-01 11:00", content_warning: Mentions suicide, text: "{text} Call 116 123."}}
+        """,
+    )
+    yaml = (campaign_dir / "campaign.yaml").read_text(encoding="utf-8")
+    (campaign_dir / "campaign.yaml").write_text(yaml.replace("MODE", "require"), encoding="utf-8")
+    result = check_calendar(path)
+    assert [(p.code, p.post_id) for p in result.problems] == [
+        ("protection-missing", "short"),
+        ("protection-missing", "full"),
+    ]
+    assert 'a content warning and the line "Samaritans 116 123"' in result.problems[0].message
+    assert '"Samaritans 116 123" at the end of its text' in result.problems[0].fix
+    (campaign_dir / "campaign.yaml").write_text(yaml.replace("MODE", "apply"), encoding="utf-8")
+    result = check_calendar(path)
+    assert result.problems == []
+    assert result.rendered["short"]["mastodon"][0].text == f"{text}\n\nSamaritans 116 123"
+    full = [part.text for part in result.rendered["full"]["bluesky"]]  # both lines as the last reply: no room
+    assert len(full) == 2 and full[1].endswith(f"{HELPLINE}\n\nSamaritans 116 123")
+    assert "Samaritans" not in result.rendered["written"]["mastodon"][0].text  # its own words carry the number
