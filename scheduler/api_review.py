@@ -32,8 +32,8 @@ from scheduler.dispatch.operator_actions import first_words
 from scheduler.dispatch.transitions import for_update
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.models import Delivery, PostRecord, State
-from scheduler.review_models import Approval
 from scheduler.review_findings import Finding, with_findings
+from scheduler.review_models import Approval
 from scheduler.users import Person, Role
 
 __all__ = [
@@ -65,8 +65,8 @@ class ReviewItem:
     post: Post
     rendered: dict[str, list[RenderedPart]]
     state: ApprovalState
-
     findings: tuple[Finding, ...] = ()  # accessibility findings in what the platforms will receive
+
     @property
     def version(self) -> str:
         return approval.short(self.state.content_hash)
