@@ -50,6 +50,7 @@ class PassedPost:
     platforms: tuple[str, ...]
     missed: bool  # already missed (past its grace); else it would go out now, late
     still_held_by: int | None = None  # another hold that still covers it: nothing to decide yet
+    grace_minutes: int = 0  # how late a post of its campaign may go out before it is missed
 
     @property
     def key(self) -> str:
@@ -272,6 +273,7 @@ def passed_during(session: Session, hold: HoldView, now: datetime) -> list[tuple
                         d.state == State.MISSED or now - d.due_at > timedelta(seconds=d.misfire_grace_s) for d in parts
                     ),
                     still_held_by=still.id if still else None,
+                    grace_minutes=max(d.misfire_grace_s for d in parts) // 60,
                 ),
                 parts,
             )

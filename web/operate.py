@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -65,6 +66,9 @@ class Line:
 
     text: str
     tone: str = "ok"
+    link: str = ""  # words shown as a link after the text, to `href`; then `after`
+    href: str = ""
+    after: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,18 +139,22 @@ async def resume(request: Request) -> Response:
         value = form.get(f"late:{post.key}")
         if value in ("post", "leave"):
             chosen[post.key] = "post" if value == "post" else "leave"
-    if len(chosen) < len(preview.to_decide):
+    missing = [post for post in preview.to_decide if post.key not in chosen]
+    if missing:
         error = (
             "Nothing changed, posting is still paused: choose for each post whether to post it now, late, or leave "
             "it missed."
         )
-        return render(request, "resume.html", 400, title="Resume posting", summary=preview, chosen=chosen, error=error)
+        return render(request, "resume.html", 400, title="Resume posting", summary=preview, chosen=chosen,
+                      error=error, missing=missing)  # fmt: skip
     try:
         resumed = await run_in_threadpool(api.resume, actor=_actor(request), choices=chosen)
     except Refused:  # another post's time came this very moment: shown, to choose for it too
         fresh = await run_in_threadpool(api.resume_preview)
         error = "Nothing changed, posting is still paused: another post's time came just now. Choose for it too."
-        return render(request, "resume.html", 409, title="Resume posting", summary=fresh, chosen=chosen, error=error)
+        missing = [post for post in fresh.to_decide if post.key not in chosen]
+        return render(request, "resume.html", 409, title="Resume posting", summary=fresh, chosen=chosen,
+                      error=error, missing=missing)  # fmt: skip
     if not resumed.paused:
         return render(request, "done.html", title="Posting was not paused", lines=[Line("Nothing changed.")])
     return render(request, "done.html", title="Posting resumed", lines=_resumed(resumed, api.settings.timezone))
@@ -159,12 +167,19 @@ def _resumed(resumed: Resumed, zone: str) -> list[Line]:
     lines = [Line(f"Resumed. Posting was paused{by}{since}: {pause.reason or 'no reason given'}.")]
     if not pause.passed:
         return [*lines, Line("No post's time came while it was paused.")]
-    if resumed.posted_late:
-        lines.append(Line(f"Posted now, late: {', '.join(resumed.posted_late)}.", "warn"))
-    if resumed.left_missed:
-        lines.append(Line(f"Left missed: {', '.join(resumed.left_missed)} (retry one to post it late).", "bad"))
-    if resumed.still_held:
-        lines.append(Line(f"Still held by a hold: {', '.join(resumed.still_held)}.", "warn"))
+    posts = {post.key: post for post in pause.passed}
+
+    def named(text: str, key: str, tone: str, after: str = ".") -> Line:
+        post = posts.get(key)
+        if post is None:
+            return Line(f"{text}{key}{after}", tone)
+        href = f"/posts/{quote(post.campaign, safe='')}/{quote(post.post_id, safe='')}"
+        return Line(text, tone, link=f"“{post.first_words}”", href=href, after=after)
+
+    lines += [named("Posted now, late: ", key, "warn") for key in resumed.posted_late]
+    lines += [named("Not posted: ", key, "neutral", ". To post it later, open it and press Post late.")
+              for key in resumed.left_missed]  # fmt: skip
+    lines += [named("Still held by a hold: ", key, "warn") for key in resumed.still_held]
     return lines
 
 

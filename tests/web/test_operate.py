@@ -153,11 +153,23 @@ async def test_an_approver_pauses_with_a_reason_everyone_sees_then_resumes(ws: W
         unchosen = await browser.post("/resume", data={"csrf": csrf, "late:demo/one": "post"})
         assert unchosen.status_code == 400 and "Nothing changed, posting is still paused" in unchosen.text
         assert 'name="late:demo/one" value="post" required checked>' in unchosen.text  # what was chosen stays chosen
+        # The message is an alert that takes the focus, and names the post left unanswered, marked where it is.
+        assert 'role="alert" id="resume-error" tabindex="-1" autofocus' in unchosen.text
+        assert unchosen.text.count("Choose for this post") == 1 and unchosen.text.count("choose for this post") == 1
+        assert '<a href="#choice-demo-two">“<bdi>The second post #ActOnIICSA</bdi>”</a>' in unchosen.text
+        assert 'class="late-choice unanswered" id="choice-demo-two"' in unchosen.text
+        assert 'class="late-choice" id="choice-demo-one"' in unchosen.text
+        # Each post is named by its first words, linked to its page, in the legend of its own group of choices.
+        assert '<legend><a href="/posts/demo/one">“<bdi>The first post #ActOnIICSA</bdi>”</a></legend>' in page.text
+        assert 'class="stack"' not in page.text and "grace" not in page.text
         assert (await browser.post("/resume", data=choices)).status_code == 403  # no CSRF token: nothing changes
         assert pause_state(ws.store) == (True, "news about the inquiry") and ws.events("resume") == []
         resumed = await browser.post("/resume", data={"csrf": csrf, **choices})
         assert resumed.status_code == 200 and "Resumed. Posting was paused by ann" in resumed.text
-        assert "Posted now, late: demo/one." in resumed.text and "Left missed: demo/two" in resumed.text
+        posted = '<bdi>Posted now, late: </bdi><a href="/posts/demo/one"><bdi>“The first post #ActOnIICSA”</bdi></a>.'
+        left = ('<li class="tone-neutral"><bdi>Not posted: </bdi><a href="/posts/demo/two"><bdi>“The second post '
+                '#ActOnIICSA”</bdi></a>. To post it later, open it and press Post late.</li>')
+        assert posted in resumed.text and left in resumed.text
         assert "Posting is paused" not in (await viewer.get("/status")).text
     assert pause_state(ws.store) == (False, "")
     assert [e.actor for e in ws.events("pause")] == ["ann"] and [e.actor for e in ws.events("resume")] == ["ann"]
