@@ -167,8 +167,10 @@ async def test_an_approver_pauses_with_a_reason_everyone_sees_then_resumes(ws: W
         resumed = await browser.post("/resume", data={"csrf": csrf, **choices})
         assert resumed.status_code == 200 and "Resumed. Posting was paused by ann" in resumed.text
         posted = '<bdi>Posted now, late: </bdi><a href="/posts/demo/one"><bdi>“The first post #ActOnIICSA”</bdi></a>.'
-        left = ('<li class="tone-neutral"><bdi>Not posted: </bdi><a href="/posts/demo/two"><bdi>“The second post '
-                '#ActOnIICSA”</bdi></a>. To post it later, open it and press Post late.</li>')
+        left = (
+            '<li class="tone-neutral"><bdi>Not posted: </bdi><a href="/posts/demo/two"><bdi>“The second post '
+            "#ActOnIICSA”</bdi></a>. To post it later, open it and press Post late.</li>"
+        )
         assert posted in resumed.text and left in resumed.text
         assert "Posting is paused" not in (await viewer.get("/status")).text
     assert pause_state(ws.store) == (False, "")
