@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, cast, func, select
 
@@ -73,6 +74,7 @@ class CampaignReport:
     weeks: list[WeekLine]
     best: list[BestPost]
     demo: bool = False
+    busiest_day: int = 0  # the most mentions on one platform in one day, in the weeks counted (not `known_mentions`)
 
     @property
     def total(self) -> WeekLine:
@@ -157,7 +159,8 @@ def _mentions(
     starts: list[datetime],
     zone: str,
     known: dict[IsoWeek, dict[str, int]],
-) -> None:
+) -> int:
+    """Fill each line's mentions and accounts; return the busiest platform-day of the weeks counted here."""
     # The last weeks whose counts the caller already has (the weekly report's own two) are not counted again.
     scanned = len(lines)
     while scanned > 0 and lines[scanned - 1].week in known:
@@ -166,6 +169,7 @@ def _mentions(
     start, end = starts[0], starts[scanned]
     created = MentionRecord.created_at
     first = MentionAuthor.first_mention_at
+    local = ZoneInfo(zone)
     if store.dialect == "postgresql":  # local dates, computed by PostgreSQL
         bucket: Any = cast(func.timezone(zone, created), Date)
         new_bucket: Any = cast(func.timezone(zone, first), Date)
@@ -173,6 +177,9 @@ def _mentions(
 
         def week_of(value: Any) -> int:
             return bisect_right(mondays, value) - 1
+
+        def day_of(value: Any) -> Any:
+            return value
     else:  # UTC hours (minutes for zones whose midnights are not on the hour), placed in local weeks here
         on_the_hour = all(s.minute == 0 and s.second == 0 for s in starts)
         width, pattern = (13, "%Y-%m-%d %H") if on_the_hour else (16, "%Y-%m-%d %H:%M")
@@ -180,6 +187,9 @@ def _mentions(
 
         def week_of(value: Any) -> int:
             return bisect_right(starts, datetime.strptime(value, pattern).replace(tzinfo=UTC)) - 1
+
+        def day_of(value: Any) -> Any:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC).astimezone(local).date()
 
     with store.transaction() as session:
         counted: Iterable[Any] = (
@@ -191,9 +201,11 @@ def _mentions(
             if scanned
             else []
         )
+        days: dict[tuple[str, Any], int] = defaultdict(int)
         for platform, value, count in counted:
             line = lines[week_of(value)]
             line.mentions[platform] = line.mentions.get(platform, 0) + int(count)
+            days[(platform, day_of(value))] += int(count)
         index = {line.week.monday: line for line in lines}
         for monday, accounts in session.execute(
             select(MentionAuthorWeek.week_start, func.count())
@@ -216,6 +228,7 @@ def _mentions(
     for line in lines:
         so_far += line.new_accounts
         line.accounts_so_far = so_far
+    return max(days.values(), default=0)
 
 
 def _deliveries(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime]) -> None:
@@ -340,9 +353,18 @@ def build_campaign_report(
     weeks = weeks_between(first, last)
     starts = _week_starts(weeks, zone)
     lines = [WeekLine(week) for week in weeks]
-    _mentions(store, campaign, lines, starts, zone, known_mentions or {})
+    busiest = _mentions(store, campaign, lines, starts, zone, known_mentions or {})
     _deliveries(store, campaign, lines, starts)
     best = _engagement(store, campaign, lines, starts)
     return CampaignReport(
-        campaign, campaign_name or campaign, zone, first, last, now or datetime.now(UTC), lines, best, is_demo(store)
+        campaign,
+        campaign_name or campaign,
+        zone,
+        first,
+        last,
+        now or datetime.now(UTC),
+        lines,
+        best,
+        is_demo(store),
+        busiest,
     )

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from content_calendar.model import PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import clean_text
 from scheduler.reports.campaign import CampaignReport
-from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale
+from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale, nice_ceiling
 from scheduler.reports.engagement import TOP_POSTS
 from scheduler.reports.model import NO_EARLIER_SNAPSHOT, Change, PostEngagement, WeeklyReport, signed
 
@@ -127,10 +127,17 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
     }
 
 
+def chart_scale(report: WeeklyReport) -> int:
+    """The top of the mentions chart: the campaign's busiest platform-day so far, this week's and the week before's
+    included, rounded up; every week's chart of a campaign is drawn to it (it only grows, with a busier day)."""
+    earlier = report.campaign_so_far.busiest_day if report.campaign_so_far is not None else 0
+    return max(mentions_scale(report.mentions, report.previous.mentions), nice_ceiling(earlier))
+
+
 def render_html(report: WeeklyReport) -> str:
     context = _context(report)
     gains = [(row.name, row.gained) for row in report.people if row.gained > 0][:TOP_POSTS]
-    scale = mentions_scale(report.mentions, report.previous.mentions)  # the same scale as the week before
+    scale = chart_scale(report)
     context["mentions_chart"], context["mentions_alt"] = mentions_chart(report.mentions, scale)
     context["growth_chart"], context["growth_alt"] = growth_chart(gains)
     return _environment(markdown=False).get_template("weekly.html.j2").render(context)

@@ -134,3 +134,14 @@ def test_a_reply_count_without_our_own_part_is_not_taken_below_zero(tmp_path: Pa
     week = build_weekly_report(store, "sasvaw-week", W12, now=datetime(2027, 4, 5, 7, tzinfo=UTC))
     campaign = build_campaign_report(store, "sasvaw-week", W12, W12)
     assert week.figures.engagement_growth == campaign.weeks[0].engagement_gained == 5
+
+
+def test_every_weeks_chart_is_drawn_to_the_campaigns_busiest_day_so_far(store: Store) -> None:
+    from scheduler.reports.rendering import chart_scale
+
+    add_mentions(store, [
+        mention(f"at://did:plc:p{i}/app.bsky.feed.post/1", f"p{i}", london(2027, 3, 17, 10, i)) for i in range(39)
+    ])  # fmt: skip  # the launch day, Wednesday of W11: 40 mentions on Bluesky
+    scales = [chart_scale(build_weekly_report(store, "sasvaw-week", week, now=datetime(2027, 4, 5, 7, tzinfo=UTC)))
+              for week in (W11, W12, W13)]  # fmt: skip
+    assert scales == [50, 50, 50]  # W13's own busiest day is 1: its chart still has the launch's scale
