@@ -127,8 +127,10 @@ def test_end_to_end_every_delivery_reaches_the_outbox_exactly_once_in_order(engi
 def test_worker_killed_between_claim_and_publish_loses_nothing(engine: Engine) -> None:
     Store(engine.database_url)  # the schema, before any process uses the database
     # The claim window covers the whole burst from the moment it is scheduled, so one tick claims all ten about
-    # four seconds before the first is due: room for a loaded machine to deliver the tasks before the kill.
-    worker, beat = engine.worker("doomed", CAMPAIGN_CLAIM_WINDOW_SECONDS="6"), engine.beat()
+    # four seconds before the first is due: room for a loaded machine to deliver the tasks before the kill. Their
+    # leases run out three seconds after their time (the replacement is up by then: it starts at the kill).
+    doomed = {"CAMPAIGN_CLAIM_WINDOW_SECONDS": "6", "CAMPAIGN_LEASE_SECONDS": "3"}
+    worker, beat = engine.worker("doomed", **doomed), engine.beat()
     with contextmanager(started)([worker, beat]):
         wait_for(lambda: up_and_ticking([worker], [beat]), timeout=60, what="the worker and beat up")
         store = schedule_burst(engine, 10, first_in=4, spread=1, platforms=("mastodon",))
