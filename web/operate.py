@@ -362,7 +362,7 @@ def _do(api: Api, target: Target, preview: PostPreview, actor: str, late: str, r
         lines.append(Line(f"{word}: {post_id} on {where}" + (f": {outcome.detail}" if outcome.detail else "."), tone))
     if platform in api.settings.dry_run_platforms() and any(o.result == "published" for o in outcomes):
         lines.append(Line(f"Dry run for {platform_name(platform)}: no account is set up, so nothing was really "
-                          "posted; it was written to the outbox.", "warn"))  # fmt: skip
+                          "posted; it was only written to a file in the workspace.", "warn"))  # fmt: skip
     return lines
 
 

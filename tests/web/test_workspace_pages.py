@@ -17,6 +17,7 @@ import pytest
 
 from content_calendar.model import Problem
 from scheduler.api import IsoWeek
+from scheduler.demo_flag import mark_demo
 from scheduler.reports import build_weekly_report, write_report
 from tests.support.cli import invoke
 from tests.web.operator_support import FIRST, Workspace, client, field, make_workspace, signed_in
@@ -239,3 +240,14 @@ async def test_the_banner_says_whether_the_scheduler_is_running(ws: Workspace) -
         ws.clock.advance(timedelta(minutes=5))
         down = (await browser.get("/live/banner")).text
         assert "The scheduler is not running:" in down and "last checked the schedule Mon 25 Jan 2027 09:00 GMT" in down
+
+
+async def test_a_demo_says_its_scheduler_never_runs_in_a_named_region_not_that_it_has_not_been_started(
+    ws: Workspace,
+) -> None:
+    mark_demo(ws.store, FIRST)
+    async with signed_in(ws.api, "vic") as browser:
+        page = (await browser.get("/status")).text
+        assert '<section class="demo" aria-label="Demo workspace"><p><strong>DEMO WORKSPACE' in page
+        assert "Demo: the scheduler never runs here." in page and "has not been started here" not in page
+        assert "Demo: the scheduler never runs here." in (await browser.get("/live/banner")).text
