@@ -12,7 +12,6 @@ import click
 
 from cli.calendar import calendar, campaigns_dir_option, now_option
 from cli.common import api
-from content_calendar.validate.findings import findings_report
 
 
 @calendar.command("check")
@@ -42,8 +41,9 @@ def check_command(
       campaign calendar check --accessibility campaigns/act-on-iicsa/calendars/jan-mar-2027.yaml --json
     """
     app = api()
-    checked = app.check_calendars(paths, now=now or app.clock.now(), campaigns_dir=campaigns_dir)
-    report = findings_report(checked.problems, accessibility=accessibility)
+    checked, report = app.calendar_findings(
+        paths, accessibility=accessibility, now=now or app.clock.now(), campaigns_dir=campaigns_dir
+    )
     if as_json:
         data = {
             "posts": [

@@ -17,6 +17,7 @@ from sqlalchemy import make_url
 from content_calendar.ical import to_ical
 from content_calendar.model import PLATFORMS
 from content_calendar.validate import CheckResult, check_calendar
+from content_calendar.validate.findings import FindingsReport, findings_report
 from platforms.outbox import read_outbox
 from scheduler import dispatch, heartbeat, resuming
 from scheduler.api_alerts import AlertsApi, Delivered, Health, HoldView, LoginCheck, Placed, Released, ReleasePreview
@@ -173,6 +174,19 @@ class Api(CollectingApi, PeopleApi, ReportsApi, WorkspaceReads, ViewsApi, DemoAp
         roots, secrets = self.campaigns_roots(campaigns_dir), self.settings.secrets()
         limits = self.calendar_limits(mastodon_max_characters=mastodon_max_characters)
         return check_calendars(paths, now=now, campaigns_roots=roots, limits=limits, secrets=secrets)
+
+    def calendar_findings(
+        self,
+        paths: Sequence[Path],
+        *,
+        accessibility: bool = False,
+        now: datetime | None = None,
+        campaigns_dir: Path | None = None,
+    ) -> tuple[CheckedCalendars, FindingsReport]:
+        """The calendars checked, and their findings grouped by file and post with a count per kind (only the
+        accessibility and safe-messaging ones when `accessibility`): `campaign calendar check`."""
+        checked = self.check_calendars(paths, now=now, campaigns_dir=campaigns_dir)
+        return checked, findings_report(checked.problems, accessibility=accessibility)
 
     def check_calendar(
         self,
