@@ -119,6 +119,11 @@ class CalendarFileCheck:
         return self.errors == 0
 
     @property
+    def other_problems(self) -> tuple[ShownProblem, ...]:
+        """The problems that are not accessibility or safe-messaging findings (those are listed by post apart)."""
+        return tuple(p for p in self.problems if p.code not in ACCESSIBILITY_CODES)
+
+    @property
     def access_posts(self) -> list[tuple[str | None, list[ShownProblem]]]:
         """The accessibility and safe-messaging findings (alt text, hashtags, emoji, captions, topic protections)
         grouped by post, in the order found."""

@@ -29,6 +29,11 @@ def inert(text: object) -> Markup:
     return Markup(_DIRECTION_CONTROLS.sub(_marker, escaped))
 
 
+def code_spans(text: object) -> Markup:
+    """Text as `inert` makes it, with each `backticked` stretch (a fix's what-to-write) shown as code."""
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(inert(text))))
+
+
 def plain(text: object) -> str:
     """For places that take no markup (a page title, an option, an attribute): each direction control written
     as "[U+202E]" (autoescape still escapes the rest)."""
@@ -61,6 +66,7 @@ def path_part(value: object) -> str:
 
 FILTERS: dict[str, Any] = {
     "inert": inert,
+    "code_spans": code_spans,
     "plain": plain,
     "clock": clock,
     "local_date": local_date,

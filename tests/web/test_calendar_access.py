@@ -53,3 +53,8 @@ async def test_the_calendar_files_page_has_an_accessibility_section(
     assert "Post <bdi>shouty</bdi>" in access and "quiet" not in access
     for finding in expected["posts"][0]["findings"]:  # the same words as the command line's
         assert html.escape(finding["message"], quote=False).replace("'", "&#39;") in access.replace("&#34;", '"')
+    # Listed once, in this section, not again in the table of the file's other problems; the codes are for tools.
+    for finding in expected["posts"][0]["findings"]:
+        assert page.replace("&#34;", '"').count(html.escape(finding["message"], quote=False).replace("'", "&#39;")) == 1
+        assert f"[{finding['code']}]" not in page and f'data-code="{finding["code"]}"' in access
+    assert "nothing to fix" not in section

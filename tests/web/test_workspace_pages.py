@@ -68,9 +68,12 @@ async def test_calendar_files_show_each_problem_as_validate_words_it_and_follow_
         assert 'campaigns/demo/calendars/broken.yaml</code>: <span class="tone-bad">FAILED' in page
         for problem in expected:  # every one, with where, post, words and fix exactly as the CLI has them
             assert f"<code>{problem.where}</code>" in page
-            assert escape(problem.message) in page and escape(problem.fix) in page
+            assert as_code(escape(problem.message)) in page and as_code(escape(problem.fix)) in page
+            assert f"[{problem.code}]" not in page and f'data-code="{problem.code}"' in page  # for tools, not people
             assert f"<bdi>{problem.post_id}</bdi>" in page
         assert page.count('<tr class="problem-error">') + page.count('<tr class="problem-warning">') == len(expected)
+        assert "<code>bluesky: {text: ...}</code>" in page  # the fix of a text too long for Bluesky
+        assert page.count("Accessibility and safe messaging: nothing to fix") == 2  # it ran, on each file
         marker = field_value(page, "data-live-calendars")
 
         broken.write_text("campaign: demo\ntimezone: Europe/London\nposts:\n"
@@ -89,6 +92,11 @@ def escape(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
     )
+
+
+def as_code(text: str) -> str:
+    """`what to write` in a fix, as the page shows it: code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
 
 
 def field_value(page: str, attribute: str) -> str:
