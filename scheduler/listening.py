@@ -201,7 +201,7 @@ class Listener:
         note = f"{why}: hashtag search reads back mentions since {since:%Y-%m-%d %H:%M} UTC"
         log.warning("%s (%s)", note, self.source)
         self.position = Position(self.position.seq, self.position.event_time, self.position.head_at, note)
-        self._write([], head=False)
+        self._write(head=False)
         if self.backfill is not None:
             self.backfill(since)
 
@@ -212,7 +212,7 @@ class Listener:
         now = time.monotonic()
         if frame is None:
             if self._pending_events or now - self._last_write >= self.options.heartbeat_seconds:
-                self._write(self._take_pending(), head=True)
+                self._write(head=True)
             return
         try:
             event = self.decoder.decode(frame)
@@ -235,18 +235,23 @@ class Listener:
         if self._pending_events >= self.options.batch_events or (
             self._pending_events and now - self._last_write >= self.options.flush_seconds
         ):
-            self._write(self._take_pending(), head=False)
+            self._write(head=False)
 
-    def _take_pending(self) -> list[StreamEvent]:
-        pending, self._pending = self._pending, []
-        return pending
+    def _forget_unsaved(self) -> None:
+        """Drop what no write has committed: the stream is joined again from the stored position, so the relay
+        sends it again (and both tables are keyed by URI, so nothing is counted twice)."""
+        self._pending = []
+        self._pending_events = 0
+        self._last_seen = None
 
     def _newest(self, events: list[StreamEvent]) -> StreamEvent | None:
         candidates = [e for e in (events[-1] if events else None, self._last_seen) if e is not None]
         return max(candidates, key=lambda e: e.seq or 0) if candidates else None
 
-    def _write(self, events: list[StreamEvent], *, head: bool) -> None:
-        """One transaction: the position after these events, their mentions and interactions."""
+    def _write(self, *, head: bool) -> None:
+        """One transaction: the position after the pending events, their mentions and interactions. What is
+        pending is let go only once committed: a write that fails leaves it all (and the position) as it was."""
+        events = self._pending
         clock_now = self.clock.now()
         if time.monotonic() - self._last_refresh >= self.options.refresh_seconds:
             self.refresh()
@@ -261,20 +266,22 @@ class Listener:
         interactions = [i for e in events for i in e.interactions]
         removed = [uri for e in events for uri in e.removed]
         cursor = position.to_json()
+        written = WriteResult()
+        interacted = taken_back = 0
         with self.store.transaction() as session:
             for claim in self._claims:
                 advance_cursor(session, claim, self.owner, cursor, clock_now, lease=self.options.lease)
             if mentions:
                 for writer in self._writers.values():
-                    self.totals.mentions.add(writer.write(session, mentions, clock_now))
+                    written.add(writer.write(session, mentions, clock_now))
             rows = self._engagement_rows(interactions, clock_now)
             if rows:
                 result = session.execute(insert_ignore(self.store, EngagementEvent, ["campaign", "event_key"]), rows)
-                self.totals.interactions += max(0, getattr(result, "rowcount", 0) or 0)
+                interacted = max(0, getattr(result, "rowcount", 0) or 0)
             if removed:
                 keys = [keyed_hash(self._key, uri) for uri in removed]
                 gone = session.execute(delete(EngagementEvent).where(EngagementEvent.event_key.in_(keys)))
-                self.totals.removed += max(0, getattr(gone, "rowcount", 0) or 0)
+                taken_back = max(0, getattr(gone, "rowcount", 0) or 0)
             if self._claims:
                 session.execute(
                     update(CollectorState)
@@ -283,9 +290,11 @@ class Listener:
                     .execution_options(synchronize_session=False)
                 )
         self.position = position
-        self._pending_events = 0
-        self._last_seen = None
+        self._forget_unsaved()  # committed: nothing is pending any more
         self._last_write = time.monotonic()
+        self.totals.mentions.add(written)
+        self.totals.interactions += interacted
+        self.totals.removed += taken_back
         self.totals.writes += 1
 
     def _engagement_rows(self, interactions: list[Interaction], now: datetime) -> list[dict[str, Any]]:
@@ -348,16 +357,29 @@ class Listener:
                     if stop():
                         break
             except Exception as error:
-                if self._pending or self._pending_events:
-                    self._write(self._take_pending(), head=False)
+                self._save_or_forget()
                 pause = min(self.options.reconnect_cap, self.options.reconnect_base * 2 ** min(failures, 10))
                 failures += 1
                 message = str(error) or type(error).__name__
                 log.warning("listening to %s: %s; connecting again in %.0f s", self.source, message, pause)
-                self.fail(message, self.clock.now() + timedelta(seconds=pause))
+                try:
+                    self.fail(message, self.clock.now() + timedelta(seconds=pause))
+                except Exception as unrecorded:  # the store itself is failing: joining again is all there is to do
+                    log.warning("listening to %s: the failure could not be recorded: %s", self.source, unrecorded)
                 deadline = time.monotonic() + pause
                 while not stop() and time.monotonic() < deadline:
                     time.sleep(min(0.2, pause))
         if self._pending or self._pending_events:
-            self._write(self._take_pending(), head=False)
+            self._write(head=False)
         return self.totals
+
+    def _save_or_forget(self) -> None:
+        """After the stream or a write failed: write what is pending; if the store refuses that too, let it go
+        and join the stream again from the stored position (never past events not written)."""
+        if not (self._pending or self._pending_events):
+            return
+        try:
+            self._write(head=False)
+        except Exception as error:
+            log.warning("listening to %s: %s; reading again from the last position written", self.source, error)
+            self._forget_unsaved()

@@ -9,11 +9,14 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from content_calendar.model import Campaign
 from platforms.base import TransientError
@@ -205,3 +208,48 @@ def test_engagement_is_counted_once_and_taken_back_on_either_database(
     assert listening(store, T0)[0].seq == 6
     with store.transaction() as session:
         assert session.scalar(select(func.count()).select_from(MentionRecord)) == 1
+
+
+class FlakyStore(Store):
+    """A store whose next `failures` transactions fail as they commit (the database locked, the connection
+    dropped): what they wrote is rolled back."""
+
+    failures = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with super().transaction() as session:
+            yield session
+            if self.failures:
+                self.failures -= 1
+                raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_write_the_store_refuses_loses_nothing_and_moves_the_position_past_nothing(
+    failures: int, tmp_path: Path
+) -> None:
+    store = FlakyStore(f"sqlite:///{tmp_path / 'campaign.db'}")
+    plain = [commit_frame(seq, "did:plc:x", [("create", f"app.bsky.feed.post/3p{seq}", post("hello", at=T0))],
+                          time=T0) for seq in (3, 4)]  # fmt: skip
+    frames = [tagged(1, T0), tagged(2, T0), *plain]
+    asked: list[int | None] = []
+
+    def stream(cursor: int | None) -> Iterator[bytes | None]:
+        asked.append(cursor)
+        for frame in frames[cursor or 0 :]:
+            yield frame
+            if len(asked) == 1 and frame is frames[0]:  # 1 is written: the write of 2-4 fails (then its retry)
+                store.failures = failures
+        yield None
+
+    made = Listener(store, [CAMPAIGN], {}, source=RELAY, clock=FixedClock(T0),
+                    options=ListenOptions(batch_events=3, flush_seconds=1e9, heartbeat_seconds=1e9,
+                                          reconnect_base=0.0))  # fmt: skip
+    made.start()
+    totals = made.run(stream, stop=lambda: len(asked) >= 2 and listening(store, T0)[0].seq == 4)
+    with store.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(MentionRecord)) == 2
+    # Written on the retry, or (refused again) read again from after event 1, the last position written.
+    assert asked == ([None, 4] if failures == 1 else [None, 1])
+    assert totals.mentions.stored == 2 and listening(store, T0)[0].seq == 4
