@@ -3,6 +3,7 @@ link). Jinja escapes everything else."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -18,3 +19,12 @@ def http_url(value: object) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(ord(c) < 0x21 for c in text):
         return ""
     return text
+
+
+def shown_path(workspace: Path, source: str) -> str:
+    """A file as named from the workspace folder (campaigns/<campaign>/calendars/<file>), never the server's own
+    absolute path; a file elsewhere as it is."""
+    try:
+        return str(Path(source).relative_to(workspace))
+    except ValueError:
+        return source

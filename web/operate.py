@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -33,6 +32,7 @@ from scheduler.api import (
     platform_name,
 )
 from web.app import render, requires
+from web.links import shown_path
 
 Action = Literal["cancel", "retry", "post-now", "restore"]
 ACTIONS: dict[str, Action] = {"cancel": "cancel", "restore": "restore", "retry": "retry", "post-now": "post-now"}
@@ -253,10 +253,7 @@ def preview_rows(preview: PostPreview) -> list[PreviewRow]:
 
 
 def _shown_file(api: Api, source: str) -> str:
-    try:
-        return str(Path(source).relative_to(api.settings.campaigns_dir.parent))
-    except ValueError:
-        return source
+    return shown_path(api.settings.campaigns_dir.parent, source)
 
 
 def _confirm(request: Request, target: Target, preview: PostPreview, status_code: int = 200, **notes: Any) -> Response:

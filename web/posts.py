@@ -13,6 +13,7 @@ from scheduler.api import Api, NotFound, Role
 from web.app import render, requires
 from web.approvals import approval_panel
 from web.calendar import refused
+from web.links import shown_path
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -28,7 +29,8 @@ async def post_page(request: Request) -> Response:
         post = _api(request).post_page(campaign, post_id)
     except NotFound as error:
         return refused(request, error)
-    return render(request, "post.html", post=post, approval=approval_panel(request, campaign, post_id))
+    source = shown_path(_api(request).settings.campaigns_dir.parent, post.source)
+    return render(request, "post.html", post=post, source=source, approval=approval_panel(request, campaign, post_id))
 
 
 @requires(Role.VIEWER)

@@ -21,6 +21,7 @@ from content_calendar.images import SUPPORTED_IMAGE_SUFFIXES
 from content_calendar.model import DEFAULT_TIMEZONE, PLATFORMS, RenderedImage, RenderedPart
 from content_calendar.render import file_sha256
 from scheduler.db import Store
+from scheduler.dispatch.operator_actions import first_words
 from scheduler.display import link_notes
 from scheduler.errors import NotFound
 from scheduler.models import Delivery, Event, PostRecord, State
@@ -115,6 +116,11 @@ class PostPage:
     campaign_name: str = ""  # from campaign.yaml, when its folder can be read
     accounts: Mapping[str, str] = field(default_factory=dict)  # platform -> the handle it posts as
 
+    @property
+    def first_words(self) -> str:
+        """How a person names the post: its first words (its id is for files and commands)."""
+        return first_words(self.summary, 60)
+
 
 # An event's action as a person reads it.
 _ACTIONS = {
@@ -175,6 +181,24 @@ def _part_view(delivery: Delivery, rendered: RenderedPart, reason: str | None) -
     )
 
 
+# A language tag as people say it: the languages of UK and Irish charities' audiences first.
+LANGUAGE_NAMES = {
+    "en": "English", "cy": "Welsh", "ga": "Irish", "gd": "Scottish Gaelic", "kw": "Cornish", "gv": "Manx",
+    "sco": "Scots", "bsl": "British Sign Language", "pl": "Polish", "ro": "Romanian", "pa": "Punjabi",
+    "ur": "Urdu", "bn": "Bengali", "gu": "Gujarati", "ar": "Arabic", "so": "Somali", "pt": "Portuguese",
+    "es": "Spanish", "fr": "French", "de": "German", "it": "Italian", "lt": "Lithuanian", "tr": "Turkish",
+    "zh": "Chinese", "uk": "Ukrainian", "ru": "Russian", "fa": "Persian", "ta": "Tamil",
+}  # fmt: skip
+
+
+def language_name(tag: str) -> str:
+    """A language tag in words: en is English, en-GB is English (en-GB); a tag not known here is as it is."""
+    name = LANGUAGE_NAMES.get(tag.split("-", 1)[0].lower())
+    if name is None:
+        return tag
+    return name if "-" not in tag else f"{name} ({tag})"
+
+
 def _notes(root: RenderedPart) -> tuple[str, ...]:
     notes = []
     if root.platform == "bluesky":
@@ -183,12 +207,12 @@ def _notes(root: RenderedPart) -> tuple[str, ...]:
         if root.labels:
             notes.append("Content labels: " + ", ".join(root.labels) + ".")
         if root.langs:
-            notes.append("Language: " + ", ".join(root.langs) + ".")
+            notes.append("Language: " + ", ".join(language_name(lang) for lang in root.langs) + ".")
     else:
         notes.append(f"Visible to: {VISIBILITY_WORDS.get(root.visibility, root.visibility)}.")
         notes.append(who_may_quote(root.allow_quotes, "mastodon"))
         if root.language:
-            notes.append(f"Language: {root.language}.")
+            notes.append(f"Language: {language_name(root.language)}.")
     return tuple(notes)
 
 

@@ -100,6 +100,14 @@ async def test_a_bluesky_thread_is_shown_in_order_with_its_facets_at_the_right_c
     assert f"{rendered['bluesky'][0].length} of 300 characters" in bluesky[0]
     notes = text_of(section(page, "bluesky").split('<ul class="notes">', 1)[1])
     assert "Only people mentioned in the post can reply." in notes and "Quote posts are off." in notes
+    assert "Language: English." in notes and "Language: en." not in notes
+    # Named as people name it: its first words and the campaign's name; its file as named from the workspace.
+    heading = page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert heading == "“<bdi>Café 🌍 naïve #ItsNotOK with @napac.org.uk…</bdi>” " + (
+        '<span class="sub">in Test campaign threads</span>'
+    )
+    relative = calendar.relative_to(api.settings.campaigns_dir.parent)
+    assert f"<code>{relative}</code> (post <code>thread</code>)" in page and str(calendar) not in page
 
 
 async def test_images_show_their_alt_text_and_are_served_only_for_their_post(api: Api) -> None:
