@@ -90,12 +90,14 @@ class Publisher:
         connection = self._connection
         account = connection.account
         limits = connection.limits()
-        self.check_part(part, limits)
         if outcome_unknown:
+            # Look before checking: the checks read the files and the instance's limits as they are now, and a
+            # status that went out must be found even when its file has moved or the limits changed since.
             found = self.find_published(part, idempotency_key, reply_to=reply_to, written_at=written_at)
             if found is not None:
                 self._media.forget_delivery(idempotency_key)
                 return PublishOutcome(found, already_existed=True)
+        self.check_part(part, limits)
         media_ids = self._media.upload(part, idempotency_key, limits)
         client = connection.client()
         options: dict[str, Any] = {

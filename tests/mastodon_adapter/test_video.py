@@ -4,6 +4,7 @@ request when the instance's own limits say no."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,3 +77,27 @@ def test_the_instances_own_video_limits_refuse_before_any_request(
     with pytest.raises(PermanentError, match="the video has no alt text"):
         adapter_for(account).publish(no_alt, "noalt", reply_to=None, outcome_unknown=False)
     assert not requests_to(mastodon, "POST", "/api/v2/media")
+
+
+def test_a_retry_after_an_unknown_outcome_finds_the_status_though_its_file_or_the_limits_changed(
+    mastodon: MastodonControl, account: TestAccount, tmp_path: Path
+) -> None:
+    path = write_video(tmp_path / "film.mp4")
+    campaign = campaign_in(tmp_path)
+    (part,) = rendered(_video_post("out", path), campaign)
+    (never,) = rendered(replace(_video_post("never", path), text="Our other film #ActOnIICSA"), campaign)
+    first = adapter_for(account).publish(part, "out", reply_to=None, outcome_unknown=False)
+    # The status went out but its answer was lost; before the retry the instance lowered its video limit...
+    mastodon.configure(video_size_limit=len(video_bytes()) - 1)
+    again = adapter_for(account).publish(part, "out", reply_to=None, outcome_unknown=True)
+    assert again.already_existed and again.post.remote_id == first.post.remote_id
+    # ...and the file was moved away.
+    path.unlink()
+    mastodon.configure(video_size_limit=len(video_bytes()) * 10)
+    later = adapter_for(account).publish(part, "out", reply_to=None, outcome_unknown=True)
+    assert later.already_existed and later.post.remote_id == first.post.remote_id
+    # A part that is not there is still checked before anything is uploaded.
+    with pytest.raises(PermanentError, match=r"film\.mp4"):
+        adapter_for(account).publish(never, "never", reply_to=None, outcome_unknown=True)
+    assert len(requests_to(mastodon, "POST", "/api/v2/media")) == 1
+    assert len(requests_to(mastodon, "POST", "/api/v1/statuses")) == 1
