@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -117,6 +118,26 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An address with no page (or a page asked for the wrong way): the workspace's own error page, in words."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    if status == 404:
+        title, message = (
+            "Not found",
+            "There is no page at this address. Check the address, or start again from the workspace.",
+        )
+    else:
+        title, message = (
+            "Not possible here",
+            "This page cannot be used that way. Go back and try again from the page itself.",
+        )
+    answer = render(request, "error.html", status, title=title, message=message)
+    if headers:
+        answer.headers.update(headers)
+    return answer
+
+
 def create_app(api: Api, *, secret_key: str, secure_cookies: bool = False) -> Starlette:
     # The operator's pages, the calendar and the post pages (they use render and requires from here, so they are
     # imported once this module is).
@@ -148,7 +169,7 @@ def create_app(api: Api, *, secret_key: str, secure_cookies: bool = False) -> St
             https_only=secure_cookies,
         ),
     ]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     app.state.api = api
     app.state.templates = _templates()
     return app

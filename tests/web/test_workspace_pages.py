@@ -259,3 +259,23 @@ async def test_a_demo_says_its_scheduler_never_runs_in_a_named_region_not_that_i
         assert '<section class="demo" aria-label="Demo workspace"><p><strong>DEMO WORKSPACE' in page
         assert "Demo: the scheduler never runs here." in page and "has not been started here" not in page
         assert "Demo: the scheduler never runs here." in (await browser.get("/live/banner")).text
+
+
+async def test_an_address_with_no_page_gets_the_workspaces_error_page_and_every_page_has_its_icon(
+    ws: Workspace,
+) -> None:
+    async with client(ws.api) as stranger, signed_in(ws.api, "vic") as browser:
+        for who in (stranger, browser):
+            for url in ("/reports/..%2F..%2Fetc%2Fpasswd", "/no/such/page", "/static/no-such.css"):
+                answer = await who.get(url)
+                assert answer.status_code == 404, url
+                assert '<html lang="en-GB">' in answer.text and "<h1>Not found</h1>" in answer.text, url
+                assert "There is no page at this address" in answer.text and "root:" not in answer.text
+        wrong_way = await browser.delete("/status")
+        assert wrong_way.status_code == 405 and "GET" in wrong_way.headers["allow"]
+        assert "<h1>Not possible here</h1>" in wrong_way.text
+        icon = await browser.get("/static/favicon.svg")
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+        assert "img-src 'self'" in icon.headers["content-security-policy"]  # the page's own policy lets it show
+        status = await browser.get("/status")
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in status.text
