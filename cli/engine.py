@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import click
 
 from cli.common import CampaignCommand, actor, api, dry_run_notice, local
+from cli.listen import listen_process
 from cli.schedule import schedule
 from cli.serve import answers, free_port, say_where_to_sign_in, web_process
-from scheduler.api import Api, CrashLoop, platform_name
+from scheduler.api import Api, CrashLoop, ExtraProcess, platform_name
 
 WEB_HOST = "127.0.0.1"  # `campaign run` serves this machine only; `campaign serve --host` is for anything else
 
@@ -54,7 +55,7 @@ def run(paths: tuple[Path, ...], concurrency: int, web_port: int, no_web: bool) 
     if port is None and not no_web:
         click.secho(f"No free port from {web_port} up: the web workspace is not started (`--web-port` picks "
                     "another). Posting goes on.", fg="yellow", err=True)  # fmt: skip
-    engine = app.start_engine(concurrency=concurrency, extra=[web_process(WEB_HOST, port)] if port else [])
+    engine = app.start_engine(concurrency=concurrency, extra=extra_processes(app, port))
     stopping = False
     crashed: CrashLoop | None = None
 
@@ -98,8 +99,16 @@ def run(paths: tuple[Path, ...], concurrency: int, web_port: int, no_web: bool) 
         raise click.ClickException(str(crashed))
 
 
+def extra_processes(app: Api, web_port: int | None) -> list[ExtraProcess]:
+    """What `campaign run` starts beside the scheduler: the web workspace (unless there is no port for it) and,
+    when BLUESKY_RELAY is set, a listener following Bluesky as it happens (its own process: a busy stream never
+    slows posting)."""
+    web = [web_process(WEB_HOST, web_port)] if web_port is not None else []
+    return [*web, *([listen_process()] if app.settings.bluesky_relay else [])]
+
+
 def _say_web(app: Api, port: int, logs: Path) -> None:
-    say_where_to_sign_in(app, WEB_HOST, port, by=f"campaign run@{actor()}")
+    say_where_to_sign_in(app, WEB_HOST, port, command="campaign run")
     deadline = time.monotonic() + 15
     while not answers(WEB_HOST, port) and time.monotonic() < deadline:
         time.sleep(0.2)

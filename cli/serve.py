@@ -9,7 +9,7 @@ import sys
 import click
 import uvicorn
 
-from cli.common import CampaignCommand, actor, api
+from cli.common import CampaignCommand, api
 from scheduler.api import Api, ExtraProcess
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -38,7 +38,7 @@ def serve(host: str, port: int) -> None:
       campaign serve --port 8080
     """
     app = api()
-    say_where_to_sign_in(app, host, port, by=f"campaign serve@{actor()}")
+    say_where_to_sign_in(app, host, port, command="campaign serve")
     if host not in LOOPBACK:
         click.secho(f"Listening on {host}, not only this machine: put TLS in front of it and set "
                     "CAMPAIGN_WEB_SECURE_COOKIES=1.", fg="yellow", err=True)  # fmt: skip
@@ -48,10 +48,11 @@ def serve(host: str, port: int) -> None:
                 server_header=False, timeout_graceful_shutdown=GRACEFUL_SECONDS)  # fmt: skip
 
 
-def say_where_to_sign_in(app: Api, host: str, port: int, *, by: str) -> None:
+def say_where_to_sign_in(app: Api, host: str, port: int, *, command: str) -> None:
     """The workspace's address and how to sign in: on a first start with nobody to sign in, a new admin's
-    password, shown this once (only its hash is stored)."""
-    created = app.first_admin(actor=by)
+    password, shown this once (only its hash is stored). The audit names the workspace as who made that admin,
+    with the command that started it (no person signed in did)."""
+    created = app.first_admin(actor=f"the workspace (first start, {command})")
     click.echo(f"The web workspace is at {address(host, port)}")
     if created is not None:
         name, password = created
