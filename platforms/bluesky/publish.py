@@ -9,8 +9,11 @@ builds the identical record under the same key. Writes cannot create a second po
   InvalidSwap when a different one is (an earlier attempt wrote it, then the calendar changed): both mean
   "already published";
 - a post with a threadgate or postgate goes in one `com.atproto.repo.applyWrites` with its gates (same
-  record key, atomic). A create on a taken key fails the whole batch, so after any failure, and before
-  writing when an earlier attempt's outcome is unknown, the post is looked up by its key.
+  record key, atomic). A create on a taken key fails the whole batch, so after any failure the post is
+  looked up by its key.
+
+When an earlier attempt's outcome is unknown, the post is looked up by its key before anything else: before its
+record is built (which uploads its images or video and reads their files) and before any write.
 """
 
 from __future__ import annotations
@@ -134,8 +137,9 @@ class BlueskyWriter:
             at=at,
         )
         try:
-            if outcome_unknown and target.gates:
-                # applyWrites would fail on the taken key: look first.
+            if outcome_unknown:
+                # Look first: building the record uploads the images or video (a video can take minutes) and reads
+                # the files as they are now; and applyWrites would fail on a taken key.
                 existing = self._xrpc.get_record(did, POST, rkey)
                 if existing is not None:
                     return self._adopt(target, existing, text=None)
