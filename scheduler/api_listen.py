@@ -9,18 +9,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from content_calendar.model import CalendarError
+from content_calendar.model import CalendarError, Campaign
 from platforms.bluesky.firehose import read_frames, resolve_handles
 from scheduler.api_base import ApiBase
 from scheduler.collecting import campaigns_to_collect, collect_mentions
 from scheduler.demo_flag import is_demo
 from scheduler.errors import Refused
-from scheduler.listening import PLATFORM, Listener, ListeningView, ListenOptions, ListenTotals, listening
+from scheduler.listening import (
+    PLATFORM,
+    HeldElsewhere,
+    Listener,
+    ListeningView,
+    ListenOptions,
+    ListenTotals,
+    listening,
+)
 
 log = logging.getLogger("campaign.listen")
 
 IDLE_SECONDS = 1.0  # no frame for this long: the listener is at the stream's head
-BUSY_RETRY_SECONDS = 5.0  # another listener holds the schedule: ask again this often
+BUSY_RETRY_SECONDS = 5.0  # another listener holds the schedule (or a search the campaign): ask again this often
+BACKFILL_TRIES = 6  # a gap's read back by search is asked this many times while another search runs
 
 
 class ListeningApi(ApiBase):
@@ -53,21 +62,36 @@ class ListeningApi(ApiBase):
             campaigns = [replace(c, organisation_accounts=tuple(with_dids(c.organisation_accounts))) for c in campaigns]
         options = options or ListenOptions(replay_window=timedelta(hours=self.settings.listen_replay_hours))
 
-        def backfill(since: datetime) -> None:
+        def backfill(since: datetime) -> dict[str, str]:
             """A gap longer than the relay's replay window: hashtag search reads it back now."""
-            for campaign in campaigns:
-                try:
-                    outcomes = collect_mentions(
-                        store, campaign, PLATFORM, adapters, clock=self.clock, owner=f"{actor}:backfill",
-                        since=since, force=True, redact=self.wiring.redact, actor=actor,
-                    )  # fmt: skip
-                except Exception as error:  # the listener goes on; beat's search runs try again
-                    log.warning("reading back %s by search failed: %s", campaign.slug, self.wiring.redact(str(error)))
-                    continue
-                for outcome in outcomes:
-                    log.info("read back by search: %s", outcome.describe())
+            return {c.slug: self._read_back(c, since, actor) for c in campaigns}
 
         return Listener(store, campaigns, own, source=source, clock=self.clock, options=options, backfill=backfill)
+
+    def _read_back(self, campaign: Campaign, since: datetime, actor: str) -> str:
+        """One campaign's mentions since `since` read back by hashtag search, now: what came of it, in plain words.
+        While another search of the campaign runs (beat's), asked again a few times."""
+        when = f"{since:%Y-%m-%d %H:%M} UTC"
+        for attempt in range(BACKFILL_TRIES):
+            try:
+                outcomes = collect_mentions(
+                    self.wiring.store, campaign, PLATFORM, self.wiring.adapters, clock=self.clock,
+                    owner=f"{actor}:backfill", since=since, force=True, redact=self.wiring.redact, actor=actor,
+                )  # fmt: skip
+            except Exception as error:  # the listener goes on; beat's searches carry on from where they are
+                log.warning("reading back %s by search failed: %s", campaign.slug, self.wiring.redact(str(error)))
+                return f"the mentions since {when} could not be read back by search"
+            for outcome in outcomes:
+                log.info("read back by search: %s", outcome.describe())
+            if attempt + 1 < BACKFILL_TRIES and any(o.outcome == "busy" for o in outcomes):
+                time.sleep(BUSY_RETRY_SECONDS)
+                continue
+            break
+        stored = sum(o.result.stored for o in outcomes if o.outcome == "ok")
+        if all(o.outcome == "ok" for o in outcomes):
+            return f"hashtag search read back the mentions since {when} ({stored} new)"
+        why = "; ".join(dict.fromkeys(_why_not(o.outcome, o.detail) for o in outcomes if o.outcome != "ok"))
+        return f"the mentions since {when} were not all read back by search ({why})"
 
     def listen(
         self,
@@ -75,31 +99,61 @@ class ListeningApi(ApiBase):
         actor: str,
         stop: Callable[[], bool],
         relay: str | None = None,
-        on_start: Callable[[Listener, int | None], None] | None = None,
+        supervised: bool = False,
+        on_start: Callable[[str, bool, datetime | None], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
     ) -> ListenTotals:
         """Follow the relay's stream until `stop()` says so (`campaign listen`, and `campaign run`'s listener).
         While another listener holds the schedule (one on another machine, or one whose container was replaced
-        and whose hold has not run out yet), waits for it, saying so once through `on_wait`."""
-        listener = self.listener(actor=actor, relay=relay)
+        and whose hold has not run out yet), waits for it, saying so once through `on_wait`. Once started,
+        `on_start(relay, resumed, stopped_at)`: whether it carries on from a stored position, and the time of the
+        last event it had written (None when unknown).
+
+        `supervised` (under `campaign run`, or a container that is started again whenever it ends): when there
+        is nothing to listen to (no relay set, no campaign, a demo workspace), says why through `on_wait` and
+        waits until `stop()` rather than refusing: ending would only be started again, and again."""
+        try:
+            listener = self.listener(actor=actor, relay=relay)
+        except Refused as refused:
+            if not supervised:
+                raise
+            if on_wait is not None:
+                on_wait(f"Not listening: {refused}")
+            _wait(stop, None)
+            return ListenTotals()
         said = False
         while True:
             try:
                 cursor = listener.start()
                 break
-            except RuntimeError as busy:
+            except HeldElsewhere:
                 if not said and on_wait is not None:
-                    on_wait(f"Another listener is running on this schedule ({busy}): waiting until it stops.")
+                    on_wait("Another listener is running on this schedule: waiting until it stops.")
                 said = True
-                deadline = time.monotonic() + BUSY_RETRY_SECONDS
-                while time.monotonic() < deadline:
-                    if stop():
-                        return listener.totals
-                    time.sleep(0.2)
+                if _wait(stop, BUSY_RETRY_SECONDS):
+                    return listener.totals
         if on_start is not None:
-            on_start(listener, cursor)
+            on_start(listener.source, cursor is not None, listener.position.event_time)
         source = listener.source
         return listener.run(lambda seq: read_frames(source, seq, idle=IDLE_SECONDS), stop=stop)
 
     def listening(self, campaign: str | None = None) -> list[ListeningView]:
         return listening(self.wiring.store, self.clock.now(), campaign)
+
+
+def _wait(stop: Callable[[], bool], seconds: float | None) -> bool:
+    """Wait `seconds` (None: for ever) or until `stop()` says so; whether it did."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        if stop():
+            return True
+        time.sleep(0.2)
+    return stop()
+
+
+def _why_not(outcome: str, detail: str) -> str:
+    if outcome == "busy":
+        return "another search of the campaign was running"
+    if outcome == "rate_limited":
+        return "the platform asked us to slow down"
+    return detail or outcome

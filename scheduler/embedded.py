@@ -231,12 +231,6 @@ def beat_process(env: dict[str, str], *, schedule_file: Path, log_path: Path | N
     return ChildProcess("beat", args, env, log_path)
 
 
-def listener_process(env: dict[str, str], *, log_path: Path | None = None) -> ChildProcess:
-    """`campaign listen`: Bluesky's repository stream followed as it happens (scheduler/listening.py). Supervised:
-    a refusal (nothing to listen for) waits rather than exits, so it never becomes a crash loop."""
-    return ChildProcess("listen", [sys.executable, "-m", "cli.main", "listen", "--supervised"], env, log_path)
-
-
 class RunLock:
     """The lock file of `campaign run` in the data folder: held (flock) by the one running, with its pid in it.
     The operating system lets go of it when that process ends, however it ends."""
@@ -377,7 +371,8 @@ class CrashLoop(RuntimeError):
 
 @dataclass(frozen=True)
 class ExtraProcess:
-    """A process a face asks `campaign run` to supervise beside the scheduler's own (the web workspace): started
+    """A process a face asks `campaign run` to supervise beside the scheduler's own (the web workspace, the
+    listener): started
     first and stopped first, restarted like the others when it dies, with its output in logs/`name`.log."""
 
     name: str
@@ -394,8 +389,8 @@ class Engine:
 
 
 def start_engine(settings: Settings, *, concurrency: int = 4, extra: Sequence[ExtraProcess] = ()) -> Engine:
-    """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker, a collection worker and,
-    when BLUESKY_RELAY is set, a listener (and the `extra` processes, first), each a supervised child process.
+    """Start Redis (unless CAMPAIGN_REDIS_URL names one), Celery beat, a posting worker, a collection worker and
+    the `extra` processes (first: the web workspace, the listener), each a supervised child process.
     Stop it with `engine.services.stop()` (the safe order). One at a time per data folder: a second is refused
     (AlreadyRunning) while the first holds its lock."""
     where = settings.workspace.parent if settings.workspace else settings.data_dir
@@ -423,8 +418,6 @@ def start_engine(settings: Settings, *, concurrency: int = 4, extra: Sequence[Ex
         ),
         # Collection has its own worker, so slow hashtag reads never hold a thread a post needs.
         worker_process(child_env, name="collect", queues=("collect",), concurrency=2, log_path=logs / "collect.log"),
-        # Listening to Bluesky as it happens (BLUESKY_RELAY): its own process, a busy stream never slows posting.
-        *([listener_process(child_env, log_path=logs / "listen.log")] if settings.bluesky_relay else []),
     ]
     try:
         for child in services.children:

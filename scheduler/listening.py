@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,7 +60,12 @@ log = logging.getLogger("campaign.listen")
 
 
 Frames = Callable[[int | None], Iterator[bytes | None]]  # cursor -> frames (None: nothing waiting just now)
-Backfill = Callable[[datetime], None]  # read back by search everything since this instant
+# Read back by search everything since this instant: campaign -> what came of it, in plain words.
+Backfill = Callable[[datetime], Mapping[str, str]]
+
+
+class HeldElsewhere(Exception):
+    """Another listener holds these campaigns' listening (`Listener.start`)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class Listener:
         self.position = Position()
         self._pending: list[StreamEvent] = []
         self._pending_events = 0
+        self._notes: dict[str, str] = {}  # campaign -> what reading a gap back by search came to
         self._last_seen: StreamEvent | None = None  # the newest event kept in no write yet (nothing in it for us)
         self._last_write = float("-inf")  # the first moment at the head is written at once
         self._last_refresh = time.monotonic()
@@ -160,7 +168,7 @@ class Listener:
     # --- starting ---------------------------------------------------------------------------------------
 
     def start(self) -> int | None:
-        """Claim every campaign's state and return where to resume (None: from the head). Raises RuntimeError
+        """Claim every campaign's state and return where to resume (None: from the head). Raises HeldElsewhere
         when another listener holds them."""
         now = self.clock.now()
         claims = []
@@ -171,7 +179,7 @@ class Listener:
             claim = claim_collector(self.store, key, now, owner=self.owner, lease=self.options.lease,
                                     ignore_backoff=True, take_over=gone)  # fmt: skip
             if not claim.granted:
-                raise RuntimeError(f"{key.describe()}: {claim.reason}")
+                raise HeldElsewhere(f"{key.describe()}: {claim.reason}")
             claims.append(claim)
         self._claims = claims
         positions = [Position.parse(c.cursor) for c in claims]
@@ -197,13 +205,58 @@ class Listener:
         return {campaign: owner for campaign, owner in rows if owner}
 
     def _gap(self, since: datetime, why: str) -> None:
-        """Mentions between `since` and now are read back by search: recorded in the state, then done."""
-        note = f"{why}: hashtag search reads back mentions since {since:%Y-%m-%d %H:%M} UTC"
-        log.warning("%s (%s)", note, self.source)
-        self.position = Position(self.position.seq, self.position.event_time, self.position.head_at, note)
+        """Mentions between `since` and now are read back by search: the state says so while it runs, then
+        what came of it for each campaign. The listener's hold is renewed meanwhile (it writes nothing else)."""
+        when = f"{since:%Y-%m-%d %H:%M} UTC"
+        log.warning("%s: reading back mentions since %s by hashtag search (%s)", why, when, self.source)
+        self.position = replace(self.position, backfill=f"{why}: reading back mentions since {when} by hashtag search")
+        self._notes = {}
         self._write(head=False)
-        if self.backfill is not None:
-            self.backfill(since)
+        if self.backfill is None:
+            return
+        with self._holding():
+            try:
+                outcomes = dict(self.backfill(since))
+            except Exception as error:  # the listener goes on; beat's searches carry on from where they are
+                log.warning("reading back by search from %s failed: %s", self.source, error)
+                outcomes = {
+                    c.slug: f"the mentions since {when} could not be read back by search" for c in self.campaigns
+                }
+        self._notes = {slug: f"{why}: {outcome}" for slug, outcome in outcomes.items()}
+        self._write(head=False)
+
+    def _renew(self) -> None:
+        """Extend this listener's hold on its campaigns' state (where it still holds it)."""
+        with self.store.transaction() as session:
+            session.execute(
+                update(CollectorState)
+                .where(
+                    CollectorState.id.in_([c.state_id for c in self._claims]), CollectorState.lease_owner == self.owner
+                )
+                .values(lease_until=self.clock.now() + self.options.lease)
+                .execution_options(synchronize_session=False)
+            )
+
+    @contextmanager
+    def _holding(self) -> Iterator[None]:
+        """While the body runs (a read back by search, minutes long), renew the hold every quarter of its length."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.options.lease.total_seconds() / 4):
+                try:
+                    self._renew()
+                except Exception as error:  # the next write finds out whether it still holds it
+                    log.warning("listening to %s: the hold could not be renewed: %s", self.source, error)
+
+        self._renew()
+        thread = threading.Thread(target=renew, name="listen-hold", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     # --- the stream ---------------------------------------------------------------------------------------
 
@@ -265,11 +318,12 @@ class Listener:
         mentions: list[Mention] = [m for e in events for m in e.mentions]
         interactions = [i for e in events for i in e.interactions]
         removed = [uri for e in events for uri in e.removed]
-        cursor = position.to_json()
         written = WriteResult()
         interacted = taken_back = 0
         with self.store.transaction() as session:
             for claim in self._claims:
+                note = self._notes.get(claim.key.campaign, position.backfill)
+                cursor = replace(position, backfill=note).to_json()
                 advance_cursor(session, claim, self.owner, cursor, clock_now, lease=self.options.lease)
             if mentions:
                 for writer in self._writers.values():

@@ -44,6 +44,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from cli.listen import listen_process
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "tests" / ".cache" / "packaging"
 # The top-level packages the project promises (README's floors); the check itself reads pyproject.toml.
@@ -397,6 +399,16 @@ def test_docker_compose_conforms_to_the_compose_specification(compose_schema: di
     document = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     problems = _compose_problems(compose_schema, document)
     assert not problems, "docker-compose.yml against the Compose Specification:\n" + "\n".join(problems)
+
+
+def test_the_compose_listener_is_the_one_campaign_run_starts() -> None:
+    """Started again whenever it ends, it must wait (not end) when there is nothing to listen to, and it listens
+    when BLUESKY_RELAY is set, as `campaign run`'s does (no relay of its own)."""
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    listener = document["services"]["listener"]
+    assert listener["restart"] == "unless-stopped"
+    assert listener["entrypoint"] == ["campaign", *listen_process().args[3:]]
+    assert "--supervised" in listener["entrypoint"]
 
 
 def test_the_compose_check_catches_a_misspelt_key(compose_schema: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from content_calendar.model import Campaign
 from platforms.base import TransientError
-from scheduler.api import Api
+from scheduler.api import Api, Refused
 from scheduler.clock import FixedClock
 from scheduler.collection_models import CollectorState, MentionRecord
 from scheduler.db import Store
-from scheduler.listening import Listener, ListenOptions, listening
+from scheduler.listening import HeldElsewhere, Listener, ListenOptions, listening
 from scheduler.listening_state import engagement_heard
 from scheduler.models import State
 from tests.alerts.receivers import HttpReceiver, SmtpReceiver
@@ -37,10 +38,17 @@ RELAY = "https://relay.example"
 CAMPAIGN = Campaign(slug="act-on-iicsa", name="Act", directory=Path("."), hashtags=("#ActOnIICSA",))
 
 
-def listener(api: Api, owner: str | None = None, **options: object) -> Listener:
+def listener(
+    api: Api, owner: str | None = None, read_back: Callable[[datetime], dict[str, str]] | None = None, **options: object
+) -> Listener:
     backfills: list[datetime] = []
+
+    def backfill(since: datetime) -> dict[str, str]:
+        backfills.append(since)
+        return read_back(since) if read_back else {CAMPAIGN.slug: "read back: 2 new"}
+
     made = Listener(api.wiring.store, [CAMPAIGN], {}, source=RELAY, clock=api.clock, owner=owner,
-                    options=ListenOptions(**options), backfill=backfills.append)  # type: ignore[arg-type]  # fmt: skip
+                    options=ListenOptions(**options), backfill=backfill)  # type: ignore[arg-type]  # fmt: skip
     made.backfills = backfills  # type: ignore[attr-defined]
     return made
 
@@ -118,8 +126,7 @@ def test_a_gap_longer_than_the_replay_window_is_read_back_by_search_and_says_so(
     assert second.start() == 7
     assert second.backfills == [T0]  # type: ignore[attr-defined]
     (view,) = api.listening()
-    assert view.backfill.startswith("listening stopped for longer than the relay keeps events")
-    assert "hashtag search reads back mentions since 2027-02-01 09:00 UTC" in view.backfill
+    assert view.backfill == "listening stopped for longer than the relay keeps events: read back: 2 new"  # what came
 
     # A relay that says the cursor is too old (it keeps less than we thought): read back too.
     third = listener(api, replay_window=timedelta(days=30))
@@ -129,12 +136,49 @@ def test_a_gap_longer_than_the_replay_window_is_read_back_by_search_and_says_so(
     assert "the relay no longer has the events" in api.listening()[0].backfill
 
 
+def test_a_long_read_back_by_search_keeps_the_hold_and_a_failed_one_says_so(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    api = make_api(tmp_path, [], clock)
+    first = listener(api)
+    first.start()
+    first.take(tagged(7, T0))
+    first.take(None)
+    clock.advance(timedelta(hours=80))
+    seen: list[str] = []
+
+    def slow(since: datetime) -> dict[str, str]:
+        """Minutes of search: the listener's hold would run out meanwhile, were it not renewed."""
+        seen.append(api.listening()[0].backfill)  # while it runs, the state says what is going on
+        clock.advance(timedelta(minutes=5))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and listening_held_until(api) <= clock.now():
+            time.sleep(0.02)
+        with pytest.raises(HeldElsewhere):
+            listener(api).start()  # still held: renewed meanwhile
+        raise TransientError("search is down")
+
+    second = listener(api, owner="listener@another-host:1", read_back=slow, lease=timedelta(seconds=0.4))
+    assert second.start() == 7
+    assert seen == ["listening stopped for longer than the relay keeps events: reading back mentions since "
+                    "2027-02-01 09:00 UTC by hashtag search"]  # fmt: skip
+    (view,) = api.listening()
+    assert view.backfill == ("listening stopped for longer than the relay keeps events: the mentions since "
+                             "2027-02-01 09:00 UTC could not be read back by search")  # fmt: skip
+
+
+def listening_held_until(api: Api) -> datetime:
+    with api.wiring.store.transaction() as session:
+        until = session.scalar(select(func.min(CollectorState.lease_until)).where(CollectorState.kind == "listen"))
+    assert until is not None
+    return until
+
+
 def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(tmp_path: Path) -> None:
     api = make_api(tmp_path, [], FixedClock(T0))
     elsewhere = listener(api, owner="listener@another-host:4242")
     elsewhere.start()
     elsewhere.take(tagged(3, T0))
-    with pytest.raises(RuntimeError, match="another run holds it"):
+    with pytest.raises(HeldElsewhere):
         listener(api).start()  # it may still run on the other host: refused
     folder = tmp_path / "campaigns" / CAMPAIGN.slug
     folder.mkdir(parents=True)
@@ -148,6 +192,24 @@ def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(t
     with api.wiring.store.transaction() as session:  # as if that process had taken it and then died
         session.execute(update(CollectorState).values(lease_owner=gone.owner))
     assert listener(api).start() == 3  # its process is gone: taken over at once, where it stopped
+
+
+def test_a_supervised_listener_with_nothing_to_listen_to_waits_rather_than_ends(tmp_path: Path) -> None:
+    """Under `campaign run` or a container started again whenever it ends: no relay set is said, then waited."""
+    api = make_api(tmp_path, [], FixedClock(T0))
+    with pytest.raises(Refused, match="set BLUESKY_RELAY"):
+        api.listen(actor="test", stop=lambda: False)  # `campaign listen` by hand: one line, and it ends
+    said: list[str] = []
+    looks: list[bool] = []
+
+    def stop() -> bool:
+        looks.append(bool(said))
+        return len(looks) > 2
+
+    totals = api.listen(actor="test", stop=stop, supervised=True, on_wait=said.append)
+    assert said == ["Not listening: Listening needs a relay to follow: set BLUESKY_RELAY (for the public network: "
+                    "https://bsky.network)."]  # fmt: skip
+    assert looks == [True, True, True] and totals.events == 0  # said first, then waited for the stop
 
 
 def test_a_dropped_stream_is_joined_again_from_where_it_stopped_losing_and_doubling_nothing(tmp_path: Path) -> None:

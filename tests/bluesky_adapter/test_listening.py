@@ -22,13 +22,14 @@ import pytest
 from atproto import Client, models
 from sqlalchemy import func, select
 
+from cli.listen import listen_process
 from content_calendar.campaign import load_campaign
 from content_calendar.model import Campaign
 from platforms.bluesky.firehose import read_frames
 from scheduler.clock import SystemClock
 from scheduler.collection_models import EngagementEvent, MentionRecord
 from scheduler.db import Store
-from scheduler.embedded import listener_process
+from scheduler.embedded import ChildProcess
 from scheduler.listening import Listener, ListenOptions, listening
 from scheduler.listening_state import engagement_heard
 from scheduler.models import State
@@ -168,7 +169,8 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
     )
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        child = listener_process(env, log_path=tmp_path / f"{name}.log")  # the child `campaign run` starts
+        process = listen_process()  # the child `campaign run` starts
+        child = ChildProcess(process.name, list(process.args), env, tmp_path / f"{name}.log")
         child.start()
         assert child.process is not None
         return child.process
@@ -207,7 +209,7 @@ def test_a_listener_killed_mid_stream_and_started_again_loses_none_and_counts_no
         code = second.wait(timeout=30)
     log = (tmp_path / "second.log").read_text(encoding="utf-8")
     assert code == 0, log
-    assert "after event" in log  # it resumed from the stored position, not from the head
+    assert "from where it stopped, at " in log  # it resumed from the stored position, not from the head
     assert counts(store, campaign.slug) == (posted + 1, {"like": 1, "repost": 1})
     with store.transaction() as session:  # the allow-listed account, known by its DID: its words kept
         words = set(session.scalars(select(MentionRecord.text).where(MentionRecord.campaign == campaign.slug)))

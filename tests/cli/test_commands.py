@@ -17,8 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cli.engine import extra_processes
 from cli.serve import answers
 from platforms.outbox import read_outbox
+from scheduler.api import Api
 from scheduler.db import Store
 from scheduler.models import Delivery, Event, State
 from tests.support.cli import cli_env, invoke
@@ -238,3 +240,15 @@ def test_status_names_failing_collectors_and_the_latest_report(env: dict[str, st
     other.write_text("<html></html>")
     assert f"Latest weekly report: {other}" in invoke("status")[1]
     assert f"Latest weekly report: {report}" in invoke("status", "--campaign", "demo")[1]
+
+
+def test_run_starts_a_listener_beside_the_scheduler_only_when_a_relay_is_set(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLUESKY_RELAY", "")
+    assert [p.name for p in extra_processes(Api.from_settings(), 8000)] == ["web"]
+    monkeypatch.setenv("BLUESKY_RELAY", "https://relay.example")
+    web, listener = extra_processes(Api.from_settings(), 8000)
+    assert web.name == "web" and listener.name == "listen"
+    assert listener.args[1:] == ("-m", "cli.main", "listen", "--supervised")  # waits, not ends, with nothing to do
+    assert [p.name for p in extra_processes(Api.from_settings(), None)] == ["listen"]  # --no-web
