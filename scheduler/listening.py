@@ -143,7 +143,7 @@ class Listener:
         self._ours.load()
         self._writers = self._make_writers()
         tags = {tag_name(t) for c in self.campaigns for t in (*c.hashtags, *c.hashtag_variants)}
-        self.decoder = FrameDecoder(tags, self._ours.by_uri, service=self.source)
+        self.decoder = FrameDecoder(tags, self._ours.by_uri, service=self.source, now=clock.now)
         self._claims: list[Claim] = []
         self.position = Position()
         self._pending: list[StreamEvent] = []
@@ -366,7 +366,7 @@ class Listener:
                         "kind": item.kind,
                         "event_key": keyed_hash(self._key, item.uri),
                         "author_key": keyed_int(self._key, f"{PLATFORM}:{item.author_id}"),
-                        "created_at": utc(item.created_at),
+                        "created_at": utc(item.created_at) if item.created_at else now,
                         "seen_at": now,
                     }
                 )

@@ -151,16 +151,17 @@ def listening(store: Store, now: datetime, campaign: str | None = None) -> list[
 def engagement_heard(
     store: Store, campaign: str, start: datetime | None = None, end: datetime | None = None
 ) -> dict[int, dict[str, int]]:
-    """Likes, reposts, replies and quotes of each of our posts as listening heard them (created in [start, end)
-    when given): delivery id -> kind -> count. Taken-back likes and reposts are not in it. For reports, next to
+    """Likes, reposts, replies and quotes of each of our posts as listening heard them (heard in [start, end)
+    when given: when the stream brought them, not the time their author's app claims): delivery id -> kind ->
+    count. Taken-back likes and reposts are not in it. For reports, next to
     the snapshots' totals (which also count what happened before listening began)."""
     statement = select(EngagementEvent.delivery_id, EngagementEvent.kind, func.count()).where(
         EngagementEvent.campaign == campaign
     )
     if start is not None:
-        statement = statement.where(EngagementEvent.created_at >= start)
+        statement = statement.where(EngagementEvent.seen_at >= start)
     if end is not None:
-        statement = statement.where(EngagementEvent.created_at < end)
+        statement = statement.where(EngagementEvent.seen_at < end)
     heard: dict[int, dict[str, int]] = {}
     with store.transaction() as session:
         for delivery_id, kind, count in session.execute(

@@ -16,7 +16,7 @@ is a few dictionary look-ups per event, so one core keeps up with far more than 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +48,7 @@ class Interaction:
     uri: str  # the like's, repost's or post's own at:// URI
     subject: str  # the URI of our post
     author_id: str  # DID
-    created_at: datetime
+    created_at: datetime | None  # its record's createdAt, else the event's time (None: neither is readable)
 
 
 @dataclass(slots=True)
@@ -66,15 +66,24 @@ class StreamEvent:
 
 class FrameDecoder:
     """Decodes frames and keeps what matters. `tags`: the wanted hashtags' comparable names (no '#',
-    case-folded); `ours`: the at:// URIs of our posts (a live collection: the caller may add to it)."""
+    case-folded); `ours`: the at:// URIs of our posts (a live collection: the caller may add to it); `now`: the
+    caller's clock, asked only for a post whose record and event both carry no readable time (without it, such a
+    post is not kept)."""
 
     def __init__(
-        self, tags: Collection[str], ours: Collection[str], *, service: str = "", web_app: str = WEB_APP
+        self,
+        tags: Collection[str],
+        ours: Collection[str],
+        *,
+        service: str = "",
+        web_app: str = WEB_APP,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.tags = frozenset(tags)
         self.ours = ours
         self.service = service
         self.web_app = web_app
+        self.now = now
 
     def decode(self, frame: bytes) -> StreamEvent:
         try:
@@ -151,7 +160,9 @@ class FrameDecoder:
             event.interactions.append(Interaction("reply", uri, answers, repo, moment))
         if quotes:
             event.interactions.append(Interaction("quote", uri, quotes, repo, moment))
-        if uses_tag:
+        if uses_tag and moment is None and self.now is not None:
+            moment = self.now()
+        if uses_tag and moment is not None:
             event.mentions.append(
                 Mention(
                     platform=PLATFORM,
@@ -188,9 +199,9 @@ def _quoted(embed: Any) -> str | None:
     return None
 
 
-def _when(value: Any, event: StreamEvent) -> datetime:
-    """A record's createdAt, else the event's time, else now (a record may claim any time: it is what the
-    author's client said)."""
+def _when(value: Any, event: StreamEvent) -> datetime | None:
+    """A record's createdAt (it may claim any time: it is what the author's client said), else the event's time,
+    else None."""
     for text in (value, event.time):
         if isinstance(text, str) and text:
             try:
@@ -198,7 +209,7 @@ def _when(value: Any, event: StreamEvent) -> datetime:
             except ValueError:
                 continue
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+    return None
 
 
 def stream_url(service: str, cursor: int | None) -> str:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import libipld
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
@@ -23,7 +25,7 @@ from content_calendar.model import Campaign
 from platforms.base import TransientError
 from scheduler.api import Api, Refused
 from scheduler.clock import FixedClock
-from scheduler.collection_models import CollectorState, MentionRecord
+from scheduler.collection_models import CollectorState, EngagementEvent, MentionRecord
 from scheduler.db import Store
 from scheduler.listening import HeldElsewhere, Listener, ListenOptions, listening
 from scheduler.listening_state import engagement_heard
@@ -315,3 +317,37 @@ def test_a_write_the_store_refuses_loses_nothing_and_moves_the_position_past_not
     # Written on the retry, or (refused again) read again from after event 1, the last position written.
     assert asked == ([None, 4] if failures == 1 else [None, 1])
     assert totals.mentions.stored == 2 and listening(store, T0)[0].seq == 4
+
+
+def timeless(seq: int, path: str, record: dict[str, Any]) -> bytes:
+    """A frame whose event and record carry no time (createdAt gone)."""
+    record = {k: v for k, v in record.items() if k != "createdAt"}
+    header, body = libipld.decode_dag_cbor_multi(commit_frame(seq, "did:plc:fan", [("create", path, record)], time=T0))
+    body["time"] = ""
+    return bytes(libipld.encode_dag_cbor(header) + libipld.encode_dag_cbor(body))
+
+
+def test_engagement_is_counted_by_when_it_was_heard_not_the_time_its_app_claims(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    ours = "at://did:plc:ours/app.bsky.feed.post/3ours"
+    build = StoreBuilder(store, CAMPAIGN.slug)
+    build.delivery(build.post("p1", T0), "p1", "bluesky", T0, State.PUBLISHED, published=T0, remote_id=ours)
+    clock = FixedClock(T0 + timedelta(days=1))
+    made = Listener(store, [CAMPAIGN], {}, source=RELAY, clock=clock, options=ListenOptions(flush_seconds=0))
+    made.start()
+    backdated = T0 - timedelta(days=30)  # a like whose app says it was made a month ago
+    like = subject_record("like", ours, at=backdated)
+    made.take(commit_frame(1, "did:plc:fan", [("create", "app.bsky.feed.like/3b", like)], time=clock.now()))
+    week = (clock.now() - timedelta(days=3), clock.now() + timedelta(days=4))
+    (heard,) = engagement_heard(store, CAMPAIGN.slug, *week).values()
+    assert heard == {"like": 1}
+    assert engagement_heard(store, CAMPAIGN.slug, backdated - timedelta(days=1), backdated + timedelta(days=1)) == {}
+
+    # Neither the record nor the event says when: the time it was heard (the listener's clock), never a guess.
+    clock.advance(timedelta(hours=1))
+    made.take(timeless(2, "app.bsky.feed.repost/3r", subject_record("repost", ours, at=T0)))
+    made.take(timeless(3, "app.bsky.feed.post/3t", post("#ActOnIICSA", at=T0, facet_tags=["ActOnIICSA"])))
+    with store.transaction() as session:
+        (mention_at,) = session.scalars(select(MentionRecord.created_at))
+        (repost_at,) = session.scalars(select(EngagementEvent.created_at).where(EngagementEvent.kind == "repost"))
+    assert mention_at == repost_at == clock.now()
