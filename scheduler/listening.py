@@ -58,6 +58,8 @@ from scheduler.models import Delivery
 
 log = logging.getLogger("campaign.listen")
 
+REMOVE_CHUNK = 1000  # keys per DELETE (PostgreSQL takes at most 65,535 parameters a statement)
+
 
 Frames = Callable[[int | None], Iterator[bytes | None]]  # cursor -> frames (None: nothing waiting just now)
 # Read back by search everything since this instant: campaign -> what came of it, in plain words.
@@ -139,6 +141,7 @@ class Listener:
         self.backfill = backfill
         self.totals = ListenTotals()
         self._key = hash_key(store)
+        self._heard = self._engagement_keys()  # what a deletion on the network may take back: ours alone
         self._ours = _OurPosts(store)
         self._ours.load()
         self._writers = self._make_writers()
@@ -317,7 +320,11 @@ class Listener:
             position = Position(position.seq, position.event_time, clock_now, position.backfill)
         mentions: list[Mention] = [m for e in events for m in e.mentions]
         interactions = [i for e in events for i in e.interactions]
-        removed = [uri for e in events for uri in e.removed]
+        # Every post, like and repost deleted on the network is in `removed`: only ours (stored, or in this very
+        # batch) are taken back.
+        fresh = {i.uri for i in interactions}
+        keys = [key for uri in (u for e in events for u in e.removed)
+                if (key := keyed_hash(self._key, uri)) in self._heard or uri in fresh]  # fmt: skip
         written = WriteResult()
         interacted = taken_back = 0
         with self.store.transaction() as session:
@@ -332,10 +339,10 @@ class Listener:
             if rows:
                 result = session.execute(insert_ignore(self.store, EngagementEvent, ["campaign", "event_key"]), rows)
                 interacted = max(0, getattr(result, "rowcount", 0) or 0)
-            if removed:
-                keys = [keyed_hash(self._key, uri) for uri in removed]
-                gone = session.execute(delete(EngagementEvent).where(EngagementEvent.event_key.in_(keys)))
-                taken_back = max(0, getattr(gone, "rowcount", 0) or 0)
+            for start in range(0, len(keys), REMOVE_CHUNK):
+                chunk = keys[start : start + REMOVE_CHUNK]
+                gone = session.execute(delete(EngagementEvent).where(EngagementEvent.event_key.in_(chunk)))
+                taken_back += max(0, getattr(gone, "rowcount", 0) or 0)
             if self._claims:
                 session.execute(
                     update(CollectorState)
@@ -344,12 +351,26 @@ class Listener:
                     .execution_options(synchronize_session=False)
                 )
         self.position = position
+        self._heard.update(row["event_key"] for row in rows)
+        self._heard.difference_update(keys)
         self._forget_unsaved()  # committed: nothing is pending any more
         self._last_write = time.monotonic()
         self.totals.mentions.add(written)
         self.totals.interactions += interacted
         self.totals.removed += taken_back
         self.totals.writes += 1
+
+    def _engagement_keys(self) -> set[str]:
+        """The keys of the engagement with our posts stored for these campaigns."""
+        with self.store.transaction() as session:
+            return set(
+                session.scalars(
+                    select(EngagementEvent.event_key).where(
+                        EngagementEvent.campaign.in_([c.slug for c in self.campaigns]),
+                        EngagementEvent.platform == PLATFORM,
+                    )
+                )
+            )
 
     def _engagement_rows(self, interactions: list[Interaction], now: datetime) -> list[dict[str, Any]]:
         rows = []

@@ -17,6 +17,7 @@ from typing import Any
 
 import libipld
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -351,3 +352,33 @@ def test_engagement_is_counted_by_when_it_was_heard_not_the_time_its_app_claims(
         (mention_at,) = session.scalars(select(MentionRecord.created_at))
         (repost_at,) = session.scalars(select(EngagementEvent.created_at).where(EngagementEvent.kind == "repost"))
     assert mention_at == repost_at == clock.now()
+
+
+def test_only_deletions_of_our_engagement_are_looked_for(tmp_path: Path) -> None:
+    """The stream carries every post, like and repost deleted on the network: the store is asked about ours only
+    (a DELETE with all of them would pass PostgreSQL's 65,535 parameters on a busy batch)."""
+    store = Store(f"sqlite:///{tmp_path / 'campaign.db'}")
+    ours = "at://did:plc:ours/app.bsky.feed.post/3ours"
+    build = StoreBuilder(store, CAMPAIGN.slug)
+    build.delivery(build.post("p1", T0), "p1", "bluesky", T0, State.PUBLISHED, published=T0, remote_id=ours)
+    asked: list[int] = []  # the keys each DELETE of engagement names
+
+    def watch(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        if statement.startswith("DELETE FROM engagement_events"):
+            asked.append(len(parameters))
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", watch)
+    made = Listener(store, [CAMPAIGN], {}, source=RELAY, clock=FixedClock(T0),
+                    options=ListenOptions(batch_events=2, flush_seconds=1e9))  # fmt: skip
+    made.start()
+    fan = "did:plc:fan"
+    for frame in (
+        commit_frame(1, fan, [("create", "app.bsky.feed.like/3b", subject_record("like", ours, at=T0))], time=T0),
+        commit_frame(2, "did:plc:other", [("delete", f"app.bsky.feed.like/x{n}", None) for n in range(3)], time=T0),
+        commit_frame(3, fan, [("delete", "app.bsky.feed.like/3b", None)], time=T0),  # taken back: stored before
+        commit_frame(4, fan, [("create", "app.bsky.feed.like/3c", subject_record("like", ours, at=T0))], time=T0),
+        commit_frame(5, fan, [("delete", "app.bsky.feed.like/3c", None)], time=T0),  # taken back in the same batch
+    ):
+        made.take(frame)
+    assert asked == [1, 1]
+    assert engagement_heard(store, CAMPAIGN.slug) == {} and made.totals.removed == 2
