@@ -36,7 +36,9 @@ SNAPSHOT_CHUNK = 200
 @dataclass
 class WeekLine:
     week: IsoWeek
-    planned: int = 0  # posts on platforms (one a platform and part), not cancelled
+    posts: int = 0  # posts (calendar entries) planned in the week, not cancelled everywhere
+    posts_out: int = 0  # of those, posts that went out on at least one platform (dry runs are not posted)
+    planned: int = 0  # parts sent to platforms (one a post's part on one platform), not cancelled
     published: int = 0
     on_time: int = 0
     engagement_gained: int = 0
@@ -80,6 +82,8 @@ class CampaignReport:
     def total(self) -> WeekLine:
         total = WeekLine(self.last)
         for line in self.weeks:
+            total.posts += line.posts
+            total.posts_out += line.posts_out
             total.planned += line.planned
             total.published += line.published
             total.on_time += line.on_time
@@ -97,7 +101,7 @@ class CampaignReport:
 
     @property
     def title(self) -> str:
-        return f"{self.campaign_name}: the campaign from {self.first.label} to {self.last.label}"
+        return f"{self.campaign_name}: the campaign from the {self.first.week_of} to the {self.last.week_of}"
 
     @property
     def period(self) -> str:
@@ -233,17 +237,24 @@ def _mentions(
 
 def _deliveries(store: Store, campaign: str, lines: list[WeekLine], starts: list[datetime]) -> None:
     with store.transaction() as session:
-        for state, dry_run, planned, published_at in session.execute(
-            select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at)
+        posts: list[set[int]] = [set() for _ in lines]
+        out: list[set[int]] = [set() for _ in lines]
+        for state, dry_run, planned, published_at, post_pk in session.execute(
+            select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at, PostRecord.id)
             .join(PostRecord, PostRecord.id == Delivery.post_pk)
             .where(PostRecord.campaign == campaign, PostRecord.planned_at >= starts[0],
                    PostRecord.planned_at < starts[-1], Delivery.state != State.CANCELLED)
         ):  # fmt: skip
-            line = lines[bisect_right(starts, planned) - 1]
+            index = bisect_right(starts, planned) - 1
+            line = lines[index]
             line.planned += 1
+            posts[index].add(post_pk)
             if state == State.PUBLISHED and not dry_run:
+                out[index].add(post_pk)
                 line.published += 1
                 line.on_time += int(published_at is not None and published_at - planned <= ON_TIME)
+    for line, planned_posts, posts_out in zip(lines, posts, out, strict=True):
+        line.posts, line.posts_out = len(planned_posts), len(posts_out)
 
 
 def _snapshots(store: Store, campaign: str, end: datetime) -> Iterator[tuple[Any, list[Any], list[datetime]]]:

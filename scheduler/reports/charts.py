@@ -14,6 +14,7 @@ import io
 import math
 import textwrap
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from content_calendar.model import PLATFORM_NAMES
@@ -125,6 +126,48 @@ def growth_chart(gains: Sequence[tuple[str, int]]) -> tuple[str | None, str]:
     figure = growth_figure(gains)
     alt = "Bar chart of engagement gained this week: " + "; ".join(f"{name}: {value}" for name, value in gains) + "."
     return (_png(figure) if figure is not None else None), alt
+
+
+TREND = (("Posts that went out", OKABE_ITO["blue"]), ("Engagement gained", GAINED),
+         ("Hashtag mentions", OKABE_ITO["vermillion"]))  # fmt: skip
+
+
+def trend_figure(mondays: Sequence[date], series: Sequence[Sequence[int]]) -> Figure | None:
+    """The campaign week by week: one panel a figure (posts that went out, engagement gained, hashtag mentions),
+    each named on its panel, one bar a week labelled with its figure; None when every figure is nothing."""
+    if not mondays or not any(any(values) for values in series):
+        return None
+    figure = _figure(4.4, 0.6 + 1.3 * len(series))
+    panels = figure.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    for axes, (name, colour), values in zip(panels, TREND, series, strict=True):
+        bars = axes.bar(range(len(values)), values, 0.7, color=colour)
+        labels = [f"{v:,}" if v else "" for v in values] if len(values) <= 16 else [""] * len(values)
+        axes.bar_label(bars, labels=labels, padding=1, fontsize=7, color=TEXT)
+        top = max(values, default=0)
+        axes.set_ylim(0, max(top, 1) * 1.3)  # head room for the figures above the bars and the panel's name
+        axes.set_yticks([0, top] if top else [0])
+        axes.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+        axes.tick_params(labelsize=7)
+        axes.text(0.0, 1.0, name, transform=axes.transAxes, ha="left", va="bottom", fontsize=8, fontweight="bold",
+                  color=TEXT)  # fmt: skip
+        axes.spines[["top", "right"]].set_visible(False)
+    step = max(1, math.ceil(len(mondays) / 12))
+    ticks = list(range(0, len(mondays), step))
+    panels[-1].set_xticks(ticks, [f"{mondays[i]:%-d %b}" for i in ticks])
+    figure.suptitle("The campaign week by week (weeks from Monday)", fontsize=9, color=TEXT)
+    return figure
+
+
+def trend_chart(mondays: Sequence[date], series: Sequence[Sequence[int]]) -> tuple[str | None, str]:
+    """(base64 PNG or None, its alt text carrying every figure)."""
+    figure = trend_figure(mondays, series)
+    parts = [
+        f"{name}: " + ", ".join(f"week of {m:%-d %b} {v:,}" for m, v in zip(mondays, values, strict=True))
+        for (name, _), values in zip(TREND, series, strict=True)
+    ]
+    return (_png(figure) if figure is not None else None), "Bar charts of the campaign week by week. " + "; ".join(
+        parts
+    ) + "."
 
 
 def covered_bars(figure: Figure) -> list[tuple[str, str]]:

@@ -71,6 +71,11 @@ class IsoWeek:
         return f"{self.year}-W{self.week:02d}"
 
     @property
+    def week_of(self) -> str:
+        """The week as people read it: "week of Mon 1 Feb 2027" (the ISO code stays in file names and the CLI)."""
+        return f"week of {self.monday:%a %-d %b %Y}"
+
+    @property
     def monday(self) -> date:
         return date.fromisocalendar(self.year, self.week, 1)
 
@@ -88,10 +93,11 @@ class IsoWeek:
 
 
 def local_time(moment: datetime | None, zone: str) -> str:
-    """An instant as people read it in the campaign's zone: "Mon 1 Feb 09:00" ("" for none)."""
+    """An instant as people read it in the campaign's zone, with the zone's abbreviation: "Mon 1 Feb 09:00 GMT"
+    ("" for none)."""
     if moment is None:
         return ""
-    return moment.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %H:%M")
+    return moment.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %H:%M %Z")
 
 
 # --- the figures ----------------------------------------------------------------------------------------------
@@ -99,7 +105,8 @@ def local_time(moment: datetime | None, zone: str) -> str:
 
 @dataclass
 class DeliveryFigures:
-    planned: int = 0  # due in the week, not cancelled
+    planned: int = 0  # parts due on platforms in the week (one a post's part on one platform), not cancelled
+    posts: int = 0  # posts (calendar entries) with a part not cancelled, whatever their parts and platforms
     published: int = 0  # posted to a platform (dry runs are not)
     on_time: int = 0
     late: int = 0
@@ -167,9 +174,9 @@ NO_EARLIER_SNAPSHOT = "no earlier snapshot"
 def signed(value: int) -> Markup:
     """A change as people read it: +3, \u22123 (a real minus sign), 0. Markup: it is our own text, never escaped."""
     if value > 0:
-        return Markup(f"+{value}")
+        return Markup(f"+{value:,}")
     if value < 0:
-        return Markup(f"\u2212{-value}")
+        return Markup(f"\u2212{-value:,}")
     return Markup("0")
 
 
@@ -235,8 +242,18 @@ class Change:
     @property
     def delta_text(self) -> str:
         if self.previous_week and self.delta:
-            return f"{signed(self.delta)} ({signed(round(100 * self.delta / self.previous_week))}%)"
+            return f"{signed(self.delta)} ({growth_words(self.this_week, self.previous_week)})"
         return str(signed(self.delta))
+
+
+def growth_words(this: int, before: int) -> str:
+    """A change people can read: a percentage up to +200% (+35%, \u221212%), and above it how many times as many
+    ("17.6 times as many"): "+1664%" is hard to take in."""
+    if before > 0 and this > 3 * before:
+        ratio = this / before
+        figure = f"{ratio:,.0f}" if ratio >= 100 else f"{ratio:.1f}".removesuffix(".0")
+        return f"{figure} times as many"
+    return f"{signed(round(100 * (this - before) / before))}%"
 
 
 @dataclass
@@ -395,7 +412,7 @@ class WeeklyReport:
 
     @property
     def title(self) -> str:
-        return f"{self.campaign_name}: week {self.week.label}"
+        return f"{self.campaign_name}: {self.week.week_of}"
 
     @property
     def period(self) -> str:

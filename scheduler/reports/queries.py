@@ -53,16 +53,18 @@ def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetim
     # The week holds the posts the calendar planned in it, and lateness is measured from the calendar's time:
     # a retry or `post-now` moves a delivery's due time, never the plan.
     statement = (
-        select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at)
+        select(Delivery.state, Delivery.dry_run, PostRecord.planned_at, Delivery.published_at, PostRecord.id)
         .join(PostRecord, PostRecord.id == Delivery.post_pk)
         .where(PostRecord.campaign == campaign, PostRecord.planned_at >= start, PostRecord.planned_at < end)
     )
+    posts: set[int] = set()
     with store.transaction() as session:
-        for state, dry_run, due_at, published_at in session.execute(statement):
+        for state, dry_run, due_at, published_at, post_pk in session.execute(statement):
             if state == State.CANCELLED:
                 figures.cancelled += 1
                 continue
             figures.planned += 1
+            posts.add(post_pk)
             if state == State.PUBLISHED and dry_run:
                 figures.dry_run += 1  # written to the outbox, not posted: neither published nor on time
             elif state == State.PUBLISHED:
@@ -77,6 +79,7 @@ def _delivery_figures(store: Store, campaign: str, start: datetime, end: datetim
                 figures.failed += 1
             else:
                 figures.pending += 1
+    figures.posts = len(posts)
     return figures
 
 
@@ -337,11 +340,12 @@ def _data_times(store: Store, campaign: str, start: datetime, end: datetime, zon
 
 def _changes(this: WeekFigures, before: WeekFigures) -> list[Change]:
     pairs = [
-        ("Posts planned", this.deliveries.planned, before.deliveries.planned),
-        ("Published on time", this.deliveries.on_time, before.deliveries.on_time),
-        ("Published late", this.deliveries.late, before.deliveries.late),
-        ("Missed", this.deliveries.missed, before.deliveries.missed),
-        ("Failed", this.deliveries.failed, before.deliveries.failed),
+        ("Posts planned", this.deliveries.posts, before.deliveries.posts),
+        ("Parts sent to platforms", this.deliveries.planned, before.deliveries.planned),
+        ("of which on time", this.deliveries.on_time, before.deliveries.on_time),
+        ("of which late", this.deliveries.late, before.deliveries.late),
+        ("of which missed", this.deliveries.missed, before.deliveries.missed),
+        ("of which failed", this.deliveries.failed, before.deliveries.failed),
         ("Dry runs (outbox only, not posted)", this.deliveries.dry_run, before.deliveries.dry_run),
         ("Engagement gained (likes, reposts, replies, quotes)", this.engagement_growth, before.engagement_growth),
         ("Mentions", this.mentions.total, before.mentions.total),

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from content_calendar.model import PLATFORM_NAMES, PLATFORMS
 from scheduler.collection import clean_text
 from scheduler.reports.campaign import CampaignReport
-from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale, nice_ceiling
+from scheduler.reports.charts import growth_chart, mentions_chart, mentions_scale, nice_ceiling, trend_chart
 from scheduler.reports.engagement import TOP_POSTS
 from scheduler.reports.model import NO_EARLIER_SNAPSHOT, Change, PostEngagement, WeeklyReport, signed
 
@@ -61,16 +61,29 @@ def _escape_line_start(match: re.Match[str]) -> str:
     return f"{lead}\\{marker}"
 
 
+def thousands(value: Any) -> Any:
+    """A count with thousands separators (2,932), the same in tiles, tables and sentences."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _environment(markdown: bool) -> Environment:
     if markdown:
-        return Environment(
+        environment = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=False, finalize=md_escape, undefined=StrictUndefined,
             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
         )  # fmt: skip
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=_finalize_html, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )  # fmt: skip
+    else:
+        environment = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=True, finalize=_finalize_html, undefined=StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True,
+        )  # fmt: skip
+    environment.filters["n"] = thousands
+    return environment
+
+
+def made_at(moment: Any, zone: str) -> str:
+    """When a report was made, in the campaign's zone with its abbreviation: "Sun 6 Dec 2026 11:56 GMT"."""
+    return str(moment.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %Y %H:%M %Z"))
 
 
 def _platforms(found: Iterable[str]) -> list[str]:
@@ -118,7 +131,7 @@ def _context(report: WeeklyReport) -> dict[str, Any]:
         "platform_names": PLATFORM_NAMES,
         "signed": signed,
         "no_earlier_snapshot": NO_EARLIER_SNAPSHOT,
-        "generated_local": report.generated_at.astimezone(ZoneInfo(report.zone)).strftime("%a %-d %b %Y %H:%M"),
+        "generated_local": made_at(report.generated_at, report.zone),
         "people_platforms": _platforms(p for row in report.people for p in row.platforms),
         "out_platforms": _platforms(p for row in report.went_out for p in row.platforms),
         "hashtag_changes": hashtag_changes(report),
@@ -219,8 +232,12 @@ def campaign_summary(c: CampaignReport) -> list[str]:
     t = c.total
     weeks = f"{len(c.weeks)} week{'s' if len(c.weeks) != 1 else ''}"
     sentences = [
-        f"Over {weeks}, {t.published:,} of {t.planned:,} posts planned on the platforms went out"
-        + (f", {t.on_time_share}% of them on time." if t.on_time_share is not None else ".")
+        f"Over {weeks}, {t.posts_out:,} of the {t.posts:,} post{'s' if t.posts != 1 else ''} planned went out"
+        + (
+            f" ({t.published:,} of {t.planned:,} parts sent to platforms, {t.on_time_share}% of them on time)."
+            if t.on_time_share is not None
+            else "."
+        )
     ]
     if c.best:
         sentences.append(
@@ -234,7 +251,7 @@ def campaign_summary(c: CampaignReport) -> list[str]:
         busiest = max(c.weeks, key=lambda w: w.total_mentions)
         sentences.append(
             f"The campaign hashtags were used {total_mentions:,} times by {t.accounts_so_far:,} accounts; the busiest "
-            f"week was {busiest.week.label} ({busiest.total_mentions:,})."
+            f"week was the {busiest.week.week_of} ({busiest.total_mentions:,})."
         )
     else:
         sentences.append("Nobody used the campaign hashtags, as far as collection could find.")
@@ -247,12 +264,21 @@ def _campaign_context(c: CampaignReport) -> dict[str, Any]:
         "platform_names": PLATFORM_NAMES,
         "summary": campaign_summary(c),
         "method": method(c.zone),
-        "generated_local": c.generated_at.astimezone(ZoneInfo(c.zone)).strftime("%a %-d %b %Y %H:%M"),
+        "generated_local": made_at(c.generated_at, c.zone),
     }
 
 
+def campaign_trend(c: CampaignReport) -> tuple[str | None, str]:
+    """The campaign's weekly trend chart (posts that went out, engagement gained, hashtag mentions) and its alt."""
+    series = [[w.posts_out for w in c.weeks], [w.engagement_gained for w in c.weeks],
+              [w.total_mentions for w in c.weeks]]  # fmt: skip
+    return trend_chart([w.week.monday for w in c.weeks], series)
+
+
 def render_campaign_html(c: CampaignReport) -> str:
-    return _environment(markdown=False).get_template("campaign.html.j2").render(_campaign_context(c))
+    context = _campaign_context(c)
+    context["trend_chart"], context["trend_alt"] = campaign_trend(c)
+    return _environment(markdown=False).get_template("campaign.html.j2").render(context)
 
 
 def render_campaign_markdown(c: CampaignReport) -> str:
@@ -262,10 +288,12 @@ def render_campaign_markdown(c: CampaignReport) -> str:
 def campaign_csv_tables(c: CampaignReport) -> dict[str, list[list[Any]]]:
     platforms = c.platforms
     return {
-        "weeks": [["week", "monday", "posts planned", "published", "on time", "engagement gained",
+        "weeks": [["week", "monday", "posts planned", "posts that went out", "parts sent to platforms",
+                   "parts published", "parts on time", "engagement gained",
                    *[f"mentions on {PLATFORM_NAMES.get(p, p)}" for p in platforms], "accounts", "new accounts",
                    "accounts so far"]]
-        + [[w.week.label, w.week.monday.isoformat(), w.planned, w.published, w.on_time, w.engagement_gained,
+        + [[w.week.label, w.week.monday.isoformat(), w.posts, w.posts_out, w.planned, w.published, w.on_time,
+            w.engagement_gained,
             *[w.mentions.get(p, 0) for p in platforms], w.accounts, w.new_accounts, w.accounts_so_far]
            for w in c.weeks],
         "best": [["post", "first words", "gained", "by platform"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from scheduler.reports.model import WeeklyReport
+from scheduler.reports.model import WeeklyReport, growth_words
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
@@ -18,6 +18,8 @@ def _compared(this: int, before: int) -> str:
         return "none the week before" if this else ""
     if this == before:
         return "the same as the week before"
+    if this > 3 * before:
+        return f"{growth_words(this, before)} as the week before ({before:,})"
     change = round(100 * (this - before) / before)
     direction = "up" if this > before else "down"
     return f"{direction} {abs(change)}% on the week before ({before:,})"

@@ -61,6 +61,9 @@ def test_campaign_totals_across_weeks_and_a_clock_change(store: Store) -> None:
     assert (total.planned, total.published, total.on_time, total.engagement_gained) == (4, 3, 2, 32)
     assert (total.mentions, total.new_accounts, total.accounts_so_far) == ({"bluesky": 3, "mastodon": 1}, 3, 3)
     assert total.on_time_share == 67 and r.weeks[2].on_time_share is None
+    # Posts are calendar entries, whatever their parts: the thread of two parts is one post.
+    assert [(line.posts, line.posts_out) for line in r.weeks] == [(1, 1), (1, 1), (1, 0)]
+    assert (total.posts, total.posts_out) == (3, 2)
     assert [(b.post_id, b.name, b.gained, b.by_platform) for b in r.best] == [
         ("late", "Late on Tuesday", 20, {"mastodon": 20}),
         ("a", "A thread that people liked over three weeks", 12, {"bluesky": 12}),
@@ -72,6 +75,7 @@ def test_campaign_totals_across_weeks_and_a_clock_change(store: Store) -> None:
         assert week.mentions.total == line.total_mentions and week.mentions.accounts == line.accounts
         assert week.mentions.new_accounts == line.new_accounts
         assert week.deliveries.planned == line.planned and week.deliveries.on_time == line.on_time
+        assert week.deliveries.posts == line.posts == len(week.planned_posts)
 
 
 def test_a_range_starting_mid_campaign_counts_only_its_weeks(store: Store) -> None:
@@ -88,8 +92,11 @@ def test_the_weekly_report_has_the_campaign_so_far(store: Store) -> None:
     assert week.campaign_so_far is not None and [w.week for w in week.campaign_so_far.weeks] == [W11, W12, W13]
     html, markdown = render_html(week), render_markdown(week)
     assert html.index('id="so-far"') < html.index('id="changes"')
-    assert '<th scope="row">All 3 weeks</th><th class="n">4</th><th class="n">67%</th><th class="n">32</th>' in html
-    assert "| 2027-W12 | 1 | 0% | 23 | 1 | 0 | 1 | 1 | 2 |" in markdown
+    assert (
+        '<th scope="row">All 3 weeks</th><th class="n">3<br><span class="note">4 parts sent</span></th>'
+        '<th class="n">2<br><span class="note">67% of parts on time</span></th><th class="n">32</th>'
+    ) in html
+    assert "| week of Mon 22 Mar 2027 | 1 | 1 | 1 | 0% | 23 | 1 | 0 | 1 | 1 | 2 |" in markdown
     first = build_weekly_report(store, "sasvaw-week", W11, now=datetime(2027, 4, 5, 7, tzinfo=UTC))
     assert first.campaign_so_far is None and 'id="so-far"' not in render_html(first)  # one week: nothing to add
 
@@ -110,11 +117,16 @@ def test_report_campaign_through_the_cli(store: Store, tmp_path: Path) -> None:
     stem = "sasvaw-week-campaign-2027-W11-to-2027-W13"
     assert sorted(p.name for p in out.iterdir()) == [f"{stem}-best.csv", f"{stem}-weeks.csv", f"{stem}.md"]
     markdown = (out / f"{stem}.md").read_text()
-    assert "Over 3 weeks, 3 of 4 posts planned on the platforms went out, 67% of them on time." in markdown
+    assert (
+        "Over 3 weeks, 2 of the 3 posts planned went out (3 of 4 parts sent to platforms, 67% of them on time)."
+    ) in markdown
     assert "the most engaged post was \u201cLate on Tuesday\u201d (20)" in markdown
-    assert "| **All 3 weeks** | **4** | **67%** | **32** | **3** | **1** | **3** | **3** | **3** |" in markdown
+    assert (
+        "| **All 3 weeks** | **3** | **2** | **4** | **67%** | **32** | **3** | **1** | **3** | **3** | **3** |"
+        in markdown
+    )
     weeks = (out / f"{stem}-weeks.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert weeks[2] == "2027-W12,2027-03-22,1,1,0,23,1,0,1,1,2"
+    assert weeks[2] == "2027-W12,2027-03-22,1,1,1,1,0,23,1,0,1,1,2"
     future = CliRunner().invoke(at(datetime(2027, 4, 5, 7, tzinfo=UTC)),
                                 ["report", "campaign", "--from", "2027-05-01", "-o", str(tmp_path / "none")],
                                 env=environment(tmp_path))  # fmt: skip

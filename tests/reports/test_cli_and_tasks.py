@@ -80,7 +80,7 @@ def test_report_weekly_writes_each_format(tmp_path: Path) -> None:
     assert f"{out / 'sasvaw-week-2027-W05.md'}" in result.output
     markdown = (out / "sasvaw-week-2027-W05.md").read_text()
     # The campaign's name and allow-list come from campaigns/sasvaw-week/campaign.yaml.
-    assert markdown.startswith("# National Sexual Abuse and Sexual Violence Awareness Week: week 2027-W05")
+    assert markdown.startswith("# National Sexual Abuse and Sexual Violence Awareness Week: week of Mon 1 Feb 2027")
     assert "| napac.org.uk | Bluesky | 1 |" in markdown
     assert not (out / "sasvaw-week-2027-W05.html").exists()
     assert (out / "sasvaw-week-2027-W05-summary.csv").read_bytes().startswith(b"\xef\xbb\xbf")

@@ -115,10 +115,10 @@ def test_what_went_out_keeps_the_calendars_time_when_a_post_is_retried(store: St
         ])  # fmt: skip
     r = report_of(store)
     [row] = r.went_out
-    assert (row.name, row.planned_local) == ("Retried the next day", "Tue 2 Feb 12:00")
-    assert (row.platforms["bluesky"].state, row.platforms["bluesky"].when_local) == ("late", "Wed 3 Feb 10:00")
+    assert (row.name, row.planned_local) == ("Retried the next day", "Tue 2 Feb 12:00 GMT")
+    assert (row.platforms["bluesky"].state, row.platforms["bluesky"].when_local) == ("late", "Wed 3 Feb 10:00 GMT")
     assert (r.deliveries.late, r.deliveries.on_time) == (1, 0)  # late against the plan, not the retry's time
-    assert [(p.due_local, p.outcome) for p in r.problems] == [("Tue 2 Feb 12:00", "late")]
+    assert [(p.due_local, p.outcome) for p in r.problems] == [("Tue 2 Feb 12:00 GMT", "late")]
     assert r.summary[0] == "1 of the 1 post planned for Tuesday went out, 0 of them on time everywhere."
 
 
@@ -135,9 +135,9 @@ def test_what_went_wrong_says_who_why_and_when_with_pauses(store: Store) -> None
     troubles = [(t.what, t.post, t.platforms, t.who, t.why, t.when_local) for t in r.troubles]
     assert troubles == [
         ("missed", "Post p2", "Mastodon", "the scheduler", "not published within its grace period (30 min)",
-         "Tue 2 Feb 12:31"),
-        ("paused", "", "", "sam", "the helpline number was wrong", "Fri 5 Feb 08:00"),
-        ("resumed", "", "", "alex", "", "Fri 5 Feb 09:30"),
+         "Tue 2 Feb 12:31 GMT"),
+        ("paused", "", "", "sam", "the helpline number was wrong", "Fri 5 Feb 08:00 GMT"),
+        ("resumed", "", "", "alex", "", "Fri 5 Feb 09:30 GMT"),
         ("failed", "Post p3", "Bluesky", "the scheduler", "Bluesky refused the post: <b>text too long</b>", ""),
         ("cancelled", "Post p3", "Mastodon", "the scheduler", "", ""),
     ]  # fmt: skip
@@ -167,4 +167,4 @@ def test_the_method_says_what_is_counted_what_is_not_and_when(store: Store) -> N
         assert "Accounts are counted, not named" in method
         assert "the last engagement count before the week ended was taken Sat 6 Feb 10:00" in method
         assert "the newest mention of the week was written Sun 7 Feb 23:59" in method
-        assert "Mastodon (https://a.test) last read without error Mon 8 Feb 06:55." in method
+        assert "Mastodon (https://a.test) last read without error Mon 8 Feb 06:55 GMT." in method
