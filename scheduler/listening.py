@@ -38,6 +38,7 @@ from scheduler.collecting import mention_policy
 from scheduler.collection import (
     Claim,
     CollectorKey,
+    LeaseLost,
     MentionWriter,
     WriteResult,
     advance_cursor,
@@ -182,7 +183,7 @@ class Listener:
             claim = claim_collector(self.store, key, now, owner=self.owner, lease=self.options.lease,
                                     ignore_backoff=True, take_over=gone)  # fmt: skip
             if not claim.granted:
-                raise HeldElsewhere(f"{key.describe()}: {claim.reason}")
+                raise HeldElsewhere(f"another listener is following {self.source} for {key.campaign}")
             claims.append(claim)
         self._claims = claims
         positions = [Position.parse(c.cursor) for c in claims]
@@ -410,7 +411,9 @@ class Listener:
         with self.store.transaction() as session:
             session.execute(
                 update(CollectorState)
-                .where(CollectorState.id.in_([c.state_id for c in self._claims]))
+                .where(
+                    CollectorState.id.in_([c.state_id for c in self._claims]), CollectorState.lease_owner == self.owner
+                )
                 .values(
                     consecutive_failures=CollectorState.consecutive_failures + 1,
                     last_error=message,
@@ -435,7 +438,11 @@ class Listener:
                 self._save_or_forget()
                 pause = min(self.options.reconnect_cap, self.options.reconnect_base * 2 ** min(failures, 10))
                 failures += 1
-                message = str(error) or type(error).__name__
+                message = (
+                    "another listener took over these campaigns"
+                    if isinstance(error, LeaseLost)
+                    else str(error) or type(error).__name__
+                )
                 log.warning("listening to %s: %s; connecting again in %.0f s", self.source, message, pause)
                 try:
                     self.fail(message, self.clock.now() + timedelta(seconds=pause))

@@ -188,13 +188,15 @@ def test_one_listener_per_relay_and_schedule_unless_the_one_holding_it_is_gone(t
     (folder / "campaign.yaml").write_text(f'slug: {CAMPAIGN.slug}\nname: "Act"\nhashtags: ["#ActOnIICSA"]\n')
     said: list[str] = []
     api.listen(actor="test", relay=RELAY, stop=lambda: bool(said), on_wait=said.append)  # `campaign listen` waits
-    assert said and said[0].startswith("Another listener is running on this schedule")
+    assert said == ["Another listener is running on this schedule: waiting until it stops."]  # said once, plainly
     dead = subprocess.Popen(["true"])
     dead.wait()
     gone = listener(api, owner=f"listener@{socket.gethostname()}:{dead.pid}")
     with api.wiring.store.transaction() as session:  # as if that process had taken it and then died
         session.execute(update(CollectorState).values(lease_owner=gone.owner))
     assert listener(api).start() == 3  # its process is gone: taken over at once, where it stopped
+    elsewhere.fail("the repository stream closed", T0)  # one that lost its hold writes nothing over the new one's
+    assert api.listening()[0].last_error is None
 
 
 def test_a_supervised_listener_with_nothing_to_listen_to_waits_rather_than_ends(tmp_path: Path) -> None:
