@@ -144,6 +144,20 @@ class CredentialsError(PermanentError):
     """Missing, wrong, expired or revoked credentials."""
 
 
+def still_processing(where: str, platform: str, what: str, seconds: float) -> TransientError:
+    """An attempt that gave up waiting `seconds` for `platform` to take and process `what` ("the video"): worth
+    trying again soon, and nothing was posted (not an unknown outcome)."""
+    minutes, whole = round(seconds / 60, 1), round(seconds)
+    waited = (
+        f"{minutes:g} minute{'' if minutes == 1 else 's'}"
+        if seconds >= 60
+        else f"{whole} second{'' if whole == 1 else 's'}"
+    )
+    return TransientError(
+        f"{where}: {platform} was still processing {what} after {waited}; it will be tried again.", retry_after=30.0
+    )
+
+
 @runtime_checkable
 class PlatformAdapter(Protocol):
     platform: str

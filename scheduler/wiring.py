@@ -66,10 +66,13 @@ class Adapters:
         self,
         settings: Settings,
         *,
+        policy: DispatchPolicy | None = None,
         bluesky_options: dict[str, Any] | None = None,
         mastodon_options: dict[str, Any] | None = None,
     ):
         self.settings = settings
+        # One attempt's wait for a video (or images) to be taken and processed stays inside its publish lease.
+        self.media_deadline = (policy or policy_from(settings)).media_deadline.total_seconds()
         self._options = {"bluesky": bluesky_options or {}, "mastodon": mastodon_options or {}}
         self._lock = threading.Lock()
         self._real: dict[str, BlueskyAdapter | MastodonAdapter] = {}
@@ -86,12 +89,16 @@ class Adapters:
                 handle=settings.bluesky_handle,
                 app_password=settings.bluesky_app_password,
                 data_dir=settings.data_dir,
-                **{"video_service": settings.bluesky_video_service, **options},
+                **{"video_service": settings.bluesky_video_service, "video_deadline": self.media_deadline, **options},
             )
         if platform == "mastodon":
             from platforms.mastodon import MastodonAdapter
 
-            return MastodonAdapter(settings.mastodon_api_base_url, settings.mastodon_access_token.reveal(), **options)
+            return MastodonAdapter(
+                settings.mastodon_api_base_url,
+                settings.mastodon_access_token.reveal(),
+                **{"media_deadline": self.media_deadline, **options},
+            )
         raise NotConfigured(f"There is no platform called {platform!r}.")
 
     def real(self, platform: str) -> BlueskyAdapter | MastodonAdapter:
@@ -230,14 +237,15 @@ class Wiring:
             settings.database_url, create=create_store, refusal=settings.unplaced(), label=settings.database_label()
         )
         clock = clock or SystemClock()
+        policy = policy_from(settings)
         # What the Mastodon adapter reads of its instance is kept for checking calendars (instance_facts.py).
         recorder = MastodonInstanceRecorder(store, clock, settings.mastodon_api_base_url)
         return cls(
             settings=settings,
             store=store,
             clock=clock,
-            policy=policy_from(settings),
-            adapters=Adapters(settings, mastodon_options={"on_limits": recorder}),
+            policy=policy,
+            adapters=Adapters(settings, policy=policy, mastodon_options={"on_limits": recorder}),
             limiter=RateLimiter(settings.redis_url) if limiter and settings.redis_url else None,
             redact=Redactor.for_settings(settings),
             instance_recorder=recorder,

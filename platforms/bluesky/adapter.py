@@ -46,6 +46,7 @@ class BlueskyAdapter:
         engagement_batch: int = 25,
         web_app: str = WEB_APP,
         video_service: str | None = AUTO,  # "auto": Bluesky's own for its own PDSes; None or "": blobs on the PDS
+        video_deadline: float = 240.0,  # seconds one attempt gives the video service (the wiring passes the policy's)
     ) -> None:
         if not handle:
             raise CredentialsError(f"BLUESKY_HANDLE is not set. Fix: set it to the account's handle. {CREDENTIALS_FIX}")
@@ -66,7 +67,7 @@ class BlueskyAdapter:
             web_app=web_app,
             blob_max_bytes=blob_max_bytes,
             thumbnail_max_bytes=thumbnail_max_bytes,
-            videos=VideoUploads(self._xrpc, self.session, video_service=video_service),
+            videos=VideoUploads(self._xrpc, self.session, video_service=video_service, deadline=video_deadline),
         )
         self.reader = BlueskyReader(
             self._xrpc,

@@ -9,6 +9,10 @@ it is. Captions always go as blobs (text/vtt).
 Exactly once rests on the post's record key, as for images: uploads are not posts. A blob is content-addressed,
 and the video service answers an upload it already has with its earlier job, so a retry that uploads again still
 writes the same record under the same key.
+
+One attempt gives the video service `deadline` seconds in all (the wiring passes one well inside the time a worker
+may hold the post): every request's timeout is cut to what is left, and an attempt that runs out fails as one to
+try again (the service answers its next upload with the same job).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import httpx
 
 from content_calendar.model import RenderedVideo
 from content_calendar.video import VideoProblem, probe_video
-from platforms.base import PermanentError, TransientError
+from platforms.base import PermanentError, TransientError, still_processing
 from platforms.bluesky.session import BlueskySession
 from platforms.bluesky.xrpc import Xrpc
 
@@ -50,7 +54,7 @@ class VideoUploads:
         *,
         video_service: str | None = AUTO,
         timeout: float = 120.0,
-        deadline: float = 600.0,
+        deadline: float = 240.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,12 +110,15 @@ class VideoUploads:
 
     def _through_service(self, service: str, pds: str, path: Path, where: str) -> dict[str, Any]:
         service_did = f"did:web:{urlsplit(service).hostname}"
+        ends = self._monotonic() + self.deadline
         with httpx.Client(base_url=f"{service}/xrpc", timeout=self.timeout) as http:
             limits = self._call(
                 http,
                 "GET",
                 "app.bsky.video.getUploadLimits",
                 self._token(service_did, "app.bsky.video.getUploadLimits"),
+                ends=ends,
+                where=where,
             )
             if limits.get("canUpload") is False:
                 reason = limits.get("message") or limits.get("error") or "no reason given"
@@ -128,24 +135,34 @@ class VideoUploads:
                     token,
                     params={"did": self._session.did, "name": path.name},
                     content=path.read_bytes(),
+                    ends=ends,
+                    where=where,
                 ).get("jobStatus")
                 or {}
             )
-            return self._wait_for_job(http, job, where)
+            return self._wait_for_job(http, job, where, ends)
 
-    def _wait_for_job(self, http: httpx.Client, job: dict[str, Any], where: str) -> dict[str, Any]:
-        pause, deadline = 0.5, self._monotonic() + self.deadline
+    def _wait_for_job(self, http: httpx.Client, job: dict[str, Any], where: str, ends: float) -> dict[str, Any]:
+        pause = 0.5
         while True:
             if isinstance(job.get("blob"), dict):
                 return dict(job["blob"])
             if job.get("state") == _FAILED:
                 reason = job.get("message") or job.get("error") or "no reason given"
                 raise PermanentError(f"{where}: Bluesky's video service could not use the video ({reason}).")
-            if self._monotonic() + pause > deadline:
-                raise TransientError(f"{where}: Bluesky was still processing the video; trying again later.")
+            if self._monotonic() + pause > ends:
+                raise still_processing(where, "Bluesky", "the video", self.deadline)
             self._sleep(pause)
             pause = min(pause * 2, 10.0)
-            job = self._call(http, "GET", "app.bsky.video.getJobStatus", None, params={"jobId": job.get("jobId")})
+            job = self._call(
+                http,
+                "GET",
+                "app.bsky.video.getJobStatus",
+                None,
+                params={"jobId": job.get("jobId")},
+                ends=ends,
+                where=where,
+            )
             job = job.get("jobStatus") or {}
 
     def _call(
@@ -157,12 +174,23 @@ class VideoUploads:
         *,
         params: dict[str, Any] | None = None,
         content: bytes | None = None,
+        ends: float,
+        where: str,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if content is not None:
             headers["Content-Type"] = "video/mp4"
+        left = ends - self._monotonic()
+        if left <= 0:
+            raise still_processing(where, "Bluesky", "the video", self.deadline)
         try:
-            response = http.request(method, nsid, params=params, content=content, headers=headers)
+            response = http.request(
+                method, nsid, params=params, content=content, headers=headers, timeout=min(self.timeout, left)
+            )
+        except httpx.TimeoutException:
+            if left < self.timeout:  # cut short by the deadline
+                raise still_processing(where, "Bluesky", "the video", self.deadline) from None
+            raise TransientError("Bluesky's video service did not answer in time; trying again later.") from None
         except httpx.HTTPError as error:
             raise TransientError(f"Bluesky's video service did not answer ({error.__class__.__name__}).") from None
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}

@@ -45,7 +45,7 @@ class MastodonAdapter:
         limits_ttl: float = 600.0,
         media_first_poll: float = 0.2,
         media_max_poll: float = 2.0,
-        media_deadline: float = 60.0,
+        media_deadline: float = 60.0,  # seconds one attempt waits for its uploads (the wiring passes the policy's)
         reconcile_margin: timedelta = timedelta(minutes=10),
         reconcile_pages: int = 5,
         mention_pages: int = 5,

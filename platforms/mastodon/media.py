@@ -2,7 +2,10 @@
 waited for until the instance has processed them (an image at once, a video in the background).
 
 Uploads of a delivery not yet attached to a status are remembered by idempotency key, so a retry after e.g. a
-429 on the status does not upload (and count against the 30-per-30-minutes media limit) again."""
+429 on the status does not upload (and count against the 30-per-30-minutes media limit) again.
+
+One attempt gives its uploads `deadline` seconds from the first upload to the last one processed (the wiring
+passes one well inside the time a worker may hold the post); one that runs out fails as one to try again."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from mastodon.errors import MastodonAPIError, MastodonError, MastodonIllegalArgu
 from content_calendar.images import ImageProblem, prepare_image
 from content_calendar.model import MASTODON_VIDEO, RenderedPart
 from content_calendar.video import VideoProblem, probe_video, video_problems
-from platforms.base import PermanentError, TransientError
+from platforms.base import PermanentError, TransientError, still_processing
 from platforms.mastodon.connection import Connection
 from platforms.mastodon.entities import value_of
 from platforms.mastodon.errors import api_error_parts
@@ -60,6 +63,7 @@ class MediaUploads:
         if not part.images and part.video is None:
             return []
         client = self._connection.client()
+        ends = self._monotonic() + self.deadline
         earlier = self._pending.setdefault(idempotency_key, {})
         uploads: list[Upload] = []
         for number, image in enumerate(part.images, start=1):
@@ -90,7 +94,8 @@ class MediaUploads:
                 reused = self._send(client, part, "the video", video.path, facts.mime_type, video.alt, None, video.path)
                 earlier[fingerprint] = reused.media_id
             uploads.append(reused)
-        self._wait_for_processing(client, uploads)
+        what = "the video" if video is not None else "the images" if len(part.images) > 1 else "the image"
+        self._wait_for_processing(client, uploads, ends, f"post {part.post_id}", what)
         return [u.media_id for u in uploads]
 
     def _send(
@@ -140,19 +145,14 @@ class MediaUploads:
             return None
         return Upload(media_id, bool(value_of(media, "url")))
 
-    def _wait_for_processing(self, client: Mastodon, uploads: list[Upload]) -> None:
-        """Poll GET /api/v1/media/:id until every upload has its url: short doubling waits, one deadline."""
+    def _wait_for_processing(self, client: Mastodon, uploads: list[Upload], ends: float, where: str, what: str) -> None:
+        """Poll GET /api/v1/media/:id until every upload has its url: short doubling waits, until `ends`."""
         account = self._connection.account
         waiting = [u for u in uploads if not u.ready]
         pause = self.first_poll
-        deadline = self._monotonic() + self.deadline
         while waiting:
-            if self._monotonic() + pause > deadline:
-                raise TransientError(
-                    f"{account} was still processing {len(waiting)} upload(s) after "
-                    f"{self.deadline:.0f} s; the next attempt reuses the uploads",
-                    retry_after=30.0,
-                )
+            if self._monotonic() + pause > ends:
+                raise still_processing(where, account, what, self.deadline)
             self._sleep(pause)
             pause = min(pause * 2, self.max_poll)
             for upload in list(waiting):

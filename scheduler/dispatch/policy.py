@@ -25,6 +25,17 @@ class DispatchPolicy:
     # idempotency key while it writes (Mastodon before it locked the key) would take a second write with the
     # same key for a new post. Well above the adapters' client timeouts (Mastodon's is 10 s).
     settle: timedelta = timedelta(seconds=60)
+    # How long before its publish lease would run out an attempt stops waiting for a platform to take and process
+    # its video or images (see media_deadline).
+    media_margin: timedelta = timedelta(seconds=60)
+
+    @property
+    def media_deadline(self) -> timedelta:
+        """How long one attempt may give a platform to take and process a part's video or images (the wiring
+        hands it to the adapters): inside the publish lease by `media_margin` (by half the lease when that is
+        less), so an attempt that runs out has ended, and is recorded as one to try again, before its lease could
+        expire and another worker start the same part, whether or not the lease is being extended."""
+        return max(self.publish_lease / 2, self.publish_lease - self.media_margin)
 
     def backoff(self, attempts: int, retry_after: float | None, rng: random.Random | None = None) -> float:
         """Exponential backoff with full jitter, never sooner than a platform's own reset time."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,11 @@ class _VideoService(ThreadingHTTPServer):
         self.calls: list[tuple[str, str]] = []  # (method name, Authorization header)
         self.jobs: dict[str, dict[str, Any]] = {}
         self.polls = 0
+        self.encoding = False  # True: every job stays encoding
+        self.upload_delay = 0.0  # seconds uploadVideo takes to answer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up waiting closed its end
 
 
 class _VideoHandler(BaseHTTPRequestHandler):
@@ -141,7 +147,8 @@ class _VideoHandler(BaseHTTPRequestHandler):
             self.server.polls += 1
             job = self.server.jobs[params["jobId"]]
             encoding = {key: value for key, value in job.items() if key != "blob"} | {"state": "JOB_STATE_ENCODING"}
-            self._answer(200, {"jobStatus": job if self.server.polls > 1 else encoding})
+            done = self.server.polls > 1 and not self.server.encoding
+            self._answer(200, {"jobStatus": job if done else encoding})
         else:
             self._answer(404, {"error": "MethodNotImplemented"})
 
@@ -151,6 +158,7 @@ class _VideoHandler(BaseHTTPRequestHandler):
         token = self.headers.get("Authorization", "")
         self.server.calls.append((nsid, token))
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.server.upload_delay)
         stored = httpx.post(
             f"{self.server.pds_url}/xrpc/com.atproto.repo.uploadBlob",
             content=body,
@@ -192,3 +200,56 @@ def test_through_a_video_service_with_service_auth_from_the_pds(
     assert embed["video"]["ref"] == service.jobs["job-1"]["blob"]["ref"]
     assert _blob(publisher, embed["video"]["ref"]["$link"]) == (tmp_path / "film.mp4").read_bytes()
     assert bluesky_proxy.count(UPLOAD_BLOB) == 2  # only the captions went to the PDS from us
+
+
+class _Clock:
+    """Monotonic time that a sleep moves on at once."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 1000.0, 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_video_still_processing_at_the_deadline_is_tried_again_not_posted(
+    publisher: Publisher, bluesky_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    service = _VideoService(publisher.network.pds_direct_url)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    video_part = _video_part(tmp_path, "slow")
+    try:
+        address = f"http://127.0.0.1:{service.server_address[1]}"
+        adapter = publisher.adapter(tmp_path, video_service=address, video_deadline=240.0)
+        videos = adapter.writer.records.videos
+        assert videos is not None
+        clock = _Clock()
+        videos._sleep, videos._monotonic = clock.sleep, clock.monotonic
+        service.encoding = True
+        with pytest.raises(TransientError) as raised:
+            adapter.publish(video_part, "slow-1", reply_to=None, outcome_unknown=False)
+        assert str(raised.value) == (
+            "post slow: Bluesky was still processing the video after 4 minutes; it will be tried again."
+        )
+        assert not raised.value.outcome_unknown  # nothing was written: no need to look for it first
+        assert 200 < clock.slept <= 240 and service.polls > 5
+        assert publisher.records() == [] and bluesky_proxy.count(PUT_RECORD) == 0
+        # The deadline counts from the start, the upload included: an upload that does not answer in time is cut
+        # short by it (in real time here: one second), with the same message.
+        videos._sleep, videos._monotonic, videos.deadline = time.sleep, time.monotonic, 1.0
+        service.upload_delay = 5.0
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="still processing the video after 1 second;") as cut:
+            adapter.publish(video_part, "slow-1", reply_to=None, outcome_unknown=False)
+        assert time.monotonic() - started < 4.0 and not cut.value.outcome_unknown
+        service.encoding, service.upload_delay, videos.deadline = False, 0.0, 30.0
+        outcome = adapter.publish(video_part, "slow-1", reply_to=None, outcome_unknown=False)
+    finally:
+        service.shutdown()
+        service.server_close()
+    [stored] = publisher.records()
+    assert stored["uri"] == outcome.post.uri and stored["value"]["embed"]["$type"] == "app.bsky.embed.video"

@@ -29,6 +29,20 @@ def _video_post(post_id: str, path: Path, alt: str = "A grey square fades to whi
     )
 
 
+class _Clock:
+    """Monotonic time that a sleep moves on at once."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 1000.0, 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 def test_a_video_is_uploaded_with_its_description_processed_and_attached(
     mastodon: MastodonControl, account: TestAccount, tmp_path: Path
 ) -> None:
@@ -50,9 +64,16 @@ def test_a_retry_never_uploads_and_posts_twice(mastodon: MastodonControl, accoun
     mastodon.configure(video_processing_polls=1000)
     path = write_video(tmp_path / "film.mp4")
     (part,) = rendered(_video_post("slow", path), campaign_in(tmp_path))
-    adapter = adapter_for(account, media_deadline=0.5)
-    with pytest.raises(TransientError):  # still processing at the deadline: nothing posted
+    clock = _Clock()
+    adapter = adapter_for(account, media_deadline=240.0, sleep=clock.sleep, monotonic=clock.monotonic)
+    with pytest.raises(TransientError) as raised:  # still processing at the deadline: nothing posted
         adapter.publish(part, "slow", reply_to=None, outcome_unknown=False)
+    host = account.base_url.split("://")[1].rstrip("/")
+    assert (
+        str(raised.value)
+        == f"post slow: {host} was still processing the video after 4 minutes; it will be tried again."
+    )
+    assert not raised.value.outcome_unknown and 200 < clock.slept <= 240
     assert not requests_to(mastodon, "POST", "/api/v1/statuses")
     mastodon.finish_media()
     first = adapter.publish(part, "slow", reply_to=None, outcome_unknown=False)
