@@ -206,7 +206,9 @@ def play(template: Path, rule: ApprovalRule, first_by: str, steps: Sequence[Step
         world.close()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 60 random interleavings a run (about 40 s on two busy cores, half what 120 took: the suite has a time budget);
+# the hard case in the test below is played every run.
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     approvers=st.sampled_from((1, 1, 2)),
     allow_self=st.booleans(),
