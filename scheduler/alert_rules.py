@@ -23,7 +23,7 @@ from scheduler.collection_models import CollectorRun, CollectorState
 from scheduler.dispatch.operator_actions import first_words
 from scheduler.display import local_time, platform_name
 from scheduler.holds import HoldView, view
-from scheduler.listening import LISTEN, Position, lag_of
+from scheduler.listening_state import LISTEN, Position, lag_of
 from scheduler.models import Delivery, Event, PostRecord, Setting
 from scheduler.review_models import Hold
 

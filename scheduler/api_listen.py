@@ -8,22 +8,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from content_calendar.model import CalendarError, Campaign
-from platforms.bluesky.firehose import read_frames, resolve_handles
 from scheduler.api_base import ApiBase
 from scheduler.collecting import campaigns_to_collect, collect_mentions
 from scheduler.demo_flag import is_demo
 from scheduler.errors import Refused
-from scheduler.listening import (
-    PLATFORM,
-    HeldElsewhere,
-    Listener,
-    ListeningView,
-    ListenOptions,
-    ListenTotals,
-    listening,
-)
+from scheduler.listening_state import PLATFORM, ListeningView, listening
+
+if TYPE_CHECKING:  # the listener itself (the stream's decoder) is loaded only by the process that listens
+    from scheduler.listening import Listener, ListenOptions, ListenTotals
 
 log = logging.getLogger("campaign.listen")
 
@@ -35,6 +30,9 @@ BACKFILL_TRIES = 6  # a gap's read back by search is asked this many times while
 class ListeningApi(ApiBase):
     def listener(self, *, actor: str, relay: str | None = None, options: ListenOptions | None = None) -> Listener:
         """A listener for every campaign folder, on `relay` (default: BLUESKY_RELAY)."""
+        from platforms.bluesky.firehose import resolve_handles
+        from scheduler.listening import Listener, ListenOptions
+
         source = (relay or self.settings.bluesky_relay).strip()
         if not source:
             raise Refused(
@@ -112,6 +110,9 @@ class ListeningApi(ApiBase):
         `supervised` (under `campaign run`, or a container that is started again whenever it ends): when there
         is nothing to listen to (no relay set, no campaign, a demo workspace), says why through `on_wait` and
         waits until `stop()` rather than refusing: ending would only be started again, and again."""
+        from platforms.bluesky.firehose import read_frames
+        from scheduler.listening import HeldElsewhere, ListenTotals
+
         try:
             listener = self.listener(actor=actor, relay=relay)
         except Refused as refused:

@@ -25,7 +25,7 @@ from scheduler.audit import AuditEntry, AuditPage
 from scheduler.calendars import calendar_files, check_calendars
 from scheduler.errors import NotFound, UsageRefused
 from scheduler.heartbeat import Heartbeat
-from scheduler.listening import ListeningView, listening
+from scheduler.listening_state import ListeningView, listening
 from scheduler.models import Event, Setting
 from scheduler.status import PauseView
 from scheduler.wiring import Wiring

@@ -21,7 +21,7 @@ from scheduler.collection import collector_states
 from scheduler.db import Store
 from scheduler.heartbeat import Heartbeat
 from scheduler.holds import HoldView, active_holds
-from scheduler.listening import ListeningView, listening
+from scheduler.listening_state import ListeningView, listening
 from scheduler.models import Delivery, Event, PostRecord, Setting, State
 from scheduler.report_files import latest_report as latest_report  # where it was first found
 

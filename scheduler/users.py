@@ -4,6 +4,7 @@ name for a while; ending someone's sessions everywhere is one counter. Every cha
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -34,8 +35,13 @@ MAX_FAILURES = 5  # wrong passwords in a row before a name is locked ...
 LOCKOUT = timedelta(minutes=15)  # ... for this long
 
 _hasher = PasswordHasher()
-# Verified against when a name does not exist, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when a name does not exist, so a wrong name takes as long as a wrong password. Made on
+    first use: an argon2 hash costs tens of milliseconds, and most processes never check a password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UserRecord(Base):
@@ -217,7 +223,7 @@ def authenticate(store: Store, name: str, password: str, now: datetime) -> SignI
         if record is not None and record.locked_until is not None and record.locked_until > now:
             return SignIn(None, "Too many wrong passwords: try again in 15 minutes, or ask an admin to reset it.")
         try:
-            _hasher.verify(record.password_hash if usable and record and record.password_hash else _DUMMY_HASH,
+            _hasher.verify(record.password_hash if usable and record and record.password_hash else _dummy_hash(),
                            password)  # fmt: skip
             verified = usable
         except (VerificationError, InvalidHashError):

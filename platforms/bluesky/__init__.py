@@ -8,12 +8,37 @@ engagement back.
 - records, publish: the write side (a post's records, then putRecord or applyWrites exactly once);
 - read: the read side (searchPosts, getPosts);
 - adapter: BlueskyAdapter, the writer and the reader on one session.
+- firehose: the repository stream's frames (no SDK).
+
+The names below are loaded on first use: importing a module of this package (the firehose, keys) does not load
+the atproto SDK, about 1.5 s of CPU at every start of a worker, beat or `campaign` command.
 """
 
-from platforms.bluesky.adapter import BlueskyAdapter
-from platforms.bluesky.errors import CREDENTIALS_FIX, translate_error
-from platforms.bluesky.keys import DEFAULT_SERVICE, WEB_APP, created_at, post_uri, record_key, rkey_of, web_url
-from platforms.bluesky.session import BlueskySession, SessionFile
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from platforms.bluesky.adapter import BlueskyAdapter
+    from platforms.bluesky.errors import CREDENTIALS_FIX, translate_error
+    from platforms.bluesky.keys import DEFAULT_SERVICE, WEB_APP, created_at, post_uri, record_key, rkey_of, web_url
+    from platforms.bluesky.session import BlueskySession, SessionFile
+
+_MODULE_OF = {
+    "BlueskyAdapter": "adapter",
+    "CREDENTIALS_FIX": "errors",
+    "translate_error": "errors",
+    "DEFAULT_SERVICE": "keys",
+    "WEB_APP": "keys",
+    "created_at": "keys",
+    "post_uri": "keys",
+    "record_key": "keys",
+    "rkey_of": "keys",
+    "web_url": "keys",
+    "BlueskySession": "session",
+    "SessionFile": "session",
+}
 
 __all__ = [
     "CREDENTIALS_FIX",
@@ -29,3 +54,10 @@ __all__ = [
     "translate_error",
     "web_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"platforms.bluesky.{module}"), name)

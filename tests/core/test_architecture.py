@@ -76,3 +76,16 @@ def test_an_upward_or_inward_import_breaks_the_contracts(tmp_path: Path, module:
                             env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})  # fmt: skip
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout.upper()
+
+
+def test_starting_a_worker_or_a_command_loads_no_bluesky_sdk_and_hashes_no_password() -> None:
+    """Every worker, beat, `campaign` command and shell-completion TAB starts a process: the atproto SDK and the
+    stream decoder (about 1.5 s of CPU) are loaded by the processes that post or listen, when they do; the
+    dummy password hash (an argon2 hash) is made by the first sign-in check."""
+    probe = (
+        "import sys, workers.app, cli.main, scheduler.users as users\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('atproto', 'libipld')})\n"
+        "print(heavy, users._dummy_hash.cache_info().currsize)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["[]", "0"], done.stdout + done.stderr
