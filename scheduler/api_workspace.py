@@ -11,12 +11,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
-from content_calendar.model import PlatformLimits, Problem
+from content_calendar.campaign import load_campaign
+from content_calendar.model import CalendarError, PlatformLimits, Problem
 from content_calendar.validate.accessibility import ACCESSIBILITY_CODES
 from content_calendar.validate.findings import KIND_NAMES
 from scheduler import audit, dispatch, heartbeat, resuming
@@ -79,10 +80,25 @@ class ReportFile:
     week: int
     path: Path
     written_at: datetime
+    campaign_name: str = ""  # from campaign.yaml, when its folder can be read
 
     @property
     def label(self) -> str:
         return f"{self.year}-W{self.week:02d}"
+
+    @property
+    def monday(self) -> str:
+        """The week's Monday as people write it: "Mon 1 Feb 2027"."""
+        day = date.fromisocalendar(self.year, self.week, 1)
+        return f"{day:%a} {day.day} {day:%b %Y}"
+
+    @property
+    def week_of(self) -> str:
+        return f"week of {self.monday}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.campaign_name or self.campaign}, {self.week_of}"
 
 
 @dataclass(frozen=True)
@@ -205,7 +221,15 @@ class WorkspaceReads(ApiBase):
             report = ReportFile(path.name, match["campaign"], int(match["year"]), int(match["week"]), path, written)
             if path.name not in found or found[path.name].written_at < written:
                 found[path.name] = report
-        return sorted(found.values(), key=lambda r: (r.year, r.week, r.campaign), reverse=True)
+        names = {slug: self._campaign_name(slug) for slug in {r.campaign for r in found.values()}}
+        named = (replace(r, campaign_name=names[r.campaign]) for r in found.values())
+        return sorted(named, key=lambda r: (r.year, r.week, r.campaign), reverse=True)
+
+    def _campaign_name(self, slug: str) -> str:
+        try:
+            return load_campaign(self.wiring.settings.campaigns_dir / slug).name
+        except (CalendarError, OSError):
+            return ""  # the report stands without it: its own file names the campaign
 
     def weekly_report_file(self, name: str) -> ReportFile:
         """The listed report called `name`; NotFound for any other name (never a path made from it)."""

@@ -46,7 +46,7 @@ async def report_page(request: Request) -> Response:
     report = await _report(request)
     if isinstance(report, Response):
         return report
-    page = render(request, "report.html", title=f"Weekly report: {report.campaign}, {report.label}", report=report)
+    page = render(request, "report.html", title=f"Weekly report: {report.title}", report=report)
     page.headers["content-security-policy"] = f"{CONTENT_SECURITY_POLICY}; frame-src 'self'"
     return page
 

@@ -145,9 +145,13 @@ async def test_reports_are_listed_and_served_only_from_the_reports_folder(ws: Wo
         report = written[0]
         assert report.name == "demo-2027-W05.html"
         listing = (await browser.get("/reports")).text
-        assert 'href="/reports/demo-2027-W05.html"' in listing and "Week 5, 2027" in listing
+        assert (
+            'href="/reports/demo-2027-W05.html">Week of Mon 1 Feb 2027</a>' in listing
+            and "W05" not in listing.split("<tbody>")[1].replace("demo-2027-W05.html", "")
+        )  # the week as people write it, not its ISO code
         page = await browser.get("/reports/demo-2027-W05.html")
         assert page.status_code == 200 and '<iframe class="report" src="/reports/demo-2027-W05.html/file"' in page.text
+        assert ", week of Mon 1 Feb 2027</h1>" in page.text
         assert "frame-src 'self'" in page.headers["content-security-policy"]
         served = await browser.get("/reports/demo-2027-W05.html/file")
         assert served.status_code == 200 and served.content == report.read_bytes()
