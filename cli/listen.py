@@ -32,8 +32,9 @@ def listen(relay: str | None, supervised: bool) -> None:
 
     \b
     Examples:
-      BLUESKY_RELAY=https://bsky.network campaign listen
+      campaign listen
       campaign listen --relay https://bsky.network
+      campaign listen --supervised
     """
     stopping = threading.Event()
 
