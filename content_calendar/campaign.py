@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from content_calendar.campaign_care import read_accessibility, read_protections
+from content_calendar.campaign_care import known_reply_rules, read_accessibility, read_protections
 from content_calendar.care import DEFAULT_ACCESSIBILITY
 from content_calendar.model import (
-    BLUESKY_REPLY_RULES,
     DEFAULT_TIMEZONE,
     MASTODON_VISIBILITIES,
     NO_APPROVAL,
@@ -372,16 +371,7 @@ def load_campaign(directory: Path) -> Campaign:
     if "bluesky" in top:
         bluesky = reader.mapping(top["bluesky"][1], "bluesky", _CAMPAIGN_BLUESKY_KEYS)
         if "reply_rules" in bluesky:
-            reply_rules = reader.strings(bluesky, "reply_rules")
-            for rule in reply_rules:
-                if rule not in BLUESKY_REPLY_RULES:
-                    reader.error(
-                        "unknown-reply-rule",
-                        f"Unknown Bluesky reply rule `{rule}`.{did_you_mean(rule, BLUESKY_REPLY_RULES)}",
-                        f"Use some of: {', '.join(sorted(BLUESKY_REPLY_RULES))} ([] means nobody may reply).",
-                        node_line(bluesky["reply_rules"][1]),
-                    )
-            reply_rules = tuple(r for r in reply_rules if r in BLUESKY_REPLY_RULES)
+            reply_rules = known_reply_rules(reader, bluesky)
         if "allow_quotes" in bluesky:
             node = bluesky["allow_quotes"][1]
             value = doc.value(node)

@@ -159,27 +159,10 @@ def _protection(reader: CampaignReading, topic: str, node: Node) -> TopicProtect
     bluesky_quotes = mastodon_quotes = None
     if "bluesky" in entries:
         bluesky = reader.mapping(entries["bluesky"][1], f"{where}: bluesky", _BLUESKY_KEYS)
-        labels = reader.strings(bluesky, "labels")
-        for label in labels:
-            if label not in BLUESKY_SELF_LABELS:
-                reader.error(
-                    "unknown-label",
-                    f"Unknown Bluesky self-label `{label}` in `{where}`.{did_you_mean(label, BLUESKY_SELF_LABELS)}",
-                    f"Use some of: {', '.join(sorted(BLUESKY_SELF_LABELS))}.",
-                    node_line(bluesky["labels"][1]),
-                )
-        labels = tuple(label for label in labels if label in BLUESKY_SELF_LABELS)
+        labels = known_names(reader, bluesky, "labels", BLUESKY_SELF_LABELS, "unknown-label", "self-label",
+                             where=where)  # fmt: skip
         if "reply_rules" in bluesky:
-            reply_rules = reader.strings(bluesky, "reply_rules")
-            for rule in reply_rules:
-                if rule not in BLUESKY_REPLY_RULES:
-                    reader.error(
-                        "unknown-reply-rule",
-                        f"Unknown Bluesky reply rule `{rule}` in `{where}`.{did_you_mean(rule, BLUESKY_REPLY_RULES)}",
-                        f"Use some of: {', '.join(sorted(BLUESKY_REPLY_RULES))} ([] means nobody may reply).",
-                        node_line(bluesky["reply_rules"][1]),
-                    )
-            reply_rules = tuple(rule for rule in reply_rules if rule in BLUESKY_REPLY_RULES)
+            reply_rules = known_reply_rules(reader, bluesky, where=where)
         bluesky_quotes = _quotes(reader, bluesky, f"{where}: bluesky")
     if "mastodon" in entries:
         mastodon = reader.mapping(entries["mastodon"][1], f"{where}: mastodon", _MASTODON_KEYS)
@@ -209,6 +192,38 @@ def _protection(reader: CampaignReading, topic: str, node: Node) -> TopicProtect
         )
         return None
     return protection
+
+
+def known_names(
+    reader: CampaignReading,
+    entries: dict[str, tuple[int, Node]],
+    key: str,
+    allowed: frozenset[str],
+    code: str,
+    noun: str,
+    *,
+    where: str | None = None,
+    fix_note: str = "",
+) -> tuple[str, ...]:
+    """The strings under `key` that are among `allowed`; each other one is an error naming it (and `where`)."""
+    names = reader.strings(entries, key)
+    place = f" in `{where}`" if where else ""
+    for name in names:
+        if name not in allowed:
+            reader.error(
+                code,
+                f"Unknown Bluesky {noun} `{name}`{place}.{did_you_mean(name, allowed)}",
+                f"Use some of: {', '.join(sorted(allowed))}{fix_note}.",
+                node_line(entries[key][1]),
+            )
+    return tuple(name for name in names if name in allowed)
+
+
+def known_reply_rules(
+    reader: CampaignReading, entries: dict[str, tuple[int, Node]], *, where: str | None = None
+) -> tuple[str, ...]:
+    return known_names(reader, entries, "reply_rules", BLUESKY_REPLY_RULES, "unknown-reply-rule", "reply rule",
+                       where=where, fix_note=" ([] means nobody may reply)")  # fmt: skip
 
 
 def _quotes(reader: CampaignReading, entries: dict[str, tuple[int, Node]], where: str) -> bool | None:
