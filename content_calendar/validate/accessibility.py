@@ -86,6 +86,7 @@ def _ranges(starts: set[str]) -> str:
 
 
 _EMOJI_STARTS = _ranges({e[0] for e in emoji.EMOJI_DATA if not e[0].isascii()})  # "™️" is an emoji, "™" is not
+_LOWEST_EMOJI_START = "\u20e3"  # below it (accents, curly quotes, dashes, Welsh, Arabic...) no emoji starts
 _EMOJI_START = re.compile("[\\u20e3" + _EMOJI_STARTS + "]")
 # A stretch of emoji and what joins them (zero-width joiner, variation selector, keycap mark, the tags of a flag
 # such as Wales'; skin tones are emoji themselves): only these stretches go to the library, not the whole text.
@@ -111,7 +112,7 @@ def words(text: str) -> list[str]:
 
 def emoji_in(text: str) -> list[tuple[int, str]]:
     """(position, emoji) for each emoji as a person sees it: a ZWJ family, a flag, a skin tone count once."""
-    if text.isascii() or not _EMOJI_START.search(text):
+    if max(text, default="") < _LOWEST_EMOJI_START or not _EMOJI_START.search(text):
         return []
     return [
         (run.start() + m["match_start"], m["emoji"])
