@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -48,28 +48,8 @@ def _write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
 def write_report(report: WeeklyReport, out_dir: Path, formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
     """Write the report in each format into `out_dir`: <campaign>-<week>.html / .md / .pdf, and the CSV tables as
     <campaign>-<week>-<table>.csv (UTF-8 with a BOM, which Excel needs to read UTF-8)."""
-    written = []
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
-    # CSV and Markdown first: the HTML file is what `campaign status` looks for, so it lands last.
-    if "csv" in formats:
-        for name, rows in csv_tables(report).items():
-            path = out_dir / f"{report.file_stem}-{name}.csv"
-            _write_atomic(path, render_csv(rows), encoding="utf-8-sig")
-            written.append(path)
-    if "md" in formats:
-        path = out_dir / f"{report.file_stem}.md"
-        _write_atomic(path, render_markdown(report))
-        written.append(path)
-    html = render_html(report) if "html" in formats or "pdf" in formats else ""
-    if "pdf" in formats:  # printed from the same page, before the HTML lands
-        written.append(print_pdf(html, out_dir / f"{report.file_stem}.pdf"))
-    if "html" in formats:
-        path = out_dir / f"{report.file_stem}.html"
-        _write_atomic(path, html)
-        written.append(path)
-    return written
+    return _write(report.file_stem, out_dir, formats, lambda: csv_tables(report),
+                  lambda: render_markdown(report), lambda: render_html(report))  # fmt: skip
 
 
 def write_campaign_report(
@@ -77,24 +57,37 @@ def write_campaign_report(
 ) -> list[Path]:
     """The campaign to date in each format: <campaign>-campaign-<first>-to-<last>.html / .md / .pdf and its CSV
     tables (weeks, best)."""
+    return _write(report.file_stem, out_dir, formats, lambda: campaign_csv_tables(report),
+                  lambda: render_campaign_markdown(report), lambda: render_campaign_html(report))  # fmt: skip
+
+
+def _write(
+    stem: str,
+    out_dir: Path,
+    formats: Sequence[str],
+    tables: Callable[[], Mapping[str, Sequence[Sequence[object]]]],
+    markdown: Callable[[], str],
+    html_of: Callable[[], str],
+) -> list[Path]:
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"unknown report format {fmt!r}: use {', '.join(FORMATS)}")
     written = []
+    # CSV and Markdown first: the HTML file is what `campaign status` looks for, so it lands last.
     if "csv" in formats:
-        for name, rows in campaign_csv_tables(report).items():
-            path = out_dir / f"{report.file_stem}-{name}.csv"
+        for name, rows in tables().items():
+            path = out_dir / f"{stem}-{name}.csv"
             _write_atomic(path, render_csv(rows), encoding="utf-8-sig")
             written.append(path)
     if "md" in formats:
-        path = out_dir / f"{report.file_stem}.md"
-        _write_atomic(path, render_campaign_markdown(report))
+        path = out_dir / f"{stem}.md"
+        _write_atomic(path, markdown())
         written.append(path)
-    html = render_campaign_html(report) if "html" in formats or "pdf" in formats else ""
-    if "pdf" in formats:
-        written.append(print_pdf(html, out_dir / f"{report.file_stem}.pdf"))
+    html = html_of() if "html" in formats or "pdf" in formats else ""
+    if "pdf" in formats:  # printed from the same page, before the HTML lands
+        written.append(print_pdf(html, out_dir / f"{stem}.pdf"))
     if "html" in formats:
-        path = out_dir / f"{report.file_stem}.html"
+        path = out_dir / f"{stem}.html"
         _write_atomic(path, html)
         written.append(path)
     return written
