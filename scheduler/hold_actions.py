@@ -8,7 +8,7 @@ each: post it now, late, or leave it missed. Nothing that was held goes out late
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -301,11 +301,8 @@ def release_hold(
     with store.transaction() as session:
         hold = _hold(session, hold_id, zone)
         passed = passed_during(session, hold, now)
-        undecided = [p for p, _ in passed if p.still_held_by is None and p.key not in choices]
-        if undecided:
-            names = ", ".join(p.key for p in undecided[:5]) + (
-                f" and {len(undecided) - 5} more" if len(undecided) > 5 else ""
-            )
+        names = undecided(passed, choices)
+        if names:
             raise UsageRefused(
                 f"Nothing was released: the time of {names} came while hold {hold_id} stood, so lifting it would "
                 "post late.",
@@ -314,23 +311,47 @@ def release_hold(
         row = session.get(Hold, hold_id)
         assert row is not None
         row.released_at, row.released_by = now, actor
-        why = f"hold {hold_id} was released by {actor}"
-        posted: list[str] = []
-        left: list[str] = []
-        still: list[str] = []
-        for post, parts in passed:
-            if post.still_held_by is not None:
-                still.append(post.key)
-                continue
-            choice = choices[post.key]
-            for delivery in parts:
-                decide(session, delivery, choice, now, actor=actor, why=why)
-            (posted if choice == "post" else left).append(post.key)
+        posted, left, still = apply_choices(session, passed, choices, now, actor=actor,
+                                            why=f"hold {hold_id} was released by {actor}")  # fmt: skip
         released = view(row)
         said = f"hold {hold_id}: {hold.describe(zone)}" + (f"; posted late: {', '.join(posted)}" if posted else "")
         said += f"; left missed: {', '.join(left)}" if left else ""
         record(session, action=RELEASED, actor=actor, now=now, campaign=hold.campaign, reason=said)
         return Released(released, tuple(posted), tuple(left), tuple(still))
+
+
+def undecided(passed: Sequence[tuple[PassedPost, Sequence[Delivery]]], choices: Mapping[str, LateChoice]) -> str:
+    """The posts (at most five named) that need a choice and have none, in words; "" when every one has one."""
+    keys = [p.key for p, _ in passed if p.still_held_by is None and p.key not in choices]
+    return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
+def apply_choices(
+    session: Session,
+    passed: Sequence[tuple[PassedPost, Sequence[Delivery]]],
+    choices: Mapping[str, LateChoice],
+    now: datetime,
+    *,
+    actor: str,
+    why: str,
+    left_note: Callable[[PassedPost], str] | None = None,
+    action: str = "release",
+) -> tuple[list[str], list[str], list[str]]:
+    """Apply each post's choice to its parts (a post another hold still covers is left as it is): the keys posted
+    late, left missed, and still held."""
+    posted: list[str] = []
+    left: list[str] = []
+    still: list[str] = []
+    for post, parts in passed:
+        if post.still_held_by is not None:
+            still.append(post.key)
+            continue
+        choice = choices[post.key]
+        note = left_note(post) if left_note else None
+        for delivery in parts:
+            decide(session, delivery, choice, now, actor=actor, why=why, left_note=note, action=action)
+        (posted if choice == "post" else left).append(post.key)
+    return posted, left, still
 
 
 def decide(

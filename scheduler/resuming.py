@@ -21,7 +21,7 @@ from scheduler.dispatch.pausing import PAUSED_KEY, is_paused
 from scheduler.dispatch.transitions import record
 from scheduler.display import local_time
 from scheduler.errors import UsageRefused
-from scheduler.hold_actions import LateChoice, PassedPost, decide, passed_during
+from scheduler.hold_actions import LateChoice, PassedPost, apply_choices, passed_during, undecided
 from scheduler.holds import HoldView
 from scheduler.models import Event, Setting
 
@@ -107,9 +107,8 @@ def resume(store: Store, now: datetime, *, actor: str, choices: Mapping[str, Lat
             return Resumed(ResumePreview(False))
         shown, hold = found
         passed = passed_during(session, hold, now)
-        undecided = [p.key for p, _ in passed if p.still_held_by is None and p.key not in choices]
-        if undecided:
-            names = ", ".join(undecided[:5]) + (f" and {len(undecided) - 5} more" if len(undecided) > 5 else "")
+        names = undecided(passed, choices)
+        if names:
             raise UsageRefused(
                 f"Nothing changed, posting is still paused: the time of {names} came while it was paused, and "
                 "resuming needs a choice for each: post it now, late (--post-late), or leave it missed "
@@ -117,21 +116,13 @@ def resume(store: Store, now: datetime, *, actor: str, choices: Mapping[str, Lat
             )
         paused_words = f"the pause of {shown.paused_by or 'someone'} on {local_time(shown.paused_at or now, zone)}"
         why = f"posting was resumed by {actor} after {paused_words}"
-        posted: list[str] = []
-        left: list[str] = []
-        still: list[str] = []
-        for post, parts in passed:
-            if post.still_held_by is not None:
-                still.append(post.key)
-                continue
-            choice = choices[post.key]
-            note = (
+        posted, left, still = apply_choices(
+            session, passed, choices, now, actor=actor, why=why, action=RESUME_CHOICE,
+            left_note=lambda post: (
                 f"Held back by {paused_words} ({shown.reason or 'no reason given'}); left missed by {actor} on "
                 f"resume (`campaign retry {post.post_id}` posts it late)"
-            )
-            for delivery in parts:
-                decide(session, delivery, choice, now, actor=actor, why=why, left_note=note, action=RESUME_CHOICE)
-            (posted if choice == "post" else left).append(post.key)
+            ),
+        )  # fmt: skip
         setting.value = "0"
         setting.updated_at = now
         record(session, action="resume", actor=actor, now=now, reason=_said(shown, posted, left, still, zone))
